@@ -1,0 +1,147 @@
+// Package v1alpha1 holds the public, versioned types of the Skiff package
+// spec (skiff.yaml). It does no I/O; loading, defaulting and validation live
+// in internal/spec.
+package v1alpha1
+
+// APIVersion and Kind identify a v1alpha1 package spec.
+const (
+	APIVersion = "skiff.dev/v1alpha1"
+	Kind       = "Package"
+)
+
+// Package is the root of skiff.yaml.
+type Package struct {
+	APIVersion string   `json:"apiVersion"`
+	Kind       string   `json:"kind"`
+	Metadata   Metadata `json:"metadata"`
+	// Platforms lists the os/arch[/variant] image platforms to keep from
+	// multi-arch images. Empty means linux/amd64.
+	Platforms []string `json:"platforms,omitempty"`
+	// Images are image references carried in addition to those discovered
+	// in charts and manifests.
+	Images       []string     `json:"images,omitempty"`
+	Charts       []Chart      `json:"charts,omitempty"`
+	Manifests    []Manifest   `json:"manifests,omitempty"`
+	Files        []File       `json:"files,omitempty"`
+	Dependencies []Dependency `json:"dependencies,omitempty"`
+	// Lifecycle steps run around install, upgrade and uninstall.
+	Lifecycle *Lifecycle `json:"lifecycle,omitempty"`
+	// NetworkPolicy, when enabled, installs default-deny policies plus the
+	// declared allowances with the package.
+	NetworkPolicy *NetworkPolicy `json:"networkPolicy,omitempty"`
+}
+
+// Metadata names and describes a package.
+type Metadata struct {
+	// Name is a DNS-1123 label.
+	Name string `json:"name"`
+	// Version is a semantic version (2.0.0).
+	Version     string       `json:"version"`
+	Description string       `json:"description,omitempty"`
+	Maintainers []Maintainer `json:"maintainers,omitempty"`
+}
+
+// Maintainer is a person or team responsible for the package.
+type Maintainer struct {
+	Name  string `json:"name"`
+	Email string `json:"email,omitempty"`
+}
+
+// Chart is a Helm chart carried and installed by the package. Exactly one
+// of Path or Repo is set.
+type Chart struct {
+	// Name is the component name, unique in the package; it is also the
+	// Helm release name suffix at install.
+	Name string `json:"name"`
+	// Path is a local chart directory or .tgz, relative to skiff.yaml.
+	Path string `json:"path,omitempty"`
+	// Repo is an https:// Helm repository URL or an oci:// reference to
+	// the chart's repository (without the chart name).
+	Repo string `json:"repo,omitempty"`
+	// Chart is the chart's name in Repo; defaults to Name.
+	Chart string `json:"chart,omitempty"`
+	// Version is the chart version to fetch from Repo (required with Repo).
+	Version string `json:"version,omitempty"`
+	// Namespace to install into; defaults to the install namespace.
+	Namespace string `json:"namespace,omitempty"`
+	// ValuesFiles are values files relative to skiff.yaml, merged in order.
+	ValuesFiles []string `json:"valuesFiles,omitempty"`
+	// Values are inline values merged after ValuesFiles.
+	Values map[string]any `json:"values,omitempty"`
+}
+
+// Manifest is a set of plain Kubernetes manifests or a kustomization.
+// Exactly one of Files or Kustomize is set.
+type Manifest struct {
+	// Name is the component name, unique across charts and manifests.
+	Name string `json:"name"`
+	// Namespace is set on namespaced objects that have none; defaults to
+	// the install namespace.
+	Namespace string `json:"namespace,omitempty"`
+	// Files are YAML files or directories of them, relative to skiff.yaml.
+	Files []string `json:"files,omitempty"`
+	// Kustomize is a directory holding a kustomization.yaml.
+	Kustomize string `json:"kustomize,omitempty"`
+}
+
+// File is an arbitrary file carried in the package.
+type File struct {
+	// Source is a path relative to skiff.yaml.
+	Source string `json:"source"`
+	// Target is the path inside the package's files tree; defaults to the
+	// base name of Source.
+	Target string `json:"target,omitempty"`
+}
+
+// Dependency is another package that must be installed first.
+type Dependency struct {
+	// Name is the other package's metadata.name.
+	Name string `json:"name"`
+	// Version is a semver range (">=1.2.0 <2.0.0", "^1.2").
+	Version string `json:"version"`
+}
+
+// Lifecycle holds steps run around install operations.
+type Lifecycle struct {
+	PreInstall  []Step `json:"preInstall,omitempty"`
+	PostInstall []Step `json:"postInstall,omitempty"`
+	PreUpgrade  []Step `json:"preUpgrade,omitempty"`
+	PostUpgrade []Step `json:"postUpgrade,omitempty"`
+	PreDelete   []Step `json:"preDelete,omitempty"`
+}
+
+// Step is one lifecycle action: apply a manifest component, or wait for a
+// resource to become ready.
+type Step struct {
+	// Name says what the step does; it is shown in progress output.
+	Name string `json:"name"`
+	// Apply names a Manifest component to apply at this point.
+	Apply string `json:"apply,omitempty"`
+	// Wait is "kind/name" (optionally "namespace/kind/name") to wait for.
+	Wait string `json:"wait,omitempty"`
+	// Timeout is a Go duration; defaults to 5m.
+	Timeout string `json:"timeout,omitempty"`
+}
+
+// NetworkPolicy configures generated NetworkPolicies.
+type NetworkPolicy struct {
+	// Enabled turns the generated policies on.
+	Enabled bool `json:"enabled"`
+	// Allow lists the allowed flows besides traffic inside the namespace.
+	Allow []NetworkAllow `json:"allow,omitempty"`
+}
+
+// NetworkAllow is one allowed flow.
+type NetworkAllow struct {
+	Name string `json:"name"`
+	// Direction is "ingress" or "egress".
+	Direction string `json:"direction"`
+	// PodSelector selects the pods the rule applies to; empty means all.
+	PodSelector map[string]string `json:"podSelector,omitempty"`
+	// CIDR, Namespace or Pods name the peer.
+	CIDR      string            `json:"cidr,omitempty"`
+	Namespace string            `json:"namespace,omitempty"`
+	Pods      map[string]string `json:"pods,omitempty"`
+	Ports     []int32           `json:"ports,omitempty"`
+	Protocol  string            `json:"protocol,omitempty"`
+}

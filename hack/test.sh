@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# test.sh: run every test against real components. Builds (cached) and starts
+# a local control plane (etcd, kube-apiserver, controller-manager, scheduler,
+# kwok) and Debian's docker-registry on 127.0.0.1, runs `go test ./...`, and
+# stops what it started. Reuses SKIFF_TEST_KUBECONFIG /
+# SKIFF_TEST_DOCKER_REGISTRY when they are already set.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+here=$PWD
+log() { printf '[test %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+state="$(mktemp -d "${TMPDIR:-/tmp}/skiff-test.XXXXXX")"
+cleanup() {
+  local rc=$?
+  if [[ -n "${started_k8s:-}" ]]; then K8S_LOCAL_STATE="$state/k8s" bash "$here/hack/k8s-local.sh" stop >/dev/null 2>&1 || true; fi
+  if [[ -n "${started_reg:-}" ]]; then SKIFF_DOCKER_REGISTRY_STATE="$state/registry" bash "$here/hack/docker-registry.sh" stop >/dev/null 2>&1 || true; fi
+  rm -rf "$state"
+  exit $rc
+}
+trap cleanup EXIT INT TERM
+
+if [[ -z "${SKIFF_TEST_KUBECONFIG:-}" ]]; then
+  bash hack/k8s-local.sh build
+  SKIFF_TEST_KUBECONFIG="$(K8S_LOCAL_STATE="$state/k8s" bash hack/k8s-local.sh start --full)"
+  started_k8s=1
+  export SKIFF_TEST_KUBECONFIG
+fi
+if [[ -z "${SKIFF_TEST_DOCKER_REGISTRY:-}" ]]; then
+  SKIFF_TEST_DOCKER_REGISTRY="$(SKIFF_DOCKER_REGISTRY_STATE="$state/registry" bash hack/docker-registry.sh start)"
+  started_reg=1
+  export SKIFF_TEST_DOCKER_REGISTRY
+fi
+log "control plane: $SKIFF_TEST_KUBECONFIG; docker-registry: $SKIFF_TEST_DOCKER_REGISTRY"
+export OTEL_TRACES_EXPORTER=none
+go vet ./...
+go test -count=1 -timeout 40m ${GOTESTFLAGS:-} ./... 2>&1 | tee "$state/go-test.log"
+rc=${PIPESTATUS[0]}
+passed=$(grep -c '^ok ' "$state/go-test.log" || true)
+failed=$(grep -c '^FAIL' "$state/go-test.log" || true)
+log "packages: $passed passed, $failed failed"
+exit "$rc"

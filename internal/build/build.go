@@ -1,0 +1,192 @@
+// Package build is the connected-side pipeline: it turns a package spec
+// into one signed archive. It fetches and renders charts, collects
+// manifests, discovers every image they reference, pulls the images
+// (keeping the requested platforms), assembles the package graph and
+// writes the archive.
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/Masterminds/semver/v3"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	orasoci "oras.land/oras-go/v2/content/oci"
+
+	"github.com/skiffhq/skiff/internal/bundle"
+	"github.com/skiffhq/skiff/internal/chart"
+	"github.com/skiffhq/skiff/internal/images"
+	"github.com/skiffhq/skiff/internal/oci"
+	"github.com/skiffhq/skiff/internal/sign"
+	"github.com/skiffhq/skiff/internal/spec"
+)
+
+// Options configure [Build].
+type Options struct {
+	// Spec is skiff.yaml or the directory holding it; "" means ".".
+	Spec string
+	// Output is the archive path; "" means <name>-<version>.skiff in the
+	// current directory.
+	Output string
+	// Version, when set, overrides metadata.version.
+	Version string
+	// Platforms, when set, override the spec's platforms.
+	Platforms []string
+	// Set are "component.key=value" values overriding chart values at
+	// build time (they are carried as the package's defaults).
+	Set []string
+	// Concurrency bounds parallel image pulls; if <= 0, 4 is used.
+	Concurrency int
+	// Remote configures registry access (auth, mirrors, TLS, proxies).
+	Remote oci.RemoteOptions
+	// Chart configures chart repository access.
+	Chart chart.FetchOptions
+	// SignKey, when set, signs the archive.
+	SignKey *sign.PrivateKey
+	// Progress receives events; nil discards them.
+	Progress func(Event)
+	// CreatedBy names the tool ("skiff v1.2.3").
+	CreatedBy string
+}
+
+// Event reports progress of a build.
+type Event struct {
+	// Stage is "chart", "manifests", "images", "pull", "write" or "sign".
+	Stage string
+	// Message is a human sentence about the step.
+	Message string
+	// Pull carries image pull progress when Stage is "pull".
+	Pull *oci.Event
+}
+
+// Result describes a written archive.
+type Result struct {
+	Path        string
+	Root        ocispec.Descriptor
+	Description *bundle.Description
+	Blobs       int
+	Bytes       int64
+}
+
+// Build runs the whole pipeline and writes the archive atomically.
+func Build(ctx context.Context, o Options) (*Result, error) {
+	p, err := NewPlan(ctx, PlanOptions{Spec: o.Spec, Version: o.Version, Platforms: o.Platforms, Set: o.Set, Chart: o.Chart, Progress: o.Progress})
+	if err != nil {
+		return nil, err
+	}
+	out := o.Output
+	if out == "" {
+		out = fmt.Sprintf("%s-%s.skiff", p.Spec.Metadata.Name, p.Spec.Metadata.Version)
+	}
+	out, err = filepath.Abs(out)
+	if err != nil {
+		return nil, err
+	}
+	// Stage blobs beside the output so the final write stays on one
+	// file system and /tmp need not hold the whole package.
+	stage, err := os.MkdirTemp(filepath.Dir(out), ".skiff-build-*")
+	if err != nil {
+		return nil, fmt.Errorf("creating a staging directory beside %s: %w", out, err)
+	}
+	defer os.RemoveAll(stage)
+	store, err := orasoci.NewWithContext(ctx, stage)
+	if err != nil {
+		return nil, fmt.Errorf("opening staging layout: %w", err)
+	}
+
+	emit(o.Progress, Event{Stage: "images", Message: fmt.Sprintf("pulling %d images for %s", len(p.Images), strings.Join(p.Platforms, ", "))})
+	pulled, err := oci.Pull(ctx, p.Images, store, oci.PullOptions{
+		RemoteOptions: o.Remote,
+		Platforms:     p.Platforms,
+		Concurrency:   o.Concurrency,
+		Progress: func(e oci.Event) {
+			if o.Progress != nil {
+				ev := e
+				o.Progress(Event{Stage: "pull", Pull: &ev})
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	d := p.description(o.CreatedBy)
+	var imgDescs []ocispec.Descriptor
+	for _, im := range pulled {
+		desc := im.Descriptor
+		desc.Annotations = map[string]string{bundle.AnnotationRefName: im.Ref}
+		if im.SourceDigest != "" {
+			desc.Annotations[bundle.AnnotationSourceDigest] = im.SourceDigest.String()
+		}
+		imgDescs = append(imgDescs, desc)
+		d.Images = append(d.Images, bundle.Image{
+			Ref: im.Ref, Digest: im.Descriptor.Digest, MediaType: im.Descriptor.MediaType,
+			Size: im.Descriptor.Size, Platforms: im.Platforms, SourceDigest: im.SourceDigest,
+		})
+	}
+	layers, err := p.layers(d)
+	if err != nil {
+		return nil, err
+	}
+	root, err := bundle.Assemble(ctx, store, d, imgDescs, layers)
+	if err != nil {
+		return nil, fmt.Errorf("assembling package: %w", err)
+	}
+
+	var sigs []ocispec.Descriptor
+	if o.SignKey != nil {
+		emit(o.Progress, Event{Stage: "sign", Message: "signing with key " + o.SignKey.ID()})
+		env, err := sign.Sign(ctx, o.SignKey, sign.Subject{Name: d.Name + ":" + d.Version, Digest: root.Digest}, Predicate(d))
+		if err != nil {
+			return nil, err
+		}
+		sd, err := bundle.PushSignature(ctx, store, root, env)
+		if err != nil {
+			return nil, err
+		}
+		sigs = append(sigs, sd)
+	}
+
+	emit(o.Progress, Event{Stage: "write", Message: "writing " + out})
+	wr, err := bundle.Write(ctx, store, root, out, bundle.WriteOptions{Signatures: sigs})
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Path: out, Root: root, Description: d, Blobs: wr.Blobs, Bytes: wr.Bytes}, nil
+}
+
+// Predicate is the in-toto predicate signed with a package: what a
+// verifier may want to know without opening the archive.
+func Predicate(d *bundle.Description) map[string]any {
+	imgs := make([]string, 0, len(d.Images))
+	for _, im := range d.Images {
+		imgs = append(imgs, im.Ref+"@"+im.Digest.String())
+	}
+	slices.Sort(imgs)
+	return map[string]any{"name": d.Name, "version": d.Version, "images": imgs, "createdBy": d.CreatedBy}
+}
+
+func emit(f func(Event), e Event) {
+	if f != nil {
+		f(e)
+	}
+}
+
+// ErrBadVersion is returned for an invalid --version.
+var ErrBadVersion = errors.New("invalid version")
+
+func checkVersion(v string) error {
+	if _, err := semver.StrictNewVersion(v); err != nil {
+		return fmt.Errorf("%w %q: use a semantic version such as 1.2.3", ErrBadVersion, v)
+	}
+	return nil
+}
+
+// keep images imported for plan.go's use in this package's API surface.
+var _ = images.Normalize
+var _ = spec.FileName

@@ -1,0 +1,327 @@
+package bundle
+
+import (
+	"archive/tar"
+	"bufio"
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/errdef"
+)
+
+// EventKind says what an [Event] reports.
+type EventKind int
+
+const (
+	// EventBlobStart: a blob is about to be copied or checked.
+	EventBlobStart EventKind = iota
+	// EventBytes: more bytes were processed (at most every 4 MiB).
+	EventBytes
+	// EventBlobDone: a blob was copied or checked completely.
+	EventBlobDone
+	// EventBlobOmitted: a blob was left out of a delta archive (Write) or
+	// found missing but allowed (Verify).
+	EventBlobOmitted
+)
+
+// Event reports progress of [Write], [Verify] and [VerifyReader].
+type Event struct {
+	Kind EventKind
+	// Descriptor is the blob concerned (digest and size at least).
+	Descriptor ocispec.Descriptor
+	// Done and Total count bytes: blob content for Write; archive bytes
+	// for Verify. Total is 0 when unknown (VerifyReader).
+	Done, Total int64
+}
+
+// progressEvery is how often EventBytes is reported within a blob.
+const progressEvery = 4 << 20
+
+// WriteOptions configures [Write].
+type WriteOptions struct {
+	// Signatures are signature manifests (in src) listed in index.json
+	// beside the root; nil means none.
+	Signatures []ocispec.Descriptor
+	// Omit, if set, reports blobs to leave out of a delta archive. An
+	// omitted manifest or index leaves out its whole subgraph (the base
+	// holds it). The root and signatures are never omitted. The caller
+	// lists the omitted digests in Description.Delta.
+	Omit func(digest.Digest) bool
+	// Progress, if set, receives events; it is called synchronously.
+	Progress func(Event)
+}
+
+// WriteResult describes a written archive.
+type WriteResult struct {
+	// Blobs is the number of blobs written; Omitted the number left out.
+	Blobs, Omitted int
+	// Bytes is the size of the archive.
+	Bytes int64
+	// Digest is the sha256 of the whole archive file.
+	Digest digest.Digest
+}
+
+// Write writes the package whose root index is root, read from src, as an
+// archive at out. It walks the graph from root and opts.Signatures, writes
+// oci-layout, index.json and every blob once in digest order, and verifies
+// each blob's digest and size while copying. It writes a temporary file
+// beside out and renames it into place: on error, out is untouched and no
+// temporary file is left.
+func Write(ctx context.Context, src content.ReadOnlyStorage, root ocispec.Descriptor, out string, opts WriteOptions) (*WriteResult, error) {
+	if root.MediaType != ocispec.MediaTypeImageIndex || root.ArtifactType != ArtifactTypePackage {
+		return nil, fmt.Errorf("writing %s: root %s is not a package root index (media type %q, artifact type %q)", out, root.Digest, root.MediaType, root.ArtifactType)
+	}
+	sigs := slices.Clone(opts.Signatures)
+	slices.SortFunc(sigs, func(a, b ocispec.Descriptor) int { return cmp.Compare(a.Digest, b.Digest) })
+	sigs = slices.CompactFunc(sigs, func(a, b ocispec.Descriptor) bool { return a.Digest == b.Digest })
+	for _, s := range sigs {
+		if s.ArtifactType != ArtifactTypeSignature {
+			return nil, fmt.Errorf("writing %s: signature %s has artifact type %q, want %q", out, s.Digest, s.ArtifactType, ArtifactTypeSignature)
+		}
+	}
+
+	blobs, omitted, err := plan(ctx, src, append([]ocispec.Descriptor{root}, sigs...), opts.Omit)
+	if err != nil {
+		return nil, fmt.Errorf("writing %s: %w", out, err)
+	}
+	for _, d := range omitted {
+		emit(opts.Progress, Event{Kind: EventBlobOmitted, Descriptor: d})
+	}
+	index, err := json.Marshal(ocispec.Index{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageIndex,
+		Manifests: append([]ocispec.Descriptor{root}, sigs...),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("writing %s: encoding index.json: %w", out, err)
+	}
+
+	res := &WriteResult{Blobs: len(blobs), Omitted: len(omitted)}
+	err = writeAtomic(out, func(w io.Writer) error {
+		return writeTar(ctx, w, index, blobs, func(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
+			rc, err := src.Fetch(ctx, d)
+			if errors.Is(err, errdef.ErrNotFound) {
+				return nil, fmt.Errorf("%w: %s (%s) is not in the store: %w", ErrMissingBlob, d.Digest, d.MediaType, err)
+			}
+			return rc, err
+		}, opts.Progress)
+	}, res)
+	if err != nil {
+		return nil, fmt.Errorf("writing %s: %w", out, err)
+	}
+	return res, nil
+}
+
+// plan walks the graph from the given roots and returns the blobs to write
+// sorted by digest, and the omitted ones.
+func plan(ctx context.Context, src content.Fetcher, roots []ocispec.Descriptor, omit func(digest.Digest) bool) (blobs, omitted []ocispec.Descriptor, err error) {
+	seen := make(map[digest.Digest]ocispec.Descriptor)
+	type item struct {
+		desc     ocispec.Descriptor
+		referrer string
+	}
+	queue := make([]item, 0, len(roots))
+	for _, r := range roots {
+		queue = append(queue, item{r, memberIndex})
+	}
+	for len(queue) > 0 {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		it := queue[0]
+		queue = queue[1:]
+		d := it.desc
+		if err := checkDescriptor(d); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", it.referrer, err)
+		}
+		if prev, ok := seen[d.Digest]; ok {
+			if prev.Size != d.Size {
+				return nil, nil, fmt.Errorf("%w: %s refers to %s with size %d, elsewhere %d", ErrSizeMismatch, it.referrer, d.Digest, d.Size, prev.Size)
+			}
+			continue
+		}
+		seen[d.Digest] = d
+		if it.referrer != memberIndex && omit != nil && omit(d.Digest) {
+			omitted = append(omitted, d)
+			continue
+		}
+		blobs = append(blobs, d)
+		children, err := successors(ctx, src, d)
+		if err != nil {
+			if errors.Is(err, errdef.ErrNotFound) {
+				return nil, nil, fmt.Errorf("%w: %s (%s, referred to by %s) is not in the store: %w", ErrMissingBlob, d.Digest, d.MediaType, it.referrer, err)
+			}
+			return nil, nil, err
+		}
+		for _, c := range children {
+			queue = append(queue, item{c, string(d.Digest)})
+		}
+	}
+	byDigest := func(a, b ocispec.Descriptor) int { return cmp.Compare(a.Digest, b.Digest) }
+	slices.SortFunc(blobs, byDigest)
+	slices.SortFunc(omitted, byDigest)
+	return blobs, omitted, nil
+}
+
+// writeTar writes the archive: oci-layout, index.json, then blobs in the
+// given (sorted) order, each fetched with fetch and verified while copied.
+func writeTar(ctx context.Context, w io.Writer, index []byte, blobs []ocispec.Descriptor, fetch func(context.Context, ocispec.Descriptor) (io.ReadCloser, error), progress func(Event)) error {
+	tw := tar.NewWriter(w)
+	for _, m := range []struct {
+		name string
+		data []byte
+	}{{memberLayout, []byte(layoutJSON)}, {memberIndex, index}} {
+		if err := tw.WriteHeader(header(m.name, int64(len(m.data)))); err != nil {
+			return err
+		}
+		if _, err := tw.Write(m.data); err != nil {
+			return err
+		}
+	}
+	var total int64
+	for _, b := range blobs {
+		total += b.Size
+	}
+	p := &progressWriter{progress: progress, total: total}
+	buf := make([]byte, 1<<20)
+	for _, b := range blobs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		p.desc = b
+		emit(progress, Event{Kind: EventBlobStart, Descriptor: b, Done: p.done, Total: total})
+		if err := tw.WriteHeader(header(blobName(b.Digest), b.Size)); err != nil {
+			return err
+		}
+		rc, err := fetch(ctx, b)
+		if err != nil {
+			return fmt.Errorf("fetching %s: %w", b.Digest, err)
+		}
+		err = copyVerified(ctx, tw, rc, b, p, buf)
+		rc.Close()
+		if err != nil {
+			return err
+		}
+		emit(progress, Event{Kind: EventBlobDone, Descriptor: b, Done: p.done, Total: total})
+	}
+	return tw.Close()
+}
+
+// copyVerified copies exactly d.Size bytes of r to w and checks that r
+// holds no more and that the content matches d.Digest.
+func copyVerified(ctx context.Context, w io.Writer, r io.Reader, d ocispec.Descriptor, p *progressWriter, buf []byte) error {
+	h := sha256.New()
+	n, err := io.CopyBuffer(io.MultiWriter(w, h, p), io.LimitReader(ctxReader{ctx, r}, d.Size), buf)
+	if err != nil {
+		return fmt.Errorf("copying %s: %w", d.Digest, err)
+	}
+	if n < d.Size {
+		return fmt.Errorf("%w: blob %s has %d bytes, its descriptor says %d", ErrSizeMismatch, d.Digest, n, d.Size)
+	}
+	if m, _ := io.ReadFull(r, buf[:1]); m > 0 {
+		return fmt.Errorf("%w: blob %s is larger than the %d bytes its descriptor says", ErrSizeMismatch, d.Digest, d.Size)
+	}
+	return checkDigest(h, d.Digest)
+}
+
+func checkDigest(h hash.Hash, want digest.Digest) error {
+	if got := digest.NewDigest(digest.SHA256, h); got != want {
+		return fmt.Errorf("blob %s is corrupt (%w; it hashes to %s): the archive was damaged in transit; copy it again", want, ErrDigestMismatch, got)
+	}
+	return nil
+}
+
+// progressWriter counts blob bytes and reports EventBytes.
+type progressWriter struct {
+	progress    func(Event)
+	desc        ocispec.Descriptor
+	done, total int64
+	last        int64
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	p.done += int64(len(b))
+	if p.progress != nil && p.done-p.last >= progressEvery {
+		p.last = p.done
+		p.progress(Event{Kind: EventBytes, Descriptor: p.desc, Done: p.done, Total: p.total})
+	}
+	return len(b), nil
+}
+
+func emit(progress func(Event), e Event) {
+	if progress != nil {
+		progress(e)
+	}
+}
+
+// writeAtomic writes out through write: into a temporary file beside out,
+// fsynced and renamed into place. On error the temporary file is removed.
+// It fills res.Bytes and res.Digest.
+func writeAtomic(out string, write func(io.Writer) error, res *WriteResult) (err error) {
+	dir, base := filepath.Split(out)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	h := sha256.New()
+	cw := &countWriter{w: io.MultiWriter(f, h)}
+	bw := bufio.NewWriterSize(cw, 1<<20)
+	if err := write(bw); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), out); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync() // best effort: make the rename durable
+		d.Close()
+	}
+	res.Bytes = cw.n
+	res.Digest = digest.NewDigest(digest.SHA256, h)
+	return nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}

@@ -1,0 +1,377 @@
+package chart
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"helm.sh/helm/v4/pkg/action"
+	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
+	"helm.sh/helm/v4/pkg/kube"
+	ri "helm.sh/helm/v4/pkg/release"
+	release "helm.sh/helm/v4/pkg/release/v1"
+	"helm.sh/helm/v4/pkg/storage/driver"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+)
+
+// ErrReleaseNotFound is matched (errors.Is) when a release does not exist.
+var ErrReleaseNotFound = errors.New("release not found")
+
+// DefaultTimeout bounds waits and hooks when an options Timeout is zero.
+const DefaultTimeout = 5 * time.Minute
+
+// Config selects the cluster a Client talks to.
+type Config struct {
+	// Kubeconfig is a kubeconfig path; empty means the usual lookup
+	// ($KUBECONFIG, ~/.kube/config, in-cluster).
+	Kubeconfig string
+	// Context is a kubeconfig context; empty means the current one.
+	Context string
+	// Namespace is used when an operation's namespace is empty; empty
+	// means the context's namespace.
+	Namespace string
+}
+
+// Client installs and manages Helm releases in one cluster. Releases are
+// stored as Secrets (Helm's default driver), resources are applied with
+// server-side apply, and waits use kstatus.
+type Client struct {
+	cfg Config
+	// logger receives Helm's own logging; discarded unless set.
+	logger slog.Handler
+}
+
+// NewClient returns a Client for cfg. It does not contact the cluster.
+func NewClient(cfg Config) (*Client, error) {
+	return &Client{cfg: cfg, logger: slog.DiscardHandler}, nil
+}
+
+// WithLogger returns a copy of c that sends Helm's logs to h.
+func (c *Client) WithLogger(h slog.Handler) *Client {
+	cc := *c
+	if h == nil {
+		h = slog.DiscardHandler
+	}
+	cc.logger = h
+	return &cc
+}
+
+// Release describes one revision of a release.
+type Release struct {
+	Name      string
+	Namespace string
+	Revision  int
+	// Status is Helm's status: deployed, failed, pending-install, ...
+	Status string
+	// Manifest is the applied manifest, without hooks.
+	Manifest string
+}
+
+// InstallOptions tunes Install.
+type InstallOptions struct {
+	Release   string
+	Namespace string
+	Values    map[string]any
+	// PostRender rewrites the rendered manifest (for example to relocate
+	// images) before it is applied. Helm v4 hands it the templates and the
+	// hooks, test hooks included, of the chart and its subcharts together
+	// as one multi-document stream. Every document carries a
+	// postrenderer.helm.sh/postrender-filename annotation that must be
+	// kept. CRDs of crds/ directories are not post-rendered: Helm applies
+	// them as they are.
+	PostRender func(manifest []byte) ([]byte, error)
+	// Wait waits until all resources are ready (kstatus); hooks are
+	// always waited for.
+	Wait bool
+	// Timeout bounds waiting and each hook; zero means DefaultTimeout.
+	Timeout         time.Duration
+	CreateNamespace bool
+	// DryRun renders and validates against the cluster (server-side dry
+	// run) without changing anything.
+	DryRun bool
+}
+
+// UpgradeOptions tunes Upgrade.
+type UpgradeOptions struct {
+	Release    string
+	Namespace  string
+	Values     map[string]any
+	PostRender func(manifest []byte) ([]byte, error)
+	Wait       bool
+	Timeout    time.Duration
+	DryRun     bool
+	// MaxHistory limits the revisions kept; zero keeps all.
+	MaxHistory int
+	// ApplyCRDs applies the CRDs of the chart's crds/ directories with
+	// server-side apply before upgrading. Helm itself installs crds/ only
+	// on install and never creates or updates them on upgrade.
+	ApplyCRDs bool
+}
+
+// RollbackOptions tunes Rollback.
+type RollbackOptions struct {
+	Wait       bool
+	Timeout    time.Duration
+	MaxHistory int
+}
+
+// UninstallOptions tunes Uninstall.
+type UninstallOptions struct {
+	// KeepHistory keeps the release records, marked uninstalled.
+	KeepHistory bool
+	Wait        bool
+	Timeout     time.Duration
+}
+
+// action returns a Helm configuration bound to namespace.
+func (c *Client) action(namespace string) (*action.Configuration, string, error) {
+	if namespace == "" {
+		namespace = c.cfg.Namespace
+	}
+	flags := genericclioptions.NewConfigFlags(true)
+	if c.cfg.Kubeconfig != "" {
+		flags.KubeConfig = &c.cfg.Kubeconfig
+	}
+	if c.cfg.Context != "" {
+		flags.Context = &c.cfg.Context
+	}
+	if namespace == "" {
+		ns, _, err := flags.ToRawKubeConfigLoader().Namespace()
+		if err != nil {
+			return nil, "", fmt.Errorf("kubeconfig: %w", err)
+		}
+		namespace = ns
+	}
+	flags.Namespace = &namespace
+	cfg := action.NewConfiguration(action.ConfigurationSetLogger(c.logger))
+	if err := cfg.Init(flags, namespace, "secret"); err != nil {
+		return nil, "", fmt.Errorf("kubernetes client: %w", err)
+	}
+	return cfg, namespace, nil
+}
+
+// postRenderer adapts a PostRender function to Helm's
+// postrenderer.PostRenderer.
+type postRenderer func([]byte) ([]byte, error)
+
+func (f postRenderer) Run(in *bytes.Buffer) (*bytes.Buffer, error) {
+	out, err := f(in.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	return bytes.NewBuffer(out), nil
+}
+
+func waitStrategy(wait bool) kube.WaitStrategy {
+	if wait {
+		return kube.StatusWatcherStrategy
+	}
+	return kube.HookOnlyStrategy
+}
+
+func timeout(d time.Duration) time.Duration {
+	if d <= 0 {
+		return DefaultTimeout
+	}
+	return d
+}
+
+// Install installs the chart archive data as a new release. CRDs in the
+// chart's crds/ directories are applied first and waited for.
+func (c *Client) Install(ctx context.Context, data []byte, o InstallOptions) (*Release, error) {
+	ch, err := load(data)
+	if err != nil {
+		return nil, err
+	}
+	cfg, ns, err := c.action(o.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	inst := action.NewInstall(cfg)
+	inst.ReleaseName = o.Release
+	inst.Namespace = ns
+	inst.CreateNamespace = o.CreateNamespace
+	inst.WaitStrategy = waitStrategy(o.Wait)
+	inst.Timeout = timeout(o.Timeout)
+	inst.PostRenderStrategy = action.PostRenderStrategyCombined
+	if o.PostRender != nil {
+		inst.PostRenderer = postRenderer(o.PostRender)
+	}
+	if o.DryRun {
+		inst.DryRunStrategy = action.DryRunServer
+	}
+	r, err := inst.RunWithContext(ctx, ch, valuesOrEmpty(o.Values))
+	if err != nil {
+		return nil, fmt.Errorf("install release %s in %s: %w", o.Release, ns, err)
+	}
+	return toRelease(r)
+}
+
+// Upgrade upgrades an existing release to the chart archive data. Helm
+// does not create or update the CRDs of crds/ directories on upgrade (new
+// CRDs of a newer chart version are missing afterwards); set
+// o.ApplyCRDs to server-side apply them first.
+func (c *Client) Upgrade(ctx context.Context, data []byte, o UpgradeOptions) (*Release, error) {
+	ch, err := load(data)
+	if err != nil {
+		return nil, err
+	}
+	cfg, ns, err := c.action(o.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	if o.ApplyCRDs && !o.DryRun {
+		if err := applyCRDs(cfg, ch); err != nil {
+			return nil, fmt.Errorf("upgrade release %s in %s: %w", o.Release, ns, err)
+		}
+	}
+	up := action.NewUpgrade(cfg)
+	up.Namespace = ns
+	up.WaitStrategy = waitStrategy(o.Wait)
+	up.Timeout = timeout(o.Timeout)
+	up.MaxHistory = o.MaxHistory
+	up.PostRenderStrategy = action.PostRenderStrategyCombined
+	if o.PostRender != nil {
+		up.PostRenderer = postRenderer(o.PostRender)
+	}
+	if o.DryRun {
+		up.DryRunStrategy = action.DryRunServer
+	}
+	r, err := up.RunWithContext(ctx, o.Release, ch, valuesOrEmpty(o.Values))
+	if err != nil {
+		return nil, fmt.Errorf("upgrade release %s in %s: %w", o.Release, ns, notFound(err))
+	}
+	return toRelease(r)
+}
+
+// applyCRDs server-side applies the CRDs of ch and waits until they are
+// established.
+func applyCRDs(cfg *action.Configuration, ch *chartv2.Chart) error {
+	var all kube.ResourceList
+	for _, crd := range ch.CRDObjects() {
+		if crd.File == nil || len(crd.File.Data) == 0 {
+			continue
+		}
+		res, err := cfg.KubeClient.Build(bytes.NewReader(crd.File.Data), false)
+		if err != nil {
+			return fmt.Errorf("apply CRDs: %s: %w", crd.Filename, err)
+		}
+		all = append(all, res...)
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	if _, err := cfg.KubeClient.Create(all, kube.ClientCreateOptionServerSideApply(true, true)); err != nil {
+		return fmt.Errorf("apply CRDs: %w", err)
+	}
+	w, err := cfg.KubeClient.GetWaiter(kube.StatusWatcherStrategy)
+	if err != nil {
+		return fmt.Errorf("apply CRDs: %w", err)
+	}
+	if err := w.Wait(all, time.Minute); err != nil {
+		return fmt.Errorf("apply CRDs: wait: %w", err)
+	}
+	return nil
+}
+
+// Rollback rolls release back to revision (0 means the previous one),
+// which creates a new revision.
+func (c *Client) Rollback(ctx context.Context, name, namespace string, revision int, o RollbackOptions) error {
+	cfg, ns, err := c.action(namespace)
+	if err != nil {
+		return err
+	}
+	rb := action.NewRollback(cfg)
+	rb.Version = revision
+	rb.WaitStrategy = waitStrategy(o.Wait)
+	rb.Timeout = timeout(o.Timeout)
+	rb.MaxHistory = o.MaxHistory
+	if err := runCtx(ctx, func() error { return rb.Run(name) }); err != nil {
+		return fmt.Errorf("rollback release %s in %s: %w", name, ns, notFound(err))
+	}
+	return nil
+}
+
+// Uninstall deletes release and its resources.
+func (c *Client) Uninstall(ctx context.Context, name, namespace string, o UninstallOptions) error {
+	cfg, ns, err := c.action(namespace)
+	if err != nil {
+		return err
+	}
+	un := action.NewUninstall(cfg)
+	un.KeepHistory = o.KeepHistory
+	un.WaitStrategy = waitStrategy(o.Wait)
+	un.Timeout = timeout(o.Timeout)
+	if err := runCtx(ctx, func() error { _, err := un.Run(name); return err }); err != nil {
+		return fmt.Errorf("uninstall release %s in %s: %w", name, ns, notFound(err))
+	}
+	return nil
+}
+
+// Get returns the latest revision of release.
+func (c *Client) Get(ctx context.Context, name, namespace string) (*Release, error) {
+	cfg, ns, err := c.action(namespace)
+	if err != nil {
+		return nil, err
+	}
+	var r ri.Releaser
+	err = runCtx(ctx, func() error {
+		var err error
+		r, err = action.NewGet(cfg).Run(name)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get release %s in %s: %w", name, ns, notFound(err))
+	}
+	return toRelease(r)
+}
+
+// runCtx runs f, an action that takes no context, and returns early with
+// ctx's error when ctx is done first. f then finishes in the background.
+func runCtx(ctx context.Context, f func() error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func notFound(err error) error {
+	if errors.Is(err, driver.ErrReleaseNotFound) {
+		return fmt.Errorf("%w: %w", ErrReleaseNotFound, err)
+	}
+	return err
+}
+
+func valuesOrEmpty(v map[string]any) map[string]any {
+	if v == nil {
+		return map[string]any{}
+	}
+	return copyMap(v)
+}
+
+func toRelease(r ri.Releaser) (*Release, error) {
+	rel, ok := r.(*release.Release)
+	if !ok || rel == nil {
+		return nil, fmt.Errorf("unexpected release type %T", r)
+	}
+	out := &Release{
+		Name:      rel.Name,
+		Namespace: rel.Namespace,
+		Revision:  rel.Version,
+		Manifest:  rel.Manifest,
+	}
+	if rel.Info != nil {
+		out.Status = rel.Info.Status.String()
+	}
+	return out, nil
+}

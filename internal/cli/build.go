@@ -1,0 +1,78 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/skiffhq/skiff/internal/build"
+)
+
+func init() { register(newBuild) }
+
+func newBuild(a *app) *cobra.Command {
+	var (
+		o       build.Options
+		rf      remoteFlags
+		ff      fetchFlags
+		keyFile string
+	)
+	cmd := &cobra.Command{
+		Use:   "build [DIR]",
+		Short: "Build a signed package archive from skiff.yaml",
+		Long: `Build renders the package's charts and manifests offline, finds every image
+they reference, pulls those images (keeping only the requested platforms)
+and writes ONE archive: an OCI image layout in a tar, layers deduplicated,
+signed when --sign-key is given.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				o.Spec = args[0]
+			}
+			var err error
+			if o.Remote, err = rf.options(); err != nil {
+				return err
+			}
+			o.Chart = ff.chart()
+			if keyFile != "" {
+				if o.SignKey, err = readPrivateKey(a, keyFile); err != nil {
+					return err
+				}
+			}
+			o.CreatedBy = "skiff " + Version
+			bp := a.newBlobProgress("pull")
+			o.Progress = func(e build.Event) {
+				if e.Pull != nil {
+					bp.event(*e.Pull)
+					return
+				}
+				if !bp.none && bp.bar == nil {
+					a.status("%s", e.Message)
+				}
+			}
+			res, err := build.Build(cmd.Context(), o)
+			bp.done()
+			if err != nil {
+				return err
+			}
+			signed := "unsigned"
+			if o.SignKey != nil {
+				signed = "signed by " + o.SignKey.ID()
+			}
+			fmt.Fprintf(a.streams.Out, "%s: %s %s, %d images, %d blobs, %s, %s\n", res.Path, res.Description.Name,
+				res.Description.Version, len(res.Description.Images), res.Blobs, humanBytes(res.Bytes), signed)
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&o.Spec, "file", "f", "", "path to skiff.yaml or its directory (default .)")
+	fl.StringVarP(&o.Output, "output", "o", "", "archive to write (default NAME-VERSION.skiff)")
+	fl.StringVar(&o.Version, "version", "", "override metadata.version")
+	fl.StringSliceVar(&o.Platforms, "platform", nil, "image platforms to keep, e.g. linux/amd64,linux/arm64 (default: the spec's)")
+	fl.StringArrayVar(&o.Set, "set", nil, "override a chart value: CHART.key=value (repeatable)")
+	fl.IntVar(&o.Concurrency, "concurrency", 4, "images pulled in parallel")
+	fl.StringVar(&keyFile, "sign-key", "", "private key to sign the archive with (see skiff keygen)")
+	rf.add(cmd)
+	ff.add(cmd)
+	return cmd
+}

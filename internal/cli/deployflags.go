@@ -1,0 +1,132 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/skiffhq/skiff/internal/install"
+	"github.com/skiffhq/skiff/internal/secret"
+)
+
+// clusterFlags select the cluster.
+type clusterFlags struct {
+	kubeconfig string
+	context    string
+	namespace  string
+}
+
+func (f *clusterFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default $KUBECONFIG or ~/.kube/config)")
+	cmd.Flags().StringVar(&f.context, "context", "", "kubeconfig context")
+	cmd.Flags().StringVarP(&f.namespace, "namespace", "n", "default", "namespace of the deployment")
+}
+
+func (f *clusterFlags) cluster() install.Cluster {
+	return install.Cluster{Kubeconfig: f.kubeconfig, Context: f.context}
+}
+
+// deployFlags are shared by install, upgrade and diff.
+type deployFlags struct {
+	clusterFlags
+	rf         remoteFlags
+	tf         trustFlags
+	name       string
+	registry   string
+	flatten    bool
+	skipLoad   bool
+	values     []string
+	identities []string
+	sets       []string
+	timeout    time.Duration
+	noWait     bool
+	atomic     bool
+	dryRun     bool
+}
+
+func (f *deployFlags) add(cmd *cobra.Command) {
+	f.clusterFlags.add(cmd)
+	f.rf.add(cmd)
+	f.tf.add(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&f.name, "name", "", "deployment name (default: the package name)")
+	fl.StringVar(&f.registry, "registry", "", "registry HOST[:PORT][/PREFIX] the images are loaded into and pulled from (required)")
+	fl.BoolVar(&f.flatten, "flatten", false, "keep only the last path element of each repository")
+	fl.BoolVar(&f.skipLoad, "skip-load", false, "assume the images were already loaded with `skiff load`")
+	fl.StringArrayVarP(&f.values, "values", "f", nil, "values file, top-level keys are chart names; .age files are decrypted in memory (repeatable)")
+	fl.StringArrayVar(&f.identities, "identity", nil, "age identity file to decrypt .age values files (or $SKIFF_PASSPHRASE)")
+	fl.StringArrayVar(&f.sets, "set", nil, "set a chart value: CHART.key=value (repeatable)")
+	fl.DurationVar(&f.timeout, "timeout", 5*time.Minute, "readiness timeout per component")
+	fl.BoolVar(&f.noWait, "no-wait", false, "do not wait for readiness")
+	fl.BoolVar(&f.atomic, "atomic", false, "undo a failed operation (uninstall or roll back)")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "print the relocated manifests; change nothing")
+}
+
+// open verifies and opens the archive and builds the options.
+func (f *deployFlags) open(a *app, cmd *cobra.Command, path string) (*install.Package, install.Options, error) {
+	var o install.Options
+	trust, err := f.tf.trust(a)
+	if err != nil {
+		return nil, o, err
+	}
+	remote, err := f.rf.options()
+	if err != nil {
+		return nil, o, err
+	}
+	vals, err := f.readValues(a)
+	if err != nil {
+		return nil, o, err
+	}
+	p, err := install.Open(cmd.Context(), path, trust)
+	if err != nil {
+		return nil, o, err
+	}
+	o = install.Options{
+		Deployment: f.name, Namespace: f.namespace, Cluster: f.cluster(),
+		Load:     install.LoadOptions{Registry: f.registry, Flatten: f.flatten, Remote: remote},
+		SkipLoad: f.skipLoad, Values: vals, Set: f.sets, Timeout: f.timeout, NoWait: f.noWait,
+		Atomic: f.atomic, DryRun: f.dryRun, DryRunOut: a.streams.Out,
+	}
+	return p, o, nil
+}
+
+func (f *deployFlags) readValues(a *app) ([]install.ValuesFile, error) {
+	var out []install.ValuesFile
+	for _, path := range f.values {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		vf := install.ValuesFile{Name: path, Data: data}
+		if secret.IsEncrypted(data) {
+			plain, err := secret.Decrypt(bytesReader(data), secret.DecryptOptions{
+				IdentityFiles: f.identities,
+				Passphrase:    func() ([]byte, error) { return passphrase(a, "passphrase for "+path, false) },
+			})
+			if err != nil {
+				return nil, fmt.Errorf("decrypting %s: %w", path, err)
+			}
+			vf.Data, vf.Secret = plain, true
+		}
+		out = append(out, vf)
+	}
+	return out, nil
+}
+
+// progress renders install events.
+func (a *app) deployProgress() (func(install.Event), func()) {
+	bp := a.newBlobProgress("load")
+	return func(e install.Event) {
+			if e.Push != nil {
+				bp.event(*e.Push)
+				return
+			}
+			if e.Message != "" && !bp.none {
+				a.status("%s", e.Message)
+			}
+		}, func() {
+			bp.done()
+		}
+}

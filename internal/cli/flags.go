@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/skiffhq/skiff/internal/chart"
+	"github.com/skiffhq/skiff/internal/oci"
+	"github.com/skiffhq/skiff/internal/sign"
+)
+
+// remoteFlags configure registry access.
+type remoteFlags struct {
+	mirrors      []string
+	insecure     []string
+	plainHTTP    []string
+	caFile       string
+	dockerConfig string
+	retries      int
+}
+
+func (f *remoteFlags) add(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.mirrors, "registry-mirror", nil, "pull FROM through TO: FROM=TO[/prefix] (repeatable)")
+	fl.StringArrayVar(&f.insecure, "insecure-registry", nil, "registry host to reach without TLS verification (repeatable)")
+	fl.StringArrayVar(&f.plainHTTP, "plain-http", nil, "registry host to reach over plain HTTP (127.0.0.1 and localhost always are)")
+	fl.StringVar(&f.caFile, "ca-file", "", "PEM CA bundle to trust for registries")
+	fl.StringVar(&f.dockerConfig, "docker-config", "", "docker config.json with registry credentials (default $DOCKER_CONFIG or ~/.docker)")
+	fl.IntVar(&f.retries, "retries", 3, "retries of a failed transfer")
+}
+
+func (f *remoteFlags) options() (oci.RemoteOptions, error) {
+	o := oci.RemoteOptions{Insecure: f.insecure, CAFile: f.caFile, DockerConfig: f.dockerConfig, Retries: f.retries}
+	if len(f.mirrors) > 0 {
+		o.Mirrors = map[string]string{}
+		for _, m := range f.mirrors {
+			from, to, ok := strings.Cut(m, "=")
+			if !ok || from == "" || to == "" {
+				return o, fmt.Errorf("--registry-mirror %q: use FROM=TO, e.g. docker.io=127.0.0.1:5000/mirror", m)
+			}
+			o.Mirrors[from] = to
+		}
+	}
+	if len(f.plainHTTP) > 0 {
+		hosts := map[string]bool{}
+		for _, h := range f.plainHTTP {
+			hosts[h] = true
+		}
+		o.PlainHTTP = func(host string) bool { return hosts[host] || oci.IsLoopback(host) }
+	}
+	return o, nil
+}
+
+// fetchFlags configure chart repository access.
+type fetchFlags struct {
+	caFile   string
+	insecure bool
+}
+
+func (f *fetchFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.caFile, "chart-ca-file", "", "PEM CA bundle to trust for chart repositories")
+	cmd.Flags().BoolVar(&f.insecure, "chart-insecure", false, "skip TLS verification for chart repositories")
+}
+
+func (f *fetchFlags) chart() chart.FetchOptions {
+	return chart.FetchOptions{CAFile: f.caFile, InsecureSkipTLSVerify: f.insecure}
+}
+
+// trustFlags configure signature verification.
+type trustFlags struct {
+	dir  string
+	skip bool
+}
+
+func (f *trustFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.dir, "trust-dir", "", "directory of trusted public keys (default $SKIFF_TRUST_DIR or ~/.config/skiff/trust)")
+	cmd.Flags().BoolVar(&f.skip, "insecure-skip-signature", false, "accept an unsigned or untrusted package (logged)")
+}
+
+// trust loads the trust directory, or returns nil when verification is
+// explicitly waived.
+func (f *trustFlags) trust(a *app) (*sign.Trust, error) {
+	if f.skip {
+		a.log.Warn("signature verification skipped (--insecure-skip-signature)")
+		fmt.Fprintln(a.streams.Err, "skiff: warning: signature verification skipped (--insecure-skip-signature)")
+		return nil, nil
+	}
+	dir := f.dir
+	if dir == "" {
+		var err error
+		if dir, err = sign.DefaultTrustDir(); err != nil {
+			return nil, err
+		}
+	}
+	return sign.LoadTrust(dir)
+}

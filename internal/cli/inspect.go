@@ -1,0 +1,97 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/skiffhq/skiff/internal/bundle"
+	"github.com/skiffhq/skiff/internal/install"
+)
+
+func init() { register(newInspect) }
+
+func newInspect(a *app) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "inspect ARCHIVE",
+		Short: "Show what a package archive holds",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := install.Open(cmd.Context(), args[0], nil)
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			sigs, err := p.Archive.Signatures(cmd.Context())
+			if err != nil {
+				return err
+			}
+			d := p.Description
+			if output == "json" {
+				enc := json.NewEncoder(a.streams.Out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(struct {
+					Root        string              `json:"root"`
+					Signatures  int                 `json:"signatures"`
+					Description *bundle.Description `json:"package"`
+				}{p.Root.Digest.String(), len(sigs), d})
+			}
+			w := tabwriter.NewWriter(a.streams.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(w, "Package:\t%s %s\n", d.Name, d.Version)
+			if d.Description != "" {
+				fmt.Fprintf(w, "Description:\t%s\n", d.Description)
+			}
+			fmt.Fprintf(w, "Root:\t%s\n", p.Root.Digest)
+			fmt.Fprintf(w, "Platforms:\t%v\n", d.Platforms)
+			fmt.Fprintf(w, "Signatures:\t%d\n", len(sigs))
+			fmt.Fprintf(w, "Built by:\t%s\n", d.CreatedBy)
+			if d.Delta != nil {
+				fmt.Fprintf(w, "Delta:\tomits %d blobs of base %s\n", len(d.Delta.Omitted), d.Delta.Base)
+			}
+			w.Flush()
+			if len(d.Charts) > 0 {
+				fmt.Fprintln(a.streams.Out, "\nCHARTS")
+				w = tabwriter.NewWriter(a.streams.Out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "NAME\tCHART\tVERSION\tNAMESPACE\tSIZE\tIMAGES")
+				for _, c := range d.Charts {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\n", c.Name, c.Chart, c.Version, orDash(c.Namespace), humanBytes(c.Size), len(c.Images))
+				}
+				w.Flush()
+			}
+			if len(d.Manifests) > 0 {
+				fmt.Fprintln(a.streams.Out, "\nMANIFESTS")
+				w = tabwriter.NewWriter(a.streams.Out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "NAME\tNAMESPACE\tSIZE\tIMAGES")
+				for _, m := range d.Manifests {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%d\n", m.Name, orDash(m.Namespace), humanBytes(m.Size), len(m.Images))
+				}
+				w.Flush()
+			}
+			if len(d.Files) > 0 {
+				fmt.Fprintln(a.streams.Out, "\nFILES")
+				for _, f := range d.Files {
+					fmt.Fprintf(a.streams.Out, "  %s (%s)\n", f.Target, humanBytes(f.Size))
+				}
+			}
+			fmt.Fprintln(a.streams.Out, "\nIMAGES")
+			w = tabwriter.NewWriter(a.streams.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "REFERENCE\tDIGEST\tPLATFORMS")
+			for _, im := range d.Images {
+				fmt.Fprintf(w, "%s\t%s\t%v\n", im.Ref, im.Digest.Encoded()[:12], im.Platforms)
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	return cmd
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

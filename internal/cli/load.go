@@ -1,0 +1,60 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/skiffhq/skiff/internal/install"
+)
+
+func init() { register(newLoad) }
+
+func newLoad(a *app) *cobra.Command {
+	var (
+		o  install.LoadOptions
+		rf remoteFlags
+		tf trustFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "load ARCHIVE --registry HOST[/PREFIX]",
+		Short: "Push a package's images into an OCI registry",
+		Long: `Load pushes every image straight out of the archive (nothing is extracted)
+into the target registry, under the given path prefix. Blobs the registry
+already has are skipped, layers shared between repositories are mounted,
+and digests are preserved, so a second load moves no layer bytes.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			trust, err := tf.trust(a)
+			if err != nil {
+				return err
+			}
+			if o.Remote, err = rf.options(); err != nil {
+				return err
+			}
+			p, err := install.Open(cmd.Context(), args[0], trust)
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			bp := a.newBlobProgress("push")
+			o.Progress = bp.event
+			res, err := install.Load(cmd.Context(), p, o)
+			bp.done()
+			if err != nil {
+				return err
+			}
+			r := res.Push
+			fmt.Fprintf(a.streams.Out, "loaded %d images into %s: %s pushed (%d blobs), %s skipped (%d blobs), %d blobs mounted\n",
+				len(res.Map), o.Registry, humanBytes(r.BytesPushed), r.BlobsPushed, humanBytes(r.BytesSkipped), r.BlobsSkipped, r.BlobsMounted)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&o.Registry, "registry", "", "target registry HOST[:PORT][/PREFIX] (required)")
+	cmd.Flags().BoolVar(&o.Flatten, "flatten", false, "keep only the last path element of each repository")
+	cmd.Flags().IntVar(&o.Concurrency, "concurrency", 4, "images pushed in parallel")
+	_ = cmd.MarkFlagRequired("registry")
+	rf.add(cmd)
+	tf.add(cmd)
+	return cmd
+}

@@ -1,0 +1,178 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/skiffhq/skiff/internal/install"
+)
+
+func init() {
+	register(newRollback)
+	register(newUninstall)
+	register(newList)
+	register(newHistory)
+	register(newStatus)
+}
+
+func newRollback(a *app) *cobra.Command {
+	var cf clusterFlags
+	var timeout time.Duration
+	var noWait bool
+	cmd := &cobra.Command{
+		Use:   "rollback DEPLOYMENT [REVISION]",
+		Short: "Return a deployment to an earlier revision (default: the previous one)",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rev := 0
+			if len(args) == 2 {
+				n, err := strconv.Atoi(args[1])
+				if err != nil || n < 1 {
+					return fmt.Errorf("revision %q: give a revision number from `skiff history %s`", args[1], args[0])
+				}
+				rev = n
+			}
+			progress, done := a.deployProgress()
+			r, err := install.Rollback(cmd.Context(), cf.namespace, args[0], install.RollbackOptions{Cluster: cf.cluster(), Revision: rev, Timeout: timeout, NoWait: noWait, Progress: progress})
+			done()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.streams.Out, "rolled back %s: revision %d (%s %s), %s\n", r.Deployment, r.Revision, r.Package.Name, r.Package.Version, r.Description)
+			return nil
+		},
+	}
+	cf.add(cmd)
+	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "readiness timeout per component")
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "do not wait for readiness")
+	return cmd
+}
+
+func newUninstall(a *app) *cobra.Command {
+	var cf clusterFlags
+	var keep bool
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "uninstall DEPLOYMENT",
+		Short: "Remove everything a deployment created",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			progress, done := a.deployProgress()
+			err := install.Uninstall(cmd.Context(), cf.namespace, args[0], install.UninstallOptions{Cluster: cf.cluster(), KeepHistory: keep, Timeout: timeout, Progress: progress})
+			done()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.streams.Out, "uninstalled %s from namespace %s\n", args[0], cf.namespace)
+			return nil
+		},
+	}
+	cf.add(cmd)
+	cmd.Flags().BoolVar(&keep, "keep-history", false, "keep the release records (marked uninstalled)")
+	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "deletion timeout")
+	return cmd
+}
+
+func newList(a *app) *cobra.Command {
+	var cf clusterFlags
+	var all bool
+	var output string
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List deployments",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			store, err := install.Records(cf.cluster())
+			if err != nil {
+				return err
+			}
+			ns := cf.namespace
+			if all {
+				ns = ""
+			}
+			recs, err := store.Deployments(cmd.Context(), ns)
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				return json.NewEncoder(a.streams.Out).Encode(recs)
+			}
+			w := tabwriter.NewWriter(a.streams.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "NAME\tNAMESPACE\tREVISION\tSTATUS\tPACKAGE\tUPDATED")
+			for _, r := range recs {
+				fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s %s\t%s\n", r.Deployment, r.Namespace, r.Revision, r.Status, r.Package.Name, r.Package.Version, r.Updated.Format(time.RFC3339))
+			}
+			return w.Flush()
+		},
+	}
+	cf.add(cmd)
+	cmd.Flags().BoolVarP(&all, "all-namespaces", "A", false, "list in every namespace")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	return cmd
+}
+
+func newHistory(a *app) *cobra.Command {
+	var cf clusterFlags
+	var output string
+	cmd := &cobra.Command{
+		Use:   "history DEPLOYMENT",
+		Short: "Show a deployment's revisions",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			store, err := install.Records(cf.cluster())
+			if err != nil {
+				return err
+			}
+			hist, err := store.History(cmd.Context(), cf.namespace, args[0])
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				return json.NewEncoder(a.streams.Out).Encode(hist)
+			}
+			w := tabwriter.NewWriter(a.streams.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "REVISION\tUPDATED\tSTATUS\tPACKAGE\tDESCRIPTION")
+			for _, r := range hist {
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s %s\t%s\n", r.Revision, r.Updated.Format(time.RFC3339), r.Status, r.Package.Name, r.Package.Version, r.Description)
+			}
+			return w.Flush()
+		},
+	}
+	cf.add(cmd)
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	return cmd
+}
+
+func newStatus(a *app) *cobra.Command {
+	var cf clusterFlags
+	var output string
+	cmd := &cobra.Command{
+		Use:   "status DEPLOYMENT",
+		Short: "Show a deployment's revision and the readiness of its objects",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rec, objs, err := install.Status(cmd.Context(), cf.cluster(), cf.namespace, args[0])
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				return json.NewEncoder(a.streams.Out).Encode(map[string]any{"record": rec, "objects": objs})
+			}
+			fmt.Fprintf(a.streams.Out, "%s: %s %s, revision %d, %s\n", rec.Deployment, rec.Package.Name, rec.Package.Version, rec.Revision, rec.Status)
+			w := tabwriter.NewWriter(a.streams.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "COMPONENT\tOBJECT\tSTATUS\tMESSAGE")
+			for _, o := range objs {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", o.Component, o.Object, o.Status, o.Message)
+			}
+			return w.Flush()
+		},
+	}
+	cf.add(cmd)
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
+	return cmd
+}

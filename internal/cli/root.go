@@ -1,0 +1,132 @@
+// Package cli is the skiff command line: one thin file per verb, each
+// parsing flags into an options value, calling one library function and
+// rendering its result.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// Version is stamped at build time with -ldflags "-X .../cli.Version=...".
+var Version = "dev"
+
+// Streams are the standard streams a command uses: stdout carries only
+// program output, stderr carries status, progress and logs.
+type Streams struct {
+	In  io.Reader
+	Out io.Writer
+	Err io.Writer
+}
+
+// ExitError carries a specific exit code.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// app is the state shared by all verbs of one invocation.
+type app struct {
+	streams  Streams
+	log      *slog.Logger
+	verbose  int
+	logFmt   string
+	noColor  bool
+	progress string
+}
+
+// Run executes the skiff command line and returns the process exit code.
+func Run(ctx context.Context, s Streams, args []string) int {
+	a := &app{streams: s}
+	root := a.root()
+	root.SetArgs(args)
+	root.SetIn(s.In)
+	root.SetOut(s.Out)
+	root.SetErr(s.Err)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	msg := err.Error()
+	fmt.Fprintf(s.Err, "skiff: error: %s\n", msg)
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintln(s.Err, "skiff: hint: interrupted; nothing was left half-written, run the command again to resume")
+		return 130
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		return ee.Code
+	}
+	return 1
+}
+
+func (a *app) root() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "skiff",
+		Short: "Carry Kubernetes software across an air gap",
+		Long: `Skiff builds one signed, self-contained archive of a package's images,
+charts, manifests and files on the connected side, and verifies, loads and
+installs it on the air-gapped side.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			a.setupLog()
+			return nil
+		},
+	}
+	root.PersistentFlags().CountVarP(&a.verbose, "verbose", "v", "more log output (-v info, -vv debug)")
+	root.PersistentFlags().StringVar(&a.logFmt, "log-format", "text", "log format: text or json")
+	root.PersistentFlags().StringVar(&a.progress, "progress", "auto", "progress display: auto, bars, plain or none")
+	for _, add := range verbs {
+		root.AddCommand(add(a))
+	}
+	return root
+}
+
+// verbs are registered by each verb file's init.
+var verbs []func(*app) *cobra.Command
+
+func register(f func(*app) *cobra.Command) { verbs = append(verbs, f) }
+
+func (a *app) setupLog() {
+	level := slog.LevelWarn
+	switch {
+	case a.verbose == 1:
+		level = slog.LevelInfo
+	case a.verbose >= 2:
+		level = slog.LevelDebug
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
+	if strings.EqualFold(a.logFmt, "json") {
+		h = slog.NewJSONHandler(a.streams.Err, opts)
+	} else {
+		h = slog.NewTextHandler(a.streams.Err, opts)
+	}
+	a.log = slog.New(h)
+}
+
+// isTerminal reports whether w is a character device (a TTY).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// status prints a status line on stderr.
+func (a *app) status(format string, args ...any) {
+	fmt.Fprintf(a.streams.Err, format+"\n", args...)
+}

@@ -1,0 +1,277 @@
+package install
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
+
+	"github.com/skiffhq/skiff/internal/bundle"
+	"github.com/skiffhq/skiff/internal/chart"
+	"github.com/skiffhq/skiff/internal/images"
+	"github.com/skiffhq/skiff/internal/kube"
+	"github.com/skiffhq/skiff/internal/release"
+)
+
+const (
+	kindChart     = "chart"
+	kindManifests = "manifests"
+)
+
+// deploy brings every component of p to the cluster, recording progress in
+// rec as it goes, and removes components prev had that p lacks.
+func (s *session) deploy(ctx context.Context, p *Package, rec, prev *release.Record, m images.Map) error {
+	o := s.o
+	d := p.Description
+	uv, err := splitValues(d, o.Values, o.Set)
+	if err != nil {
+		return err
+	}
+	rec.Values = map[string]any{}
+	for name, u := range uv {
+		if len(u.record) > 0 {
+			rec.Values[name] = u.record
+		}
+	}
+	rec.Components = nil
+	post := relocator(m)
+	for _, c := range d.Charts {
+		o.emit(Event{Step: kindChart, Component: c.Name, Message: fmt.Sprintf("chart %s (%s %s)", c.Name, c.Chart, c.Version)})
+		data, err := s.layer(ctx, p, c.Digest, c.Size, bundle.MediaTypeChart)
+		if err != nil {
+			return err
+		}
+		vals, err := chartValues(c, uv[c.Name])
+		if err != nil {
+			return err
+		}
+		ns := c.Namespace
+		if ns == "" {
+			ns = o.Namespace
+		}
+		name := helmRelease(o.Deployment, c.Name)
+		r, err := s.applyChart(ctx, data, name, ns, vals, post)
+		if err != nil {
+			return fmt.Errorf("chart %s: %w", c.Name, err)
+		}
+		rec.Components = append(rec.Components, release.Component{Name: c.Name, Kind: kindChart, Namespace: ns, HelmRelease: name, HelmRevision: r.Revision})
+		if err := s.save(ctx, rec); err != nil {
+			return err
+		}
+	}
+	for _, ms := range d.Manifests {
+		o.emit(Event{Step: kindManifests, Component: ms.Name, Message: "manifests " + ms.Name})
+		z, err := s.layer(ctx, p, ms.Digest, ms.Size, bundle.MediaTypeManifests)
+		if err != nil {
+			return err
+		}
+		y, err := unzstd(z)
+		if err != nil {
+			return fmt.Errorf("manifests %s: %w", ms.Name, err)
+		}
+		y, err = post(y)
+		if err != nil {
+			return fmt.Errorf("manifests %s: %w", ms.Name, err)
+		}
+		ns := ms.Namespace
+		if ns == "" {
+			ns = o.Namespace
+		}
+		comp := release.Component{Name: ms.Name, Kind: kindManifests, Namespace: ns, Manifest: string(y)}
+		if err := s.applyManifests(ctx, &comp, previous(prev, ms.Name)); err != nil {
+			return fmt.Errorf("manifests %s: %w", ms.Name, err)
+		}
+		rec.Components = append(rec.Components, comp)
+		if err := s.save(ctx, rec); err != nil {
+			return err
+		}
+	}
+	return s.removeDropped(ctx, rec, prev)
+}
+
+// applyChart installs or upgrades one Helm release.
+func (s *session) applyChart(ctx context.Context, data []byte, name, ns string, vals map[string]any, post func([]byte) ([]byte, error)) (*chart.Release, error) {
+	o := s.o
+	_, err := s.charts.Get(ctx, name, ns)
+	switch {
+	case errors.Is(err, chart.ErrReleaseNotFound):
+		return s.charts.Install(ctx, data, chart.InstallOptions{
+			Release: name, Namespace: ns, Values: vals, PostRender: post,
+			Wait: !o.NoWait, Timeout: o.Timeout, CreateNamespace: true,
+		})
+	case err != nil:
+		return nil, err
+	default:
+		return s.charts.Upgrade(ctx, data, chart.UpgradeOptions{
+			Release: name, Namespace: ns, Values: vals, PostRender: post,
+			Wait: !o.NoWait, Timeout: o.Timeout, MaxHistory: o.MaxHistory,
+		})
+	}
+}
+
+// applyManifests applies comp.Manifest, waits, records the objects and
+// prunes what prev had that comp no longer has.
+func (s *session) applyManifests(ctx context.Context, comp *release.Component, prev *release.Component) error {
+	o := s.o
+	objs, err := kube.ParseObjects([]byte(comp.Manifest))
+	if err != nil {
+		return err
+	}
+	refs, err := s.kc.Apply(ctx, objs, kube.ApplyOptions{
+		FieldManager: FieldManager, Namespace: comp.Namespace, Force: true,
+		Labels: map[string]string{LabelManagedBy: "skiff", LabelDeployment: o.Deployment},
+	})
+	if err != nil {
+		return err
+	}
+	comp.Objects = toRecordRefs(refs)
+	if !o.NoWait {
+		o.emit(Event{Step: "wait", Component: comp.Name, Message: fmt.Sprintf("waiting for %d objects", len(refs))})
+		if err := s.kc.Wait(ctx, refs, kube.WaitOptions{Timeout: o.Timeout}); err != nil {
+			return err
+		}
+	}
+	if prev != nil {
+		pruned, err := s.kc.Prune(ctx, toKubeRefs(prev.Objects), refs, kube.DeleteOptions{})
+		if err != nil {
+			return fmt.Errorf("pruning: %w", err)
+		}
+		_ = pruned
+	}
+	return nil
+}
+
+// removeDropped removes the components prev had and rec lacks.
+func (s *session) removeDropped(ctx context.Context, rec, prev *release.Record) error {
+	if prev == nil {
+		return nil
+	}
+	for _, c := range prev.Components {
+		if previous(rec, c.Name) != nil {
+			continue
+		}
+		s.o.emit(Event{Step: "delete", Component: c.Name, Message: "removing component " + c.Name + " (gone from the package)"})
+		if err := s.removeComponent(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// remove removes every component of rec, last first.
+func (s *session) remove(ctx context.Context, rec *release.Record) error {
+	var errs []error
+	for i := len(rec.Components) - 1; i >= 0; i-- {
+		if err := s.removeComponent(ctx, rec.Components[i]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *session) removeComponent(ctx context.Context, c release.Component) error {
+	switch c.Kind {
+	case kindChart:
+		err := s.charts.Uninstall(ctx, c.HelmRelease, c.Namespace, chart.UninstallOptions{Wait: !s.o.NoWait, Timeout: s.o.Timeout})
+		if err != nil && !errors.Is(err, chart.ErrReleaseNotFound) {
+			return fmt.Errorf("uninstalling chart %s: %w", c.Name, err)
+		}
+	case kindManifests:
+		if err := s.kc.Delete(ctx, toKubeRefs(c.Objects), kube.DeleteOptions{}); err != nil {
+			return fmt.Errorf("deleting manifests %s: %w", c.Name, err)
+		}
+	}
+	return nil
+}
+
+// rollback re-applies target as a new revision on top of cur.
+func (s *session) rollback(ctx context.Context, target, cur *release.Record) (*release.Record, error) {
+	latest, err := s.store.Latest(ctx, target.Namespace, target.Deployment)
+	if err != nil {
+		return nil, err
+	}
+	rec := *target
+	rec.Components = nil
+	rec.Revision = latest.Revision + 1
+	rec.Status = release.StatusPendingRollback
+	rec.Description = fmt.Sprintf("rollback to %d", target.Revision)
+	if err := s.save(ctx, &rec); err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*release.Record, error) {
+		rec.Status, rec.Description = release.StatusFailed, fmt.Sprintf("rollback to %d failed: %v", target.Revision, err)
+		_ = s.save(context.WithoutCancel(ctx), &rec)
+		return nil, err
+	}
+	for _, c := range target.Components {
+		s.o.emit(Event{Step: c.Kind, Component: c.Name, Message: fmt.Sprintf("%s %s back to revision %d", c.Kind, c.Name, target.Revision)})
+		switch c.Kind {
+		case kindChart:
+			if err := s.charts.Rollback(ctx, c.HelmRelease, c.Namespace, c.HelmRevision, chart.RollbackOptions{Wait: !s.o.NoWait, Timeout: s.o.Timeout}); err != nil {
+				return fail(fmt.Errorf("chart %s: %w", c.Name, err))
+			}
+			r, err := s.charts.Get(ctx, c.HelmRelease, c.Namespace)
+			if err != nil {
+				return fail(err)
+			}
+			c.HelmRevision = r.Revision
+		case kindManifests:
+			if err := s.applyManifests(ctx, &c, previous(cur, c.Name)); err != nil {
+				return fail(fmt.Errorf("manifests %s: %w", c.Name, err))
+			}
+		}
+		rec.Components = append(rec.Components, c)
+	}
+	if err := s.removeDropped(ctx, &rec, cur); err != nil {
+		return fail(err)
+	}
+	rec.Status = release.StatusDeployed
+	if err := s.finish(ctx, &rec, cur); err != nil {
+		return nil, err
+	}
+	return &rec, nil
+}
+
+func previous(r *release.Record, name string) *release.Component {
+	if r == nil {
+		return nil
+	}
+	i := slices.IndexFunc(r.Components, func(c release.Component) bool { return c.Name == name })
+	if i < 0 {
+		return nil
+	}
+	return &r.Components[i]
+}
+
+func (s *session) layer(ctx context.Context, p *Package, dgst digest.Digest, size int64, mediaType string) ([]byte, error) {
+	return readLayer(ctx, p, dgst, size, mediaType)
+}
+
+func readLayer(ctx context.Context, p *Package, dgst digest.Digest, size int64, mediaType string) ([]byte, error) {
+	b, err := content.FetchAll(ctx, p.Archive, ocispec.Descriptor{MediaType: mediaType, Digest: dgst, Size: size})
+	if err != nil {
+		return nil, fmt.Errorf("reading %s from the archive: %w", dgst, err)
+	}
+	return b, nil
+}
+
+// relocator rewrites image references to the loaded registry.
+func relocator(m images.Map) func([]byte) ([]byte, error) {
+	return func(b []byte) ([]byte, error) { return images.Relocate(b, m, images.RelocateOptions{}) }
+}
+
+func unzstd(b []byte) ([]byte, error) {
+	dec, err := zstd.NewReader(bytes.NewReader(b), zstd.WithDecoderMaxMemory(256<<20))
+	if err != nil {
+		return nil, err
+	}
+	defer dec.Close()
+	return io.ReadAll(dec)
+}

@@ -1,0 +1,323 @@
+package install
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/skiffhq/skiff/internal/bundle"
+	"github.com/skiffhq/skiff/internal/chart"
+	"github.com/skiffhq/skiff/internal/images"
+	"github.com/skiffhq/skiff/internal/kube"
+	"github.com/skiffhq/skiff/internal/oci"
+	"github.com/skiffhq/skiff/internal/release"
+)
+
+// FieldManager is the server-side apply field manager of everything Skiff
+// applies itself.
+const FieldManager = "skiff"
+
+// Labels put on every object of plain manifest components.
+const (
+	LabelManagedBy  = "app.kubernetes.io/managed-by"
+	LabelDeployment = "skiff.dev/deployment"
+)
+
+// Sentinel errors callers branch on.
+var (
+	ErrAlreadyInstalled = errors.New("already installed")
+	ErrNotInstalled     = errors.New("not installed")
+)
+
+// Cluster names the cluster to work on.
+type Cluster struct {
+	Kubeconfig string
+	Context    string
+}
+
+// Options configure Install and Upgrade.
+type Options struct {
+	// Deployment names this installation; defaults to the package name.
+	Deployment string
+	// Namespace is where records live and components without their own
+	// namespace go; defaults to "default".
+	Namespace string
+	Cluster   Cluster
+	// Load configures pushing the images; Load.Registry is required.
+	Load LoadOptions
+	// SkipLoad assumes the images are already in Load.Registry.
+	SkipLoad bool
+	Values   []ValuesFile
+	Set      []string
+	// Timeout bounds the readiness wait of each component; if <= 0,
+	// 5 minutes is used.
+	Timeout time.Duration
+	// NoWait skips readiness waits.
+	NoWait bool
+	// Atomic undoes a failed install (uninstall) or upgrade (roll back).
+	Atomic bool
+	// DryRun renders and relocates everything and writes the result to
+	// DryRunOut without touching the cluster or the registry.
+	DryRun    bool
+	DryRunOut io.Writer
+	// MaxHistory bounds the revisions kept; if <= 0, 10 is used.
+	MaxHistory int
+	Progress   func(Event)
+}
+
+// Event reports a step of an operation.
+type Event struct {
+	Step      string // "load", "chart", "manifests", "wait", "record", "prune", "delete"
+	Component string
+	Message   string
+	Push      *oci.Event
+}
+
+// Result reports an operation.
+type Result struct {
+	Record *release.Record
+	Load   *LoadResult
+}
+
+type session struct {
+	kc     *kube.Client
+	charts *chart.Client
+	store  *release.Store
+	unlock func(context.Context) error
+	o      Options
+}
+
+func (o *Options) defaults(d *bundle.Description) {
+	if o.Deployment == "" && d != nil {
+		o.Deployment = d.Name
+	}
+	if o.Namespace == "" {
+		o.Namespace = "default"
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 5 * time.Minute
+	}
+	if o.MaxHistory <= 0 {
+		o.MaxHistory = 10
+	}
+}
+
+func (o *Options) emit(e Event) {
+	if o.Progress != nil {
+		o.Progress(e)
+	}
+}
+
+// open connects to the cluster and takes the deployment's lock.
+func open(ctx context.Context, c Cluster, ns, deployment string, maxHistory int) (*session, error) {
+	kc, err := kube.New(kube.Config{Kubeconfig: c.Kubeconfig, Context: c.Context})
+	if err != nil {
+		return nil, err
+	}
+	cc, err := chart.NewClient(chart.Config{Kubeconfig: c.Kubeconfig, Context: c.Context, Namespace: ns})
+	if err != nil {
+		return nil, err
+	}
+	if err := kc.EnsureNamespace(ctx, ns); err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	unlock, err := kc.Lock(ctx, ns, "skiff-"+deployment, fmt.Sprintf("%s/%d", host, os.Getpid()), 10*time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	return &session{kc: kc, charts: cc, store: release.NewStore(release.NewSecrets(kc), release.StoreOptions{MaxHistory: maxHistory}), unlock: unlock}, nil
+}
+
+func (s *session) close() {
+	if s.unlock != nil {
+		_ = s.unlock(context.WithoutCancel(context.Background()))
+	}
+}
+
+// Install installs a package as a new deployment.
+func Install(ctx context.Context, p *Package, o Options) (*Result, error) {
+	o.defaults(p.Description)
+	if o.DryRun {
+		return nil, dryRun(ctx, p, o)
+	}
+	s, err := open(ctx, o.Cluster, o.Namespace, o.Deployment, o.MaxHistory)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	s.o = o
+	rev := 1
+	latest, err := s.store.Latest(ctx, o.Namespace, o.Deployment)
+	switch {
+	case errors.Is(err, release.ErrNotFound):
+	case err != nil:
+		return nil, err
+	case latest.Status == release.StatusPendingInstall || latest.Status == release.StatusFailed && latest.Revision == 1:
+		// An interrupted or failed first install: resume it in place.
+		rev = latest.Revision
+	case latest.Status == release.StatusUninstalled:
+		rev = latest.Revision + 1
+	default:
+		return nil, fmt.Errorf("deployment %s in namespace %s: %w (revision %d, %s): use `skiff upgrade` to change it or `skiff uninstall` first",
+			o.Deployment, o.Namespace, ErrAlreadyInstalled, latest.Revision, latest.Status)
+	}
+	m, lr, err := s.load(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	rec := newRecord(p, o, rev, release.StatusPendingInstall, m)
+	if err := s.save(ctx, rec); err != nil {
+		return nil, err
+	}
+	if err := s.deploy(ctx, p, rec, nil, m); err != nil {
+		rec.Status, rec.Description = release.StatusFailed, "install failed: "+err.Error()
+		_ = s.save(context.WithoutCancel(ctx), rec)
+		if o.Atomic {
+			o.emit(Event{Step: "delete", Message: "--atomic: removing what the failed install created"})
+			if uerr := s.remove(context.WithoutCancel(ctx), rec); uerr != nil {
+				return nil, errors.Join(err, fmt.Errorf("undoing the failed install: %w", uerr))
+			}
+			_ = s.store.Purge(context.WithoutCancel(ctx), o.Namespace, o.Deployment)
+		}
+		return nil, err
+	}
+	rec.Status, rec.Description = release.StatusDeployed, "install complete"
+	if err := s.save(ctx, rec); err != nil {
+		return nil, err
+	}
+	return &Result{Record: rec, Load: lr}, nil
+}
+
+// Upgrade moves a deployment to another package version (or the same
+// version with other values).
+func Upgrade(ctx context.Context, p *Package, o Options) (*Result, error) {
+	o.defaults(p.Description)
+	if o.DryRun {
+		return nil, dryRun(ctx, p, o)
+	}
+	s, err := open(ctx, o.Cluster, o.Namespace, o.Deployment, o.MaxHistory)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	s.o = o
+	latest, err := s.store.Latest(ctx, o.Namespace, o.Deployment)
+	if errors.Is(err, release.ErrNotFound) {
+		return nil, fmt.Errorf("deployment %s in namespace %s: %w: use `skiff install`", o.Deployment, o.Namespace, ErrNotInstalled)
+	}
+	if err != nil {
+		return nil, err
+	}
+	prev, err := s.store.Deployed(ctx, o.Namespace, o.Deployment)
+	if err != nil && !errors.Is(err, release.ErrNotFound) {
+		return nil, err
+	}
+	if p.Description.Name != latest.Package.Name {
+		return nil, fmt.Errorf("deployment %s runs package %s, not %s: install %s under another --name", o.Deployment, latest.Package.Name, p.Description.Name, p.Description.Name)
+	}
+	m, lr, err := s.load(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	rec := newRecord(p, o, latest.Revision+1, release.StatusPendingUpgrade, m)
+	if err := s.save(ctx, rec); err != nil {
+		return nil, err
+	}
+	if err := s.deploy(ctx, p, rec, prev, m); err != nil {
+		rec.Status, rec.Description = release.StatusFailed, "upgrade failed: "+err.Error()
+		_ = s.save(context.WithoutCancel(ctx), rec)
+		if o.Atomic && prev != nil {
+			o.emit(Event{Step: "rollback", Message: fmt.Sprintf("--atomic: rolling back to revision %d", prev.Revision)})
+			if _, rerr := s.rollback(context.WithoutCancel(ctx), prev, rec); rerr != nil {
+				return nil, errors.Join(err, fmt.Errorf("rolling back: %w", rerr))
+			}
+		}
+		return nil, err
+	}
+	rec.Status, rec.Description = release.StatusDeployed, "upgrade complete"
+	if err := s.finish(ctx, rec, prev); err != nil {
+		return nil, err
+	}
+	return &Result{Record: rec, Load: lr}, nil
+}
+
+// finish marks rec deployed and prev superseded.
+func (s *session) finish(ctx context.Context, rec, prev *release.Record) error {
+	if prev != nil && prev.Revision != rec.Revision {
+		prev.Status = release.StatusSuperseded
+		if err := s.save(ctx, prev); err != nil {
+			return err
+		}
+	}
+	return s.save(ctx, rec)
+}
+
+func (s *session) load(ctx context.Context, p *Package) (images.Map, *LoadResult, error) {
+	o := s.o
+	if o.SkipLoad {
+		dest, err := ParseRegistry(o.Load.Registry, o.Load.Flatten)
+		if err != nil {
+			return nil, nil, err
+		}
+		m, err := Relocation(p.Description, dest)
+		return m, nil, err
+	}
+	lo := o.Load
+	lo.Progress = func(e oci.Event) { o.emit(Event{Step: "load", Push: &e}) }
+	lr, err := Load(ctx, p, lo)
+	if err != nil {
+		return nil, nil, err
+	}
+	return lr.Map, lr, nil
+}
+
+func newRecord(p *Package, o Options, rev int, st release.Status, m images.Map) *release.Record {
+	d := p.Description
+	now := time.Now().UTC()
+	rec := &release.Record{
+		Deployment: o.Deployment, Namespace: o.Namespace, Revision: rev, Status: st,
+		Package: release.Package{Name: d.Name, Version: d.Version, Root: p.Root.Digest.String()},
+		Images:  map[string]string(m), Created: now, Updated: now,
+	}
+	for _, dep := range d.Dependencies {
+		rec.Dependencies = append(rec.Dependencies, dep.Name+" "+dep.Version)
+	}
+	return rec
+}
+
+func helmRelease(deployment, component string) string {
+	name := deployment + "-" + component
+	if len(name) > 53 {
+		name = name[:53]
+	}
+	return name
+}
+
+// save stores rec: an update of its revision, or a new revision.
+func (s *session) save(ctx context.Context, rec *release.Record) error {
+	err := s.store.Update(ctx, rec)
+	if errors.Is(err, release.ErrNotFound) {
+		return s.store.Create(ctx, rec)
+	}
+	return err
+}
+
+func toRecordRefs(refs []kube.ObjectRef) []release.Object {
+	out := make([]release.Object, len(refs))
+	for i, r := range refs {
+		out[i] = release.Object{Group: r.Group, Version: r.Version, Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}
+	}
+	return out
+}
+
+func toKubeRefs(objs []release.Object) []kube.ObjectRef {
+	out := make([]kube.ObjectRef, len(objs))
+	for i, r := range objs {
+		out[i] = kube.ObjectRef{Group: r.Group, Version: r.Version, Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}
+	}
+	return out
+}

@@ -1,0 +1,201 @@
+package install
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/skiffhq/skiff/internal/chart"
+	"github.com/skiffhq/skiff/internal/kube"
+	"github.com/skiffhq/skiff/internal/release"
+)
+
+// RollbackOptions configure [Rollback].
+type RollbackOptions struct {
+	Cluster Cluster
+	// Revision to return to; 0 means the one deployed before the current.
+	Revision int
+	Timeout  time.Duration
+	NoWait   bool
+	Progress func(Event)
+}
+
+// Rollback returns a deployment to an earlier revision as a new revision.
+// It needs no archive: charts roll back through their Helm history and
+// manifests are re-applied from the record.
+func Rollback(ctx context.Context, ns, deployment string, o RollbackOptions) (*release.Record, error) {
+	opts := Options{Deployment: deployment, Namespace: ns, Timeout: o.Timeout, NoWait: o.NoWait, Progress: o.Progress}
+	opts.defaults(nil)
+	s, err := open(ctx, o.Cluster, opts.Namespace, deployment, opts.MaxHistory)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	s.o = opts
+	cur, err := s.store.Deployed(ctx, opts.Namespace, deployment)
+	if err != nil {
+		return nil, err
+	}
+	rev := o.Revision
+	if rev == 0 {
+		hist, err := s.store.History(ctx, opts.Namespace, deployment)
+		if err != nil {
+			return nil, err
+		}
+		for i := len(hist) - 1; i >= 0; i-- {
+			if hist[i].Revision < cur.Revision && hist[i].Status == release.StatusSuperseded {
+				rev = hist[i].Revision
+				break
+			}
+		}
+		if rev == 0 {
+			return nil, fmt.Errorf("deployment %s has no earlier revision to roll back to: see `skiff history %s`", deployment, deployment)
+		}
+	}
+	target, err := s.store.Get(ctx, opts.Namespace, deployment, rev)
+	if err != nil {
+		return nil, err
+	}
+	if target.Status == release.StatusFailed || target.Status == release.StatusPendingInstall || target.Status == release.StatusPendingUpgrade {
+		return nil, fmt.Errorf("revision %d of %s is %s: roll back to a revision that was deployed (see `skiff history %s`)", rev, deployment, target.Status, deployment)
+	}
+	return s.rollback(ctx, target, cur)
+}
+
+// UninstallOptions configure [Uninstall].
+type UninstallOptions struct {
+	Cluster     Cluster
+	KeepHistory bool
+	Timeout     time.Duration
+	NoWait      bool
+	Progress    func(Event)
+}
+
+// Uninstall removes everything a deployment created and its records
+// (or marks them uninstalled with KeepHistory).
+func Uninstall(ctx context.Context, ns, deployment string, o UninstallOptions) error {
+	opts := Options{Deployment: deployment, Namespace: ns, Timeout: o.Timeout, NoWait: o.NoWait, Progress: o.Progress}
+	opts.defaults(nil)
+	s, err := open(ctx, o.Cluster, opts.Namespace, deployment, opts.MaxHistory)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	s.o = opts
+	latest, err := s.store.Latest(ctx, opts.Namespace, deployment)
+	if err != nil {
+		return err
+	}
+	if latest.Status == release.StatusUninstalled {
+		return fmt.Errorf("deployment %s is already uninstalled (history kept): nothing to do", deployment)
+	}
+	// Components of every revision still pending or failed may have left
+	// objects behind; remove the union, newest first.
+	hist, err := s.store.History(ctx, opts.Namespace, deployment)
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	var errs []error
+	for i := len(hist) - 1; i >= 0; i-- {
+		r := hist[i]
+		if r.Status == release.StatusSuperseded && i != len(hist)-1 {
+			continue
+		}
+		for j := len(r.Components) - 1; j >= 0; j-- {
+			c := r.Components[j]
+			if seen[c.Kind+"/"+c.Name] {
+				continue
+			}
+			seen[c.Kind+"/"+c.Name] = true
+			opts.emit(Event{Step: "delete", Component: c.Name, Message: "removing " + c.Kind + " " + c.Name})
+			if err := s.removeComponent(ctx, c); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		latest.Status, latest.Description = release.StatusFailed, "uninstall failed: "+err.Error()
+		_ = s.save(context.WithoutCancel(ctx), latest)
+		return err
+	}
+	if o.KeepHistory {
+		latest.Status, latest.Description = release.StatusUninstalled, "uninstalled"
+		return s.save(ctx, latest)
+	}
+	return s.store.Purge(ctx, opts.Namespace, deployment)
+}
+
+// Records opens the release store of a cluster without taking a lock.
+func Records(c Cluster) (*release.Store, error) {
+	kc, err := kube.New(kube.Config{Kubeconfig: c.Kubeconfig, Context: c.Context})
+	if err != nil {
+		return nil, err
+	}
+	return release.NewStore(release.NewSecrets(kc), release.StoreOptions{}), nil
+}
+
+// ObjectStatus is the readiness of one object of a deployment.
+type ObjectStatus struct {
+	Component string
+	Object    string
+	Status    string
+	Message   string
+}
+
+// Status reports the readiness of every object a deployment's current
+// revision owns.
+func Status(ctx context.Context, c Cluster, ns, deployment string) (*release.Record, []ObjectStatus, error) {
+	kc, err := kube.New(kube.Config{Kubeconfig: c.Kubeconfig, Context: c.Context})
+	if err != nil {
+		return nil, nil, err
+	}
+	cc, err := chart.NewClient(chart.Config{Kubeconfig: c.Kubeconfig, Context: c.Context, Namespace: ns})
+	if err != nil {
+		return nil, nil, err
+	}
+	store := release.NewStore(release.NewSecrets(kc), release.StoreOptions{})
+	rec, err := store.Latest(ctx, ns, deployment)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []ObjectStatus
+	for _, comp := range rec.Components {
+		refs := toKubeRefs(comp.Objects)
+		if comp.Kind == kindChart {
+			r, err := cc.Get(ctx, comp.HelmRelease, comp.Namespace)
+			if err != nil {
+				out = append(out, ObjectStatus{Component: comp.Name, Object: "helm release " + comp.HelmRelease, Status: "NotFound", Message: err.Error()})
+				continue
+			}
+			objs, err := kube.ParseObjects([]byte(r.Manifest))
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, ob := range objs {
+				ref := kube.RefOf(ob)
+				if ref.Namespace == "" && namespaced(ref.Kind) {
+					ref.Namespace = comp.Namespace
+				}
+				refs = append(refs, ref)
+			}
+		}
+		for _, ref := range refs {
+			st := kc.Status(ctx, ref)
+			out = append(out, ObjectStatus{Component: comp.Name, Object: ref.String(), Status: st.Status, Message: st.Message})
+		}
+	}
+	return rec, out, nil
+}
+
+// namespaced guesses whether a kind is namespaced for objects a chart
+// rendered without a namespace (Helm fills in the release namespace).
+func namespaced(kind string) bool {
+	switch kind {
+	case "Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "PersistentVolume", "StorageClass",
+		"PriorityClass", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "APIService", "Node":
+		return false
+	}
+	return true
+}

@@ -1,0 +1,168 @@
+// Package release records what skiff installed: one Record per revision of
+// a deployment, kept by a Driver (in memory, or as Secrets in the
+// cluster), and a Store that adds history rules on top. It does not talk
+// to the cluster itself.
+package release
+
+import (
+	"fmt"
+	"time"
+)
+
+// Status is the state of one revision.
+type Status string
+
+// Revision states. A Pending* status means an operation is in progress
+// (or died); Superseded marks a deployed revision replaced by a newer one.
+const (
+	StatusPendingInstall  Status = "pending-install"
+	StatusPendingUpgrade  Status = "pending-upgrade"
+	StatusPendingRollback Status = "pending-rollback"
+	StatusDeployed        Status = "deployed"
+	StatusSuperseded      Status = "superseded"
+	StatusFailed          Status = "failed"
+	StatusUninstalling    Status = "uninstalling"
+	StatusUninstalled     Status = "uninstalled"
+)
+
+var statuses = []Status{
+	StatusPendingInstall, StatusPendingUpgrade, StatusPendingRollback, StatusDeployed,
+	StatusSuperseded, StatusFailed, StatusUninstalling, StatusUninstalled,
+}
+
+// Valid reports whether s is one of the known statuses.
+func (s Status) Valid() bool {
+	for _, k := range statuses {
+		if s == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Pending reports whether s marks an operation in progress.
+func (s Status) Pending() bool {
+	return s == StatusPendingInstall || s == StatusPendingUpgrade || s == StatusPendingRollback || s == StatusUninstalling
+}
+
+// Component kinds.
+const (
+	KindChart     = "chart"
+	KindManifests = "manifests"
+)
+
+// Record is one revision of a deployment: which package was installed,
+// how, and what it created.
+type Record struct {
+	// Deployment names the installed instance of a package (DNS-1123 label).
+	Deployment string `json:"deployment"`
+	Namespace  string `json:"namespace"`
+	// Revision counts from 1 and grows with every install, upgrade and
+	// rollback of the deployment.
+	Revision int     `json:"revision"`
+	Status   Status  `json:"status"`
+	Package  Package `json:"package"`
+	// Components are in install order.
+	Components []Component `json:"components,omitempty"`
+	// Images maps each source image reference to the reference it was
+	// relocated to in the target registry.
+	Images map[string]string `json:"images,omitempty"`
+	// Values are the user-supplied values of this revision. Callers must
+	// redact secret values before storing them: records are readable by
+	// anyone who can read Secrets in the namespace.
+	Values map[string]any `json:"values,omitempty"`
+	// Dependencies are the deployments this one required, as
+	// "namespace/deployment".
+	Dependencies []string  `json:"dependencies,omitempty"`
+	Description  string    `json:"description,omitempty"`
+	Created      time.Time `json:"created"`
+	Updated      time.Time `json:"updated"`
+
+	// version is the storage version (a Secret's resourceVersion) the
+	// record was read at; Update fails with ErrConflict when it changed.
+	version string
+}
+
+// Package identifies the installed package.
+type Package struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	// Root is the digest of the package's root manifest.
+	Root string `json:"root,omitempty"`
+}
+
+// Component is one installed chart or manifests component.
+type Component struct {
+	Name      string `json:"name"`
+	Kind      string `json:"kind"` // KindChart or KindManifests
+	Namespace string `json:"namespace,omitempty"`
+	// HelmRelease and HelmRevision locate the Helm release of a chart.
+	HelmRelease  string `json:"helmRelease,omitempty"`
+	HelmRevision int    `json:"helmRevision,omitempty"`
+	// Objects are the objects applied, in apply order.
+	Objects []Object `json:"objects,omitempty"`
+	// Manifest is the applied (relocated) YAML of a manifests component,
+	// kept so rollback works without the package archive.
+	Manifest string `json:"manifest,omitempty"`
+}
+
+// Object identifies one object in the cluster; it has the fields of
+// kube.ObjectRef, so the two convert directly.
+type Object struct {
+	Group     string `json:"group,omitempty"`
+	Version   string `json:"version"`
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+}
+
+// Key returns "namespace/deployment", the record's deployment identity.
+func (r *Record) Key() string { return r.Namespace + "/" + r.Deployment }
+
+func (r *Record) String() string {
+	return fmt.Sprintf("deployment %s revision %d", r.Key(), r.Revision)
+}
+
+// Clone returns a deep copy of r (Values are copied through JSON-like
+// maps and slices; other value types are shared).
+func (r *Record) Clone() *Record {
+	c := *r
+	c.Components = make([]Component, len(r.Components))
+	for i, comp := range r.Components {
+		comp.Objects = append([]Object(nil), comp.Objects...)
+		c.Components[i] = comp
+	}
+	if r.Components == nil {
+		c.Components = nil
+	}
+	if r.Images != nil {
+		c.Images = make(map[string]string, len(r.Images))
+		for k, v := range r.Images {
+			c.Images[k] = v
+		}
+	}
+	c.Values, _ = cloneValue(r.Values).(map[string]any)
+	c.Dependencies = append([]string(nil), r.Dependencies...)
+	return &c
+}
+
+func cloneValue(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		if v == nil {
+			return map[string]any(nil)
+		}
+		m := make(map[string]any, len(v))
+		for k, e := range v {
+			m[k] = cloneValue(e)
+		}
+		return m
+	case []any:
+		s := make([]any, len(v))
+		for i, e := range v {
+			s[i] = cloneValue(e)
+		}
+		return s
+	}
+	return v
+}
