@@ -83,6 +83,7 @@ func TestApplyDeploymentBecomesReady(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			statuses[r.Kind] = append(statuses[r.Kind], status)
+			t.Logf("%s: %s: %s", r, status, msg)
 		}})
 	if err != nil {
 		t.Fatal(err)

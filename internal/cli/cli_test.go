@@ -1,0 +1,59 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/skiffhq/skiff/internal/fixture"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"skiff": func() {
+			os.Exit(Run(context.Background(), Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}, os.Args[1:]))
+		},
+	})
+}
+
+// TestScript runs the testscript files in testdata/script. $REG is a
+// registry holding app:1 and job:1 (two platforms each); $AIRGAP is an
+// empty one.
+func TestScript(t *testing.T) {
+	reg := fixture.Registry(t)
+	for i, r := range []string{"app:1", "job:1", "app:2"} {
+		fixture.PushImage(t, reg+"/demo/"+r, fixture.ImageOptions{Layers: []int{2048}, Platforms: []string{"linux/amd64", "linux/arm64"}, Seed: int64(i + 1)})
+	}
+	airgap := fixture.Registry(t)
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Setup: func(e *testscript.Env) error {
+			e.Setenv("REG", reg)
+			e.Setenv("AIRGAP", airgap)
+			e.Setenv("SKIFF_TRUST_DIR", e.WorkDir+"/trust")
+			e.Setenv("OTEL_TRACES_EXPORTER", "none")
+			e.Setenv("HOME", e.WorkDir+"/home")
+			return nil
+		},
+		UpdateScripts: os.Getenv("UPDATE_SCRIPTS") != "",
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// envsubst FILE...: expand ${VAR} in files, in place.
+			"envsubst": func(ts *testscript.TestScript, neg bool, args []string) {
+				for _, f := range args {
+					data := ts.ReadFile(f)
+					ts.Check(os.WriteFile(ts.MkAbs(f), []byte(os.Expand(data, ts.Getenv)), 0o644))
+				}
+			},
+			// truncate-copy SRC DST: copy SRC without its last 1000 bytes.
+			"truncate-copy": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 2 {
+					ts.Fatalf("usage: truncate-copy SRC DST")
+				}
+				data := ts.ReadFile(args[0])
+				ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(data[:len(data)-1000]), 0o644))
+			},
+		},
+	})
+}
