@@ -15,12 +15,14 @@ import (
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	orasoci "oras.land/oras-go/v2/content/oci"
 
 	"github.com/skiffhq/skiff/internal/bundle"
 	"github.com/skiffhq/skiff/internal/chart"
 	"github.com/skiffhq/skiff/internal/images"
+	"github.com/skiffhq/skiff/internal/inventory"
 	"github.com/skiffhq/skiff/internal/oci"
 	"github.com/skiffhq/skiff/internal/sign"
 	"github.com/skiffhq/skiff/internal/spec"
@@ -52,6 +54,10 @@ type Options struct {
 	Progress func(Event)
 	// CreatedBy names the tool ("skiff v1.2.3").
 	CreatedBy string
+	// DeltaFrom, when set, builds a delta: an inventory file (skiff
+	// inventory) or an older archive; image blobs it holds are left out
+	// and listed in the description's Delta.
+	DeltaFrom string
 }
 
 // Event reports progress of a build.
@@ -71,6 +77,8 @@ type Result struct {
 	Description *bundle.Description
 	Blobs       int
 	Bytes       int64
+	// Omitted is the number of blobs a delta left out.
+	Omitted int
 }
 
 // Build runs the whole pipeline and writes the archive atomically.
@@ -78,6 +86,12 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	p, err := NewPlan(ctx, PlanOptions{Spec: o.Spec, Version: o.Version, Platforms: o.Platforms, Set: o.Set, Chart: o.Chart, Progress: o.Progress})
 	if err != nil {
 		return nil, err
+	}
+	var base *inventory.Inventory
+	if o.DeltaFrom != "" {
+		if base, err = LoadBase(ctx, o.DeltaFrom); err != nil {
+			return nil, err
+		}
 	}
 	out := o.Output
 	if out == "" {
@@ -129,6 +143,16 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 			Size: im.Descriptor.Size, Platforms: im.Platforms, SourceDigest: im.SourceDigest,
 		})
 	}
+	var omit func(digest.Digest) bool
+	if base != nil {
+		// The omitted list is part of the description, so it is known
+		// before the package is assembled.
+		set, err := deltaDescription(ctx, store, imgDescs, base, d)
+		if err != nil {
+			return nil, err
+		}
+		omit = func(dg digest.Digest) bool { return set[dg] }
+	}
 	layers, err := p.layers(d)
 	if err != nil {
 		return nil, err
@@ -153,11 +177,11 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 
 	emit(o.Progress, Event{Stage: "write", Message: "writing " + out})
-	wr, err := bundle.Write(ctx, store, root, out, bundle.WriteOptions{Signatures: sigs})
+	wr, err := bundle.Write(ctx, store, root, out, bundle.WriteOptions{Signatures: sigs, Omit: omit})
 	if err != nil {
 		return nil, err
 	}
-	return &Result{Path: out, Root: root, Description: d, Blobs: wr.Blobs, Bytes: wr.Bytes}, nil
+	return &Result{Path: out, Root: root, Description: d, Blobs: wr.Blobs, Bytes: wr.Bytes, Omitted: wr.Omitted}, nil
 }
 
 // Predicate is the in-toto predicate signed with a package: what a

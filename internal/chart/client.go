@@ -90,7 +90,9 @@ type InstallOptions struct {
 	Timeout         time.Duration
 	CreateNamespace bool
 	// DryRun renders and validates against the cluster (server-side dry
-	// run) without changing anything.
+	// run) without changing anything. Helm does not create the chart's
+	// CRDs then, so custom resources of a chart whose CRDs are not in the
+	// cluster yet fail the dry run.
 	DryRun bool
 }
 
@@ -241,6 +243,12 @@ func (c *Client) Upgrade(ctx context.Context, data []byte, o UpgradeOptions) (*R
 		up.DryRunStrategy = action.DryRunServer
 	}
 	r, err := up.RunWithContext(ctx, o.Release, ch, valuesOrEmpty(o.Values))
+	if errors.Is(err, driver.ErrNoDeployedReleases) {
+		if h, herr := cfg.Releases.History(o.Release); herr == nil && len(h) > 0 {
+			return nil, fmt.Errorf("upgrade release %s in %s: no revision is deployed: roll back to a good revision or uninstall it: %w", o.Release, ns, err)
+		}
+		return nil, fmt.Errorf("upgrade release %s in %s: %w: %w", o.Release, ns, ErrReleaseNotFound, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("upgrade release %s in %s: %w", o.Release, ns, notFound(err))
 	}

@@ -64,14 +64,6 @@ func TestClusterLifecycle(t *testing.T) {
 		t.Fatalf("Get before install: error = %v, want ErrReleaseNotFound", err)
 	}
 
-	// A dry run changes nothing.
-	if _, err := c.Install(ctx, a.Data, InstallOptions{Release: name, Namespace: ns, CreateNamespace: true, DryRun: true}); err != nil {
-		t.Fatalf("dry-run install: %v", err)
-	}
-	if _, err := c.Get(ctx, name, ns); !errors.Is(err, ErrReleaseNotFound) {
-		t.Fatalf("Get after dry run: error = %v, want ErrReleaseNotFound", err)
-	}
-
 	rel, err := c.Install(ctx, a.Data, InstallOptions{
 		Release: name, Namespace: ns, CreateNamespace: true,
 		PostRender: relocate, Wait: true, Timeout: 2 * time.Minute,
@@ -83,6 +75,21 @@ func TestClusterLifecycle(t *testing.T) {
 		t.Errorf("install: release = %+v", rel)
 	}
 	assertRelocated(t, c, name, ns)
+
+	// Dry runs change nothing. (A server-side dry run needs the chart's
+	// CRDs in the cluster already: Helm does not create them then.)
+	if _, err := c.Install(ctx, a.Data, InstallOptions{Release: "other", Namespace: ns, DryRun: true}); err != nil {
+		t.Fatalf("dry-run install: %v", err)
+	}
+	if _, err := c.Get(ctx, "other", ns); !errors.Is(err, ErrReleaseNotFound) {
+		t.Fatalf("Get after dry-run install: error = %v, want ErrReleaseNotFound", err)
+	}
+	if _, err := c.Upgrade(ctx, a.Data, UpgradeOptions{Release: name, Namespace: ns, DryRun: true}); err != nil {
+		t.Fatalf("dry-run upgrade: %v", err)
+	}
+	if rel, err := c.Get(ctx, name, ns); err != nil || rel.Revision != 1 {
+		t.Fatalf("Get after dry-run upgrade: %+v, %v; want revision 1", rel, err)
+	}
 
 	rel, err = c.Upgrade(ctx, a.Data, UpgradeOptions{
 		Release: name, Namespace: ns, Values: map[string]any{"replicas": 2},

@@ -40,6 +40,9 @@ func (s *session) deploy(ctx context.Context, p *Package, rec, prev *release.Rec
 			rec.Values[name] = u.record
 		}
 	}
+	if err := checkNetworkPolicyName(d); err != nil {
+		return err
+	}
 	rec.Components = nil
 	post := relocator(m)
 	for _, c := range d.Charts {
@@ -92,6 +95,9 @@ func (s *session) deploy(ctx context.Context, p *Package, rec, prev *release.Rec
 		if err := s.save(ctx, rec); err != nil {
 			return err
 		}
+	}
+	if err := s.deployNetworkPolicies(ctx, d, rec, prev); err != nil {
+		return err
 	}
 	return s.removeDropped(ctx, rec, prev)
 }
@@ -233,7 +239,13 @@ func (s *session) rollback(ctx context.Context, target, cur *release.Record) (*r
 		return fail(err)
 	}
 	rec.Status = release.StatusDeployed
-	if err := s.finish(ctx, &rec, cur); err != nil {
+	// What was deployed until now is superseded; a failed revision that an
+	// --atomic upgrade rolls back over stays failed.
+	dep, err := s.store.Deployed(ctx, target.Namespace, target.Deployment)
+	if err != nil && !errors.Is(err, release.ErrNotFound) {
+		return nil, err
+	}
+	if err := s.finish(ctx, &rec, dep); err != nil {
 		return nil, err
 	}
 	return &rec, nil

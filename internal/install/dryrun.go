@@ -66,5 +66,5 @@ func dryRun(ctx context.Context, p *Package, o Options) error {
 		}
 		fmt.Fprintf(w, "# manifests %s\n%s\n", ms.Name, y)
 	}
-	return nil
+	return dryRunNetworkPolicies(w, p.Description, o)
 }

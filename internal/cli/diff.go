@@ -1,0 +1,47 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/skiffhq/skiff/internal/install"
+)
+
+func init() { register(newDiff) }
+
+func newDiff(a *app) *cobra.Command {
+	var f deployFlags
+	cmd := &cobra.Command{
+		Use:   "diff ARCHIVE --registry HOST[/PREFIX]",
+		Short: "Show what an upgrade to ARCHIVE would change",
+		Long: `Diff renders the package offline with the given values and relocated images
+and compares it, object by object, with what the deployment runs now.
+Nothing is pushed or applied. Exit code 2 means there are changes.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, o, err := f.open(a, cmd, args[0])
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			changes, err := install.Diff(cmd.Context(), p, o)
+			if err != nil {
+				return err
+			}
+			for _, c := range changes {
+				fmt.Fprintf(a.streams.Out, "%s %s: %s\n", c.Op, c.Component, c.Object)
+				if c.Diff != "" {
+					fmt.Fprint(a.streams.Out, c.Diff)
+				}
+			}
+			if len(changes) == 0 {
+				fmt.Fprintln(a.streams.Out, "no changes")
+				return nil
+			}
+			return &ExitError{Code: 2, Err: fmt.Errorf("%d objects would change", len(changes))}
+		},
+	}
+	f.add(cmd)
+	return cmd
+}

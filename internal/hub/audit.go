@@ -1,0 +1,222 @@
+package hub
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// ErrAuditTampered reports an audit log whose hash chain does not hold.
+var ErrAuditTampered = errors.New("the audit log was altered")
+
+// auditHeadFile, under the hub root, records the last appended entry so
+// that deleting entries from the end of the log is detected too.
+const auditHeadFile = "audit-head.json"
+
+// Audit actions.
+const (
+	ActionLogin       = "login"
+	ActionLoginFailed = "login.failed"
+	ActionPush        = "push"
+	ActionSubmit      = "submit"
+	ActionPull        = "pull"
+	ActionApprove     = "approve"
+	ActionReject      = "reject"
+	ActionRemove      = "remove"
+	ActionUserAdd     = "user.add"
+	ActionGrant       = "grant"
+	ActionGroupAdd    = "group.add"
+	ActionToken       = "token.create"
+	ActionMFA         = "mfa"
+)
+
+// AuditEntry is one row of the hash-chained audit log. Hash is the
+// sha256 of the canonical JSON array [seq, time, actor, action, target,
+// details, prev_hash]; PrevHash is the previous entry's Hash ("" for the
+// first).
+type AuditEntry struct {
+	Seq      int64  `json:"seq"`
+	Time     string `json:"time"`
+	Actor    string `json:"actor"`
+	Action   string `json:"action"`
+	Target   string `json:"target"`
+	Details  string `json:"details"`
+	PrevHash string `json:"prevHash"`
+	Hash     string `json:"hash"`
+}
+
+func (e *AuditEntry) computeHash() string {
+	b, _ := json.Marshal([]any{e.Seq, e.Time, e.Actor, e.Action, e.Target, e.Details, e.PrevHash})
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// Audit appends an entry. details is encoded as JSON (maps with sorted
+// keys). Appends are serialized; the head is recorded beside the database.
+func (s *Store) Audit(ctx context.Context, actor, action, target string, details any) error {
+	d := "{}"
+	if details != nil {
+		b, err := json.Marshal(details)
+		if err != nil {
+			return fmt.Errorf("encoding audit details: %w", err)
+		}
+		d = string(b)
+	}
+	s.auditMu.Lock()
+	defer s.auditMu.Unlock()
+	var e AuditEntry
+	var err error
+	for range 5 { // another process may append concurrently (PostgreSQL)
+		err = s.tx(ctx, func(tx *sql.Tx) error {
+			e = AuditEntry{Time: s.now().UTC().Format(time.RFC3339Nano), Actor: actor, Action: action, Target: target, Details: d}
+			err := s.row(ctx, tx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&e.Seq, &e.PrevHash)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			e.Seq++
+			e.Hash = e.computeHash()
+			return s.exec(ctx, tx, `INSERT INTO audit (seq, time, actor, action, target, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+				e.Seq, e.Time, e.Actor, e.Action, e.Target, e.Details, e.PrevHash, e.Hash)
+		})
+		if err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("appending to the audit log: %w", err)
+	}
+	head, _ := json.Marshal(struct {
+		Seq  int64  `json:"seq"`
+		Hash string `json:"hash"`
+	}{e.Seq, e.Hash})
+	if err := writeFileAtomic(filepath.Join(s.root, auditHeadFile), head, 0o600); err != nil {
+		return fmt.Errorf("recording the audit head: %w", err)
+	}
+	return nil
+}
+
+// AuditQuery selects audit entries.
+type AuditQuery struct {
+	// After returns entries with Seq > After.
+	After int64
+	// Limit bounds the entries returned; 100 if zero.
+	Limit int
+}
+
+// AuditLog returns entries in sequence order.
+func (s *Store) AuditLog(ctx context.Context, q AuditQuery) ([]AuditEntry, error) {
+	if q.Limit <= 0 {
+		q.Limit = 100
+	}
+	rows, err := s.rows(ctx, s.db, `SELECT seq, time, actor, action, target, details, prev_hash, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?`, q.After, q.Limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []AuditEntry
+	for rows.Next() {
+		var e AuditEntry
+		if err := rows.Scan(&e.Seq, &e.Time, &e.Actor, &e.Action, &e.Target, &e.Details, &e.PrevHash, &e.Hash); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// AuditReport is the result of VerifyAudit.
+type AuditReport struct {
+	Entries int64  `json:"entries"`
+	Head    string `json:"head"`
+	OK      bool   `json:"ok"`
+	// Problems describe each break of the chain found.
+	Problems []string `json:"problems,omitempty"`
+}
+
+// VerifyAudit walks the whole log and checks that sequence numbers are
+// contiguous from 1, that each entry links to the previous one and that
+// each hash matches the entry; and that the head recorded beside the
+// database is still in the log. An edited, deleted, inserted or
+// reordered entry breaks one of these. The error wraps ErrAuditTampered
+// when a problem was found.
+func (s *Store) VerifyAudit(ctx context.Context) (*AuditReport, error) {
+	r := &AuditReport{}
+	var prev string
+	hashes := map[int64]string{}
+	for after := int64(0); ; {
+		page, err := s.AuditLog(ctx, AuditQuery{After: after, Limit: 1000})
+		if err != nil {
+			return nil, fmt.Errorf("reading the audit log: %w", err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, e := range page {
+			r.Entries++
+			switch {
+			case e.Seq != r.Entries:
+				r.Problems = append(r.Problems, fmt.Sprintf("entry %d follows entry %d: entries are missing or were reordered", e.Seq, after))
+				r.Entries = e.Seq
+			case e.PrevHash != prev:
+				r.Problems = append(r.Problems, fmt.Sprintf("entry %d does not link to entry %d: an entry was removed, inserted or edited", e.Seq, e.Seq-1))
+			}
+			if h := e.computeHash(); h != e.Hash {
+				r.Problems = append(r.Problems, fmt.Sprintf("entry %d (%s %s by %s) does not match its hash: it was edited", e.Seq, e.Action, e.Target, e.Actor))
+			}
+			hashes[e.Seq] = e.Hash
+			prev, after = e.Hash, e.Seq
+		}
+	}
+	r.Head = prev
+	if b, err := os.ReadFile(filepath.Join(s.root, auditHeadFile)); err == nil {
+		var head struct {
+			Seq  int64  `json:"seq"`
+			Hash string `json:"hash"`
+		}
+		if json.Unmarshal(b, &head) == nil && head.Seq > 0 {
+			if h, ok := hashes[head.Seq]; !ok {
+				r.Problems = append(r.Problems, fmt.Sprintf("the log ends at entry %d but entry %d was written: entries were deleted from the end", r.Entries, head.Seq))
+			} else if h != head.Hash {
+				r.Problems = append(r.Problems, fmt.Sprintf("entry %d is not the one written: the log was rewritten", head.Seq))
+			}
+		}
+	}
+	r.OK = len(r.Problems) == 0
+	if !r.OK {
+		return r, fmt.Errorf("%w: %d problem(s), the first: %s", ErrAuditTampered, len(r.Problems), r.Problems[0])
+	}
+	return r, nil
+}
+
+// writeFileAtomic writes data to path via a synced temporary file.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

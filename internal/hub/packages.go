@@ -1,0 +1,307 @@
+package hub
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Package states. A pushed package is quarantined until its gates run;
+// then rejected (a gate failed) or pending until enough approvals make
+// it approved. Only approved packages are readable by readers.
+const (
+	StatusQuarantined = "quarantined"
+	StatusPending     = "pending"
+	StatusApproved    = "approved"
+	StatusRejected    = "rejected"
+	StatusRemoved     = "removed"
+)
+
+// GateResult is the outcome of one gate.
+type GateResult struct {
+	Name    string `json:"name"`
+	Passed  bool   `json:"passed"`
+	Message string `json:"message,omitempty"`
+}
+
+// Approval is one reviewer's decision.
+type Approval struct {
+	User     string    `json:"user"`
+	Decision string    `json:"decision"` // "approve" or "reject"
+	Comment  string    `json:"comment,omitempty"`
+	Time     time.Time `json:"time"`
+}
+
+// Package is a published package and its review state.
+type Package struct {
+	ID       int64              `json:"-"`
+	Owner    string             `json:"owner"`
+	Name     string             `json:"name"`
+	Version  string             `json:"version"`
+	Digest   string             `json:"digest"`
+	Root     ocispec.Descriptor `json:"root"`
+	Status   string             `json:"status"`
+	Uploader string             `json:"uploader"`
+	Created  time.Time          `json:"created"`
+	Updated  time.Time          `json:"updated"`
+	// Description is the package description (bundle.Description JSON),
+	// set once the gates have read it.
+	Description json.RawMessage      `json:"description,omitempty"`
+	Signatures  []ocispec.Descriptor `json:"signatures,omitempty"`
+	Gates       []GateResult         `json:"gates,omitempty"`
+	Approvals   []Approval           `json:"approvals,omitempty"`
+}
+
+// Ref is OWNER/NAME:VERSION.
+func (p *Package) Ref() string { return p.Owner + "/" + p.Name + ":" + p.Version }
+
+// Repository is the OCI repository holding the package: OWNER/NAME.
+func (p *Package) Repository() string { return p.Owner + "/" + p.Name }
+
+const packageCols = `id, owner, name, version, digest, root, description, signatures, gates, status, uploader, created, updated`
+
+func scanPackage(sc interface{ Scan(...any) error }) (*Package, error) {
+	var p Package
+	var root, desc, sigs, gates string
+	var created, updated int64
+	if err := sc.Scan(&p.ID, &p.Owner, &p.Name, &p.Version, &p.Digest, &root, &desc, &sigs, &gates, &p.Status, &p.Uploader, &created, &updated); err != nil {
+		return nil, err
+	}
+	p.Created, p.Updated = time.Unix(created, 0).UTC(), time.Unix(updated, 0).UTC()
+	if err := json.Unmarshal([]byte(root), &p.Root); err != nil {
+		return nil, fmt.Errorf("decoding the root of %s: %w", p.Ref(), err)
+	}
+	if desc != "" {
+		p.Description = json.RawMessage(desc)
+	}
+	if sigs != "" {
+		json.Unmarshal([]byte(sigs), &p.Signatures)
+	}
+	if gates != "" {
+		json.Unmarshal([]byte(gates), &p.Gates)
+	}
+	return &p, nil
+}
+
+// RecordPush records that uploader pushed the package root root as
+// owner/name:version, quarantined. A version that is already pending or
+// approved with another root is immutable (ErrConflict); a rejected or
+// removed one is replaced.
+func (s *Store) RecordPush(ctx context.Context, owner, name, version string, root ocispec.Descriptor, uploader string) (*Package, error) {
+	rootJSON, err := json.Marshal(root)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().Unix()
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		old, err := scanPackage(s.row(ctx, tx, `SELECT `+packageCols+` FROM packages WHERE owner = ? AND name = ? AND version = ?`, owner, name, version))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return err
+		case old.Digest == root.Digest.String() && old.Status != StatusRemoved && old.Status != StatusRejected:
+			return nil // the same push again
+		case old.Status == StatusPending || old.Status == StatusApproved:
+			return fmt.Errorf("%w: %s/%s:%s is already published as %s (%s): versions are immutable; publish a new version", ErrConflict, owner, name, version, old.Digest, old.Status)
+		default:
+			for _, q := range []string{`DELETE FROM package_digests WHERE package_id = ?`, `DELETE FROM approvals WHERE package_id = ?`, `DELETE FROM packages WHERE id = ?`} {
+				if err := s.exec(ctx, tx, q, old.ID); err != nil {
+					return err
+				}
+			}
+		}
+		return s.exec(ctx, tx, `INSERT INTO packages (owner, name, version, digest, root, status, uploader, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			owner, name, version, root.Digest.String(), string(rootJSON), StatusQuarantined, uploader, now, now)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.Package(ctx, owner, name, version)
+}
+
+// CanPush reports whether owner/name:version may be (re)pushed with root
+// digest d: ErrConflict when the version is pending or approved with
+// another root.
+func (s *Store) CanPush(ctx context.Context, owner, name, version, d string) error {
+	p, err := s.Package(ctx, owner, name, version)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if p.Digest != d && (p.Status == StatusPending || p.Status == StatusApproved) {
+		return fmt.Errorf("%w: %s is already published as %s (%s): versions are immutable; publish a new version", ErrConflict, p.Ref(), p.Digest, p.Status)
+	}
+	return nil
+}
+
+// Package returns a package with its approvals.
+func (s *Store) Package(ctx context.Context, owner, name, version string) (*Package, error) {
+	p, err := scanPackage(s.row(ctx, s.db, `SELECT `+packageCols+` FROM packages WHERE owner = ? AND name = ? AND version = ?`, owner, name, version))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("package %s/%s:%s: %w", owner, name, version, ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.rows(ctx, s.db, `SELECT user_name, decision, comment, time FROM approvals WHERE package_id = ? ORDER BY time, user_name`, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a Approval
+		var t int64
+		if err := rows.Scan(&a.User, &a.Decision, &a.Comment, &t); err != nil {
+			return nil, err
+		}
+		a.Time = time.Unix(t, 0).UTC()
+		p.Approvals = append(p.Approvals, a)
+	}
+	return p, rows.Err()
+}
+
+// PackageQuery selects packages.
+type PackageQuery struct {
+	// Query matches a substring of OWNER/NAME or of the description.
+	Query string
+	// Status selects one state; "" selects all.
+	Status string
+	// Owner selects one owner; "" selects all.
+	Owner string
+}
+
+// Packages lists packages by owner, name and creation.
+func (s *Store) Packages(ctx context.Context, q PackageQuery) ([]Package, error) {
+	like := "%" + strings.ToLower(q.Query) + "%"
+	rows, err := s.rows(ctx, s.db, `SELECT `+packageCols+` FROM packages
+		WHERE (? = '' OR status = ?) AND (? = '' OR owner = ?)
+		AND (LOWER(owner || '/' || name) LIKE ? OR LOWER(description) LIKE ?)
+		ORDER BY owner, name, created, version`, q.Status, q.Status, q.Owner, q.Owner, like, like)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Package
+	for rows.Next() {
+		p, err := scanPackage(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *p)
+	}
+	return out, rows.Err()
+}
+
+// PackagesByDigest lists the packages of repository owner/name whose
+// root is d.
+func (s *Store) packagesByDigest(ctx context.Context, owner, name, d string) ([]Package, error) {
+	rows, err := s.rows(ctx, s.db, `SELECT `+packageCols+` FROM packages WHERE owner = ? AND name = ? AND digest = ?`, owner, name, d)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Package
+	for rows.Next() {
+		p, err := scanPackage(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *p)
+	}
+	return out, rows.Err()
+}
+
+// approvedDigest reports whether d is part of an approved package of
+// repository owner/name.
+func (s *Store) approvedDigest(ctx context.Context, owner, name, d string) (bool, error) {
+	var n int
+	err := s.row(ctx, s.db, `SELECT COUNT(*) FROM package_digests pd JOIN packages p ON p.id = pd.package_id
+		WHERE p.owner = ? AND p.name = ? AND p.status = ? AND pd.digest = ?`, owner, name, StatusApproved, d).Scan(&n)
+	return n > 0, err
+}
+
+// setGated stores the gates' findings and the package's new status.
+func (s *Store) setGated(ctx context.Context, p *Package, status string, desc json.RawMessage, sigs []ocispec.Descriptor, gates []GateResult, digests []string) error {
+	sigJSON, _ := json.Marshal(sigs)
+	gateJSON, _ := json.Marshal(gates)
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.exec(ctx, tx, `UPDATE packages SET status = ?, description = ?, signatures = ?, gates = ?, updated = ? WHERE id = ?`,
+			status, string(desc), string(sigJSON), string(gateJSON), s.now().Unix(), p.ID); err != nil {
+			return err
+		}
+		if err := s.exec(ctx, tx, `DELETE FROM package_digests WHERE package_id = ?`, p.ID); err != nil {
+			return err
+		}
+		for _, d := range digests {
+			if err := s.exec(ctx, tx, `INSERT INTO package_digests (package_id, digest) VALUES (?, ?)`, p.ID, d); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// setStatus changes a package's status.
+func (s *Store) setStatus(ctx context.Context, p *Package, status string) error {
+	return s.exec(ctx, s.db, `UPDATE packages SET status = ?, updated = ? WHERE id = ?`, status, s.now().Unix(), p.ID)
+}
+
+// addApproval records a reviewer's decision (replacing an earlier one).
+func (s *Store) addApproval(ctx context.Context, p *Package, user, decision, comment string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.exec(ctx, tx, `DELETE FROM approvals WHERE package_id = ? AND user_name = ?`, p.ID, user); err != nil {
+			return err
+		}
+		return s.exec(ctx, tx, `INSERT INTO approvals (package_id, user_name, decision, comment, time) VALUES (?, ?, ?, ?, ?)`,
+			p.ID, user, decision, comment, s.now().Unix())
+	})
+}
+
+// addReferrer records that manifest desc in repo has subject subject.
+func (s *Store) addReferrer(ctx context.Context, repo, subject string, desc ocispec.Descriptor) error {
+	b, err := json.Marshal(desc)
+	if err != nil {
+		return err
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.exec(ctx, tx, `DELETE FROM referrers WHERE repo = ? AND subject = ? AND digest = ?`, repo, subject, desc.Digest.String()); err != nil {
+			return err
+		}
+		return s.exec(ctx, tx, `INSERT INTO referrers (repo, subject, digest, descriptor) VALUES (?, ?, ?, ?)`, repo, subject, desc.Digest.String(), string(b))
+	})
+}
+
+// deleteReferrer forgets manifest d of repo as a referrer.
+func (s *Store) deleteReferrer(ctx context.Context, repo, d string) error {
+	return s.exec(ctx, s.db, `DELETE FROM referrers WHERE repo = ? AND digest = ?`, repo, d)
+}
+
+// referrers lists the manifests of repo whose subject is subject, by digest.
+func (s *Store) referrers(ctx context.Context, repo, subject string) ([]ocispec.Descriptor, error) {
+	rows, err := s.rows(ctx, s.db, `SELECT descriptor FROM referrers WHERE repo = ? AND subject = ? ORDER BY digest`, repo, subject)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []ocispec.Descriptor{}
+	for rows.Next() {
+		var raw string
+		if err := rows.Scan(&raw); err != nil {
+			return nil, err
+		}
+		var d ocispec.Descriptor
+		if err := json.Unmarshal([]byte(raw), &d); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}

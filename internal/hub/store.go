@@ -1,0 +1,278 @@
+package hub
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	// Database drivers: "pgx" (PostgreSQL) and "sqlite" (pure Go SQLite).
+	_ "github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite"
+)
+
+// DatabaseFile is the SQLite database's file name under the hub root.
+const DatabaseFile = "hub.db"
+
+// StoreOptions configures [OpenStore].
+type StoreOptions struct {
+	// Root is the hub's directory; the SQLite database is Root/hub.db.
+	Root string
+	// DatabaseURL, when set, selects PostgreSQL instead of SQLite:
+	// postgres://user:pass@host:port/db?sslmode=disable.
+	DatabaseURL string
+	// Now returns the current time; time.Now if nil.
+	Now func() time.Time
+}
+
+// Store is the hub's metadata: users, groups, grants, tokens, packages,
+// approvals, referrers and the audit log, in SQLite or PostgreSQL. It is
+// safe for concurrent use.
+type Store struct {
+	db   *sql.DB
+	pg   bool
+	root string
+	now  func() time.Time
+	// auditMu serializes audit appends within this process.
+	auditMu sync.Mutex
+}
+
+// OpenStore opens (creating and migrating as needed) the hub database.
+func OpenStore(ctx context.Context, o StoreOptions) (*Store, error) {
+	if o.Root == "" {
+		return nil, errors.New("hub: the root directory is required: pass --root DIR")
+	}
+	if err := os.MkdirAll(o.Root, 0o700); err != nil {
+		return nil, fmt.Errorf("hub: creating the root directory: %w", err)
+	}
+	s := &Store{root: o.Root, now: o.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	var err error
+	if o.DatabaseURL != "" {
+		if !strings.HasPrefix(o.DatabaseURL, "postgres://") && !strings.HasPrefix(o.DatabaseURL, "postgresql://") {
+			return nil, fmt.Errorf("hub: database URL %q: only postgres:// URLs are supported; omit --database-url to use SQLite", redactURL(o.DatabaseURL))
+		}
+		s.pg = true
+		s.db, err = sql.Open("pgx", o.DatabaseURL)
+	} else {
+		path := filepath.Join(o.Root, DatabaseFile)
+		s.db, err = sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate")
+		// One connection: SQLite allows one writer, and this avoids
+		// SQLITE_BUSY on lock upgrades. Never nest queries.
+		s.db.SetMaxOpenConns(1)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("hub: opening the database: %w", err)
+	}
+	if err := s.db.PingContext(ctx); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("hub: connecting to the database: %w", err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// redactURL hides a password in a database URL.
+func redactURL(u string) string {
+	if i := strings.Index(u, "@"); i >= 0 {
+		if j := strings.Index(u, "://"); j >= 0 && j < i {
+			return u[:j+3] + "***" + u[i:]
+		}
+	}
+	return u
+}
+
+// rebind turns ? placeholders into $n for PostgreSQL.
+func (s *Store) rebind(q string) string {
+	if !s.pg {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, c := range q {
+		if c == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func (s *Store) exec(ctx context.Context, q querier, query string, args ...any) error {
+	_, err := q.ExecContext(ctx, s.rebind(query), args...)
+	return err
+}
+
+func (s *Store) row(ctx context.Context, q querier, query string, args ...any) *sql.Row {
+	return q.QueryRowContext(ctx, s.rebind(query), args...)
+}
+
+func (s *Store) rows(ctx context.Context, q querier, query string, args ...any) (*sql.Rows, error) {
+	return q.QueryContext(ctx, s.rebind(query), args...)
+}
+
+// tx runs f in a transaction.
+func (s *Store) tx(ctx context.Context, f func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := f(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// migration is one schema step; {{id}} is the dialect's auto-increment
+// primary key.
+type migration struct {
+	version int
+	sql     string
+}
+
+var migrations = []migration{{1, `
+CREATE TABLE users (
+	id {{id}},
+	name TEXT NOT NULL UNIQUE,
+	password_hash TEXT NOT NULL,
+	admin INTEGER NOT NULL DEFAULT 0,
+	totp_secret TEXT NOT NULL DEFAULT '',
+	totp_pending TEXT NOT NULL DEFAULT '',
+	totp_last_step BIGINT NOT NULL DEFAULT 0,
+	created BIGINT NOT NULL
+);
+CREATE TABLE hub_groups (
+	id {{id}},
+	name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE group_members (
+	group_name TEXT NOT NULL,
+	user_name TEXT NOT NULL,
+	PRIMARY KEY (group_name, user_name)
+);
+CREATE TABLE grants (
+	owner TEXT NOT NULL,
+	subject TEXT NOT NULL,
+	level INTEGER NOT NULL,
+	PRIMARY KEY (owner, subject)
+);
+CREATE TABLE tokens (
+	id {{id}},
+	user_name TEXT NOT NULL,
+	hash TEXT NOT NULL UNIQUE,
+	name TEXT NOT NULL,
+	created BIGINT NOT NULL,
+	expires BIGINT NOT NULL
+);
+CREATE TABLE packages (
+	id {{id}},
+	owner TEXT NOT NULL,
+	name TEXT NOT NULL,
+	version TEXT NOT NULL,
+	digest TEXT NOT NULL,
+	root TEXT NOT NULL,
+	description TEXT NOT NULL DEFAULT '',
+	signatures TEXT NOT NULL DEFAULT '',
+	gates TEXT NOT NULL DEFAULT '',
+	status TEXT NOT NULL,
+	uploader TEXT NOT NULL,
+	created BIGINT NOT NULL,
+	updated BIGINT NOT NULL,
+	UNIQUE (owner, name, version)
+);
+CREATE INDEX packages_digest ON packages (digest);
+CREATE TABLE package_digests (
+	package_id BIGINT NOT NULL,
+	digest TEXT NOT NULL,
+	PRIMARY KEY (package_id, digest)
+);
+CREATE INDEX package_digests_digest ON package_digests (digest);
+CREATE TABLE approvals (
+	package_id BIGINT NOT NULL,
+	user_name TEXT NOT NULL,
+	decision TEXT NOT NULL,
+	comment TEXT NOT NULL DEFAULT '',
+	time BIGINT NOT NULL,
+	PRIMARY KEY (package_id, user_name)
+);
+CREATE TABLE referrers (
+	repo TEXT NOT NULL,
+	subject TEXT NOT NULL,
+	digest TEXT NOT NULL,
+	descriptor TEXT NOT NULL,
+	PRIMARY KEY (repo, subject, digest)
+);
+CREATE TABLE audit (
+	seq BIGINT PRIMARY KEY,
+	time TEXT NOT NULL,
+	actor TEXT NOT NULL,
+	action TEXT NOT NULL,
+	target TEXT NOT NULL,
+	details TEXT NOT NULL,
+	prev_hash TEXT NOT NULL,
+	hash TEXT NOT NULL
+);
+`}}
+
+// SchemaVersion is the schema version this build migrates to.
+var SchemaVersion = migrations[len(migrations)-1].version
+
+func (s *Store) migrate(ctx context.Context) error {
+	if err := s.exec(ctx, s.db, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied BIGINT NOT NULL)`); err != nil {
+		return fmt.Errorf("hub: creating the migrations table: %w", err)
+	}
+	var cur sql.NullInt64
+	if err := s.row(ctx, s.db, `SELECT MAX(version) FROM schema_migrations`).Scan(&cur); err != nil {
+		return fmt.Errorf("hub: reading the schema version: %w", err)
+	}
+	if int(cur.Int64) > SchemaVersion {
+		return fmt.Errorf("hub: the database has schema version %d, newer than this skiff's %d: upgrade skiff", cur.Int64, SchemaVersion)
+	}
+	id := "INTEGER PRIMARY KEY AUTOINCREMENT"
+	if s.pg {
+		id = "BIGSERIAL PRIMARY KEY"
+	}
+	for _, m := range migrations {
+		if m.version <= int(cur.Int64) {
+			continue
+		}
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			for _, stmt := range strings.Split(strings.ReplaceAll(m.sql, "{{id}}", id), ";") {
+				if strings.TrimSpace(stmt) == "" {
+					continue
+				}
+				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+					return fmt.Errorf("%s: %w", strings.TrimSpace(stmt), err)
+				}
+			}
+			return s.exec(ctx, tx, `INSERT INTO schema_migrations (version, applied) VALUES (?, ?)`, m.version, s.now().Unix())
+		})
+		if err != nil {
+			return fmt.Errorf("hub: migrating the database to version %d: %w", m.version, err)
+		}
+	}
+	return nil
+}

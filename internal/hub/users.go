@@ -1,0 +1,390 @@
+package hub
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// Sentinel errors callers branch on.
+var (
+	ErrNotFound      = errors.New("not found")
+	ErrExists        = errors.New("already exists")
+	ErrUnauthorized  = errors.New("authentication required")
+	ErrForbidden     = errors.New("permission denied")
+	ErrBadCredential = errors.New("wrong user name, password or one-time code")
+	ErrRateLimited   = errors.New("too many failed logins")
+	ErrOTPRequired   = errors.New("a one-time code is required")
+	ErrTokenExpired  = errors.New("token expired")
+	ErrConflict      = errors.New("conflict")
+	ErrInvalid       = errors.New("invalid request")
+)
+
+// Level is a permission on an owner (a namespace): read < write < admin.
+type Level int
+
+// Permission levels.
+const (
+	LevelNone Level = iota
+	// LevelRead pulls and searches approved packages.
+	LevelRead
+	// LevelWrite also pushes packages.
+	LevelWrite
+	// LevelAdmin also approves, rejects and removes packages and grants
+	// permissions on the owner.
+	LevelAdmin
+)
+
+func (l Level) String() string {
+	switch l {
+	case LevelRead:
+		return "read"
+	case LevelWrite:
+		return "write"
+	case LevelAdmin:
+		return "admin"
+	}
+	return "none"
+}
+
+// ParseLevel parses "read", "write", "admin" or "none".
+func ParseLevel(s string) (Level, error) {
+	for l := LevelNone; l <= LevelAdmin; l++ {
+		if l.String() == s {
+			return l, nil
+		}
+	}
+	return LevelNone, fmt.Errorf("%w: permission %q: use read, write, admin or none", ErrInvalid, s)
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
+
+// ValidName reports whether s is a valid user, group or owner name: lower
+// case letters and digits, separated by single '.', '_' or '-'.
+func ValidName(s string) bool { return len(s) <= 64 && nameRE.MatchString(s) }
+
+// User is a hub account.
+type User struct {
+	Name    string    `json:"name"`
+	Admin   bool      `json:"admin"`
+	MFA     bool      `json:"mfa"`
+	Created time.Time `json:"created"`
+
+	passwordHash string
+	totpSecret   string
+	totpPending  string
+	totpLastStep int64
+}
+
+// Argon2id parameters (OWASP's recommended minimum).
+const (
+	argonTime    = 2
+	argonMemory  = 19 * 1024
+	argonThreads = 1
+	argonKeyLen  = 32
+)
+
+// HashPassword hashes a password with argon2id in PHC string format.
+func HashPassword(password string) string {
+	salt := make([]byte, 16)
+	rand.Read(salt)
+	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads, b64.EncodeToString(salt), b64.EncodeToString(key))
+}
+
+// CheckPassword reports whether password matches a HashPassword hash.
+func CheckPassword(hash, password string) bool {
+	parts := strings.Split(hash, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return false
+	}
+	var m, t uint32
+	var p uint8
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil || m > 1<<20 || t > 16 || p == 0 {
+		return false
+	}
+	b64 := base64.RawStdEncoding
+	salt, err1 := b64.DecodeString(parts[4])
+	want, err2 := b64.DecodeString(parts[5])
+	if err1 != nil || err2 != nil || len(want) == 0 || len(want) > 64 {
+		return false
+	}
+	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1
+}
+
+// RandomPassword returns a random password of 20 URL-safe characters.
+func RandomPassword() string {
+	b := make([]byte, 15)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// AddUser creates a user. A password shorter than 8 characters is refused.
+func (s *Store) AddUser(ctx context.Context, name, password string, admin bool) error {
+	if !ValidName(name) {
+		return fmt.Errorf("%w: user name %q: use lower case letters, digits, '.', '_' and '-'", ErrInvalid, name)
+	}
+	if len(password) < 8 {
+		return fmt.Errorf("%w: the password is too short: use at least 8 characters", ErrInvalid)
+	}
+	if _, err := s.User(ctx, name); err == nil {
+		return fmt.Errorf("user %s: %w", name, ErrExists)
+	}
+	err := s.exec(ctx, s.db, `INSERT INTO users (name, password_hash, admin, created) VALUES (?, ?, ?, ?)`,
+		name, HashPassword(password), boolInt(admin), s.now().Unix())
+	if err != nil {
+		return fmt.Errorf("adding user %s: %w", name, err)
+	}
+	return nil
+}
+
+// SetPassword replaces a user's password.
+func (s *Store) SetPassword(ctx context.Context, name, password string) error {
+	if len(password) < 8 {
+		return fmt.Errorf("%w: the password is too short: use at least 8 characters", ErrInvalid)
+	}
+	return s.updateUser(ctx, name, `UPDATE users SET password_hash = ? WHERE name = ?`, HashPassword(password), name)
+}
+
+// SetAdmin makes a user a site administrator, or not.
+func (s *Store) SetAdmin(ctx context.Context, name string, admin bool) error {
+	return s.updateUser(ctx, name, `UPDATE users SET admin = ? WHERE name = ?`, boolInt(admin), name)
+}
+
+func (s *Store) updateUser(ctx context.Context, name, q string, args ...any) error {
+	res, err := s.db.ExecContext(ctx, s.rebind(q), args...)
+	if err != nil {
+		return fmt.Errorf("updating user %s: %w", name, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("user %s: %w", name, ErrNotFound)
+	}
+	return nil
+}
+
+// User returns a user by name.
+func (s *Store) User(ctx context.Context, name string) (*User, error) {
+	u := &User{Name: name}
+	var admin int
+	var created int64
+	err := s.row(ctx, s.db, `SELECT password_hash, admin, totp_secret, totp_pending, totp_last_step, created FROM users WHERE name = ?`, name).
+		Scan(&u.passwordHash, &admin, &u.totpSecret, &u.totpPending, &u.totpLastStep, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("user %s: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading user %s: %w", name, err)
+	}
+	u.Admin = admin != 0
+	u.MFA = u.totpSecret != ""
+	u.Created = time.Unix(created, 0).UTC()
+	return u, nil
+}
+
+// Users lists the users by name.
+func (s *Store) Users(ctx context.Context) ([]User, error) {
+	rows, err := s.rows(ctx, s.db, `SELECT name, admin, totp_secret, created FROM users ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []User
+	for rows.Next() {
+		var u User
+		var admin int
+		var secret string
+		var created int64
+		if err := rows.Scan(&u.Name, &admin, &secret, &created); err != nil {
+			return nil, err
+		}
+		u.Admin, u.MFA, u.Created = admin != 0, secret != "", time.Unix(created, 0).UTC()
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// AddGroupMember adds user to group, creating the group.
+func (s *Store) AddGroupMember(ctx context.Context, group, user string) error {
+	if !ValidName(group) {
+		return fmt.Errorf("%w: group name %q", ErrInvalid, group)
+	}
+	if _, err := s.User(ctx, user); err != nil {
+		return err
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := s.row(ctx, tx, `SELECT COUNT(*) FROM hub_groups WHERE name = ?`, group).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			if err := s.exec(ctx, tx, `INSERT INTO hub_groups (name) VALUES (?)`, group); err != nil {
+				return err
+			}
+		}
+		if err := s.row(ctx, tx, `SELECT COUNT(*) FROM group_members WHERE group_name = ? AND user_name = ?`, group, user).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+		return s.exec(ctx, tx, `INSERT INTO group_members (group_name, user_name) VALUES (?, ?)`, group, user)
+	})
+}
+
+// Grant sets subject's permission on owner; subject is "user:NAME" or
+// "group:NAME" (a bare name is a user). LevelNone revokes.
+func (s *Store) Grant(ctx context.Context, owner, subject string, level Level) error {
+	if !ValidName(owner) {
+		return fmt.Errorf("%w: owner name %q", ErrInvalid, owner)
+	}
+	kind, name, ok := strings.Cut(subject, ":")
+	if !ok {
+		kind, name = "user", subject
+	}
+	switch kind {
+	case "user":
+		if _, err := s.User(ctx, name); err != nil {
+			return err
+		}
+	case "group":
+		if !ValidName(name) {
+			return fmt.Errorf("%w: group name %q", ErrInvalid, name)
+		}
+	default:
+		return fmt.Errorf("%w: subject %q: use user:NAME or group:NAME", ErrInvalid, subject)
+	}
+	subject = kind + ":" + name
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.exec(ctx, tx, `DELETE FROM grants WHERE owner = ? AND subject = ?`, owner, subject); err != nil {
+			return err
+		}
+		if level == LevelNone {
+			return nil
+		}
+		return s.exec(ctx, tx, `INSERT INTO grants (owner, subject, level) VALUES (?, ?, ?)`, owner, subject, int(level))
+	})
+}
+
+// GrantEntry is one grant.
+type GrantEntry struct {
+	Owner   string `json:"owner"`
+	Subject string `json:"subject"`
+	Level   string `json:"level"`
+}
+
+// Grants lists the grants on owner ("" for all).
+func (s *Store) Grants(ctx context.Context, owner string) ([]GrantEntry, error) {
+	rows, err := s.rows(ctx, s.db, `SELECT owner, subject, level FROM grants WHERE owner = ? OR ? = '' ORDER BY owner, subject`, owner, owner)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []GrantEntry
+	for rows.Next() {
+		var g GrantEntry
+		var l int
+		if err := rows.Scan(&g.Owner, &g.Subject, &l); err != nil {
+			return nil, err
+		}
+		g.Level = Level(l).String()
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
+// Level returns user's permission on owner: site administrators have
+// admin everywhere, every user has admin on the owner named like them,
+// otherwise the highest grant to the user or one of their groups.
+func (s *Store) Level(ctx context.Context, user, owner string) (Level, error) {
+	u, err := s.User(ctx, user)
+	if err != nil {
+		return LevelNone, err
+	}
+	if u.Admin || user == owner {
+		return LevelAdmin, nil
+	}
+	var l sql.NullInt64
+	err = s.row(ctx, s.db, `SELECT MAX(level) FROM grants WHERE owner = ? AND (subject = ? OR subject IN
+		(SELECT 'group:' || group_name FROM group_members WHERE user_name = ?))`, owner, "user:"+user, user).Scan(&l)
+	if err != nil {
+		return LevelNone, err
+	}
+	return Level(l.Int64), nil
+}
+
+// TokenPrefix starts every API token.
+const TokenPrefix = "skf_"
+
+// Token is an issued API token; Secret is shown once.
+type Token struct {
+	Secret  string    `json:"token"`
+	User    string    `json:"user"`
+	Name    string    `json:"name"`
+	Expires time.Time `json:"expires"`
+}
+
+// CreateToken issues an API token for user valid for ttl. Only its
+// sha256 is stored.
+func (s *Store) CreateToken(ctx context.Context, user, name string, ttl time.Duration) (*Token, error) {
+	if ttl <= 0 {
+		return nil, fmt.Errorf("%w: token lifetime %s: use a positive duration", ErrInvalid, ttl)
+	}
+	b := make([]byte, 32)
+	rand.Read(b)
+	secret := TokenPrefix + base64.RawURLEncoding.EncodeToString(b)
+	now := s.now()
+	t := &Token{Secret: secret, User: user, Name: name, Expires: now.Add(ttl).UTC().Truncate(time.Second)}
+	if err := s.exec(ctx, s.db, `INSERT INTO tokens (user_name, hash, name, created, expires) VALUES (?, ?, ?, ?, ?)`,
+		user, tokenHash(secret), name, now.Unix(), t.Expires.Unix()); err != nil {
+		return nil, fmt.Errorf("storing token: %w", err)
+	}
+	return t, nil
+}
+
+func tokenHash(secret string) string {
+	h := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(h[:])
+}
+
+// TokenUser returns the user a token belongs to; an expired token gives
+// ErrTokenExpired, an unknown one ErrBadCredential.
+func (s *Store) TokenUser(ctx context.Context, secret string) (string, error) {
+	var user string
+	var expires int64
+	err := s.row(ctx, s.db, `SELECT user_name, expires FROM tokens WHERE hash = ?`, tokenHash(secret)).Scan(&user, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", ErrBadCredential
+	}
+	if err != nil {
+		return "", err
+	}
+	if s.now().Unix() >= expires {
+		return "", ErrTokenExpired
+	}
+	return user, nil
+}
+
+// RevokeToken deletes a token.
+func (s *Store) RevokeToken(ctx context.Context, secret string) error {
+	return s.exec(ctx, s.db, `DELETE FROM tokens WHERE hash = ?`, tokenHash(secret))
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
