@@ -24,6 +24,7 @@ import (
 	"github.com/skiffhq/skiff/internal/images"
 	"github.com/skiffhq/skiff/internal/inventory"
 	"github.com/skiffhq/skiff/internal/oci"
+	"github.com/skiffhq/skiff/internal/sbom"
 	"github.com/skiffhq/skiff/internal/sign"
 	"github.com/skiffhq/skiff/internal/spec"
 )
@@ -58,11 +59,20 @@ type Options struct {
 	// inventory) or an older archive; image blobs it holds are left out
 	// and listed in the description's Delta.
 	DeltaFrom string
+	// WithDeps bundles the package's dependencies, chosen from DepArchives
+	// (archives or directories of *.skiff), and writes skiff.lock.
+	WithDeps    bool
+	DepArchives []string
+	// DepTrust checks the dependency archives' signatures; nil waives it.
+	DepTrust *sign.Trust
+	// NoSBOM skips the CycloneDX SBOMs otherwise generated for every
+	// image platform and for the package's charts and files.
+	NoSBOM bool
 }
 
 // Event reports progress of a build.
 type Event struct {
-	// Stage is "chart", "manifests", "images", "pull", "write" or "sign".
+	// Stage is "chart", "manifests", "images", "pull", "sbom", "write" or "sign".
 	Stage string
 	// Message is a human sentence about the step.
 	Message string
@@ -131,7 +141,28 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 
 	d := p.description(o.CreatedBy)
 	var imgDescs []ocispec.Descriptor
+	if o.WithDeps {
+		deps, err := resolveDeps(ctx, p.Spec, o.DepArchives, o.DepTrust)
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			for _, r := range deps {
+				r.archive.Close()
+			}
+		}()
+		roots, err := bundleDeps(ctx, store, deps, d)
+		if err != nil {
+			return nil, err
+		}
+		imgDescs = append(imgDescs, roots...)
+		if err := writeLock(p.Spec, deps); err != nil {
+			return nil, err
+		}
+	}
+	var sbomImages []sbom.Image
 	for _, im := range pulled {
+		sbomImages = append(sbomImages, sbom.Image{Ref: im.Ref, Descriptor: im.Descriptor})
 		desc := im.Descriptor
 		desc.Annotations = map[string]string{bundle.AnnotationRefName: im.Ref}
 		if im.SourceDigest != "" {
@@ -156,6 +187,18 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	layers, err := p.layers(d)
 	if err != nil {
 		return nil, err
+	}
+	if !o.NoSBOM {
+		emit(o.Progress, Event{Stage: "sbom", Message: "cataloging image layers for SBOMs"})
+		sl, entries, err := sbom.Layers(ctx, store, sbomImages, d, sbom.LayersOptions{
+			Options:     sbom.Options{Tool: o.CreatedBy, TempDir: stage},
+			Concurrency: o.Concurrency,
+			Progress:    func(msg string) { emit(o.Progress, Event{Stage: "sbom", Message: msg}) },
+		})
+		if err != nil {
+			return nil, err
+		}
+		layers, d.SBOMs = append(layers, sl...), entries
 	}
 	root, err := bundle.Assemble(ctx, store, d, imgDescs, layers)
 	if err != nil {

@@ -31,6 +31,9 @@ type Archive struct {
 	rootIndex    ocispec.Index
 	metaDesc     ocispec.Descriptor
 	metaManifest ocispec.Manifest
+	// sub marks a view of a bundled dependency (see [Archive.Sub]): it
+	// shares the file and does not close it.
+	sub bool
 }
 
 // section locates a blob's content in the file.
@@ -98,28 +101,63 @@ func open(f *os.File, path string) (*Archive, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.root = root
-	if !a.Has(root.Digest) {
-		return nil, fmt.Errorf("%w: the package root %s is missing from the archive", ErrNotPackage, root.Digest)
-	}
-	ctx := context.Background()
-	b, err := fetchJSON(ctx, a, root)
-	if err != nil {
-		return nil, fmt.Errorf("reading the package root: %w", err)
-	}
-	if err := json.Unmarshal(b, &a.rootIndex); err != nil {
-		return nil, fmt.Errorf("%w: decoding the package root %s: %w", ErrNotPackage, root.Digest, err)
-	}
-	if a.metaDesc, err = findMetadata(a.rootIndex); err != nil {
+	if err := a.readRoot(context.Background(), root); err != nil {
 		return nil, err
 	}
+	return a, nil
+}
+
+// readRoot reads the package root index and its metadata manifest.
+func (a *Archive) readRoot(ctx context.Context, root ocispec.Descriptor) error {
+	a.root = root
+	if !a.Has(root.Digest) {
+		return fmt.Errorf("%w: the package root %s is missing from the archive", ErrNotPackage, root.Digest)
+	}
+	b, err := fetchJSON(ctx, a, root)
+	if err != nil {
+		return fmt.Errorf("reading the package root: %w", err)
+	}
+	if err := json.Unmarshal(b, &a.rootIndex); err != nil {
+		return fmt.Errorf("%w: decoding the package root %s: %w", ErrNotPackage, root.Digest, err)
+	}
+	if a.metaDesc, err = findMetadata(a.rootIndex); err != nil {
+		return err
+	}
 	if b, err = fetchJSON(ctx, a, a.metaDesc); err != nil {
-		return nil, fmt.Errorf("reading the metadata manifest: %w", err)
+		return fmt.Errorf("reading the metadata manifest: %w", err)
 	}
 	if err := json.Unmarshal(b, &a.metaManifest); err != nil {
-		return nil, fmt.Errorf("%w: decoding the metadata manifest %s: %w", ErrNotPackage, a.metaDesc.Digest, err)
+		return fmt.Errorf("%w: decoding the metadata manifest %s: %w", ErrNotPackage, a.metaDesc.Digest, err)
 	}
-	return a, nil
+	return nil
+}
+
+// Dependencies returns the package roots of the dependencies bundled in
+// the package (build --with-deps), each annotated with
+// [AnnotationDependency] (the dependency's name) and its ref name.
+func (a *Archive) Dependencies() []ocispec.Descriptor {
+	var out []ocispec.Descriptor
+	for _, m := range a.rootIndex.Manifests {
+		if m.ArtifactType == ArtifactTypePackage {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Sub returns a view of the archive rooted at a bundled dependency's
+// package root (one of [Archive.Dependencies]). The view shares the file:
+// closing it does nothing. It has no signatures of its own: the outer
+// package's signature covers it.
+func (a *Archive) Sub(ctx context.Context, root ocispec.Descriptor) (*Archive, error) {
+	if root.ArtifactType != ArtifactTypePackage || root.MediaType != ocispec.MediaTypeImageIndex {
+		return nil, fmt.Errorf("%w: %s is not a bundled package root", ErrNotPackage, root.Digest)
+	}
+	s := &Archive{f: a.f, path: a.path, blobs: a.blobs, index: ocispec.Index{}, sub: true}
+	if err := s.readRoot(ctx, root); err != nil {
+		return nil, fmt.Errorf("bundled dependency %s: %w", root.Annotations[AnnotationDependency], err)
+	}
+	return s, nil
 }
 
 // readLayout reads and checks the oci-layout member.
@@ -221,7 +259,7 @@ func (a *Archive) Index() ocispec.Index { return a.index }
 func (a *Archive) Images() []ocispec.Descriptor {
 	var out []ocispec.Descriptor
 	for _, m := range a.rootIndex.Manifests {
-		if m.ArtifactType != ArtifactTypeMetadata {
+		if m.ArtifactType != ArtifactTypeMetadata && m.ArtifactType != ArtifactTypePackage {
 			out = append(out, m)
 		}
 	}
@@ -321,8 +359,13 @@ func (a *Archive) Fetch(_ context.Context, target ocispec.Descriptor) (io.ReadCl
 	return &verifyingReader{r: io.NewSectionReader(a.f, s.off, s.size), h: sha256.New(), want: target.Digest}, nil
 }
 
-// Close closes the archive file.
-func (a *Archive) Close() error { return a.f.Close() }
+// Close closes the archive file (a [Archive.Sub] view leaves it open).
+func (a *Archive) Close() error {
+	if a.sub {
+		return nil
+	}
+	return a.f.Close()
+}
 
 // verifyingReader hashes what it reads and fails at EOF on a mismatch.
 type verifyingReader struct {

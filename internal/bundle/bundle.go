@@ -53,6 +53,9 @@ const (
 	// AnnotationDeltaBase is set on the root of a delta archive: the digest
 	// of the base inventory whose blobs the archive omits.
 	AnnotationDeltaBase = "dev.skiff.delta.base"
+	// AnnotationDependency names a bundled dependency's package root in
+	// the root index (build --with-deps).
+	AnnotationDependency = "dev.skiff.dependency"
 )
 
 // Member names of the tar, besides blobs/sha256/<hex>.

@@ -33,6 +33,9 @@ type Config struct {
 	// Namespace is used when an operation's namespace is empty; empty
 	// means the context's namespace.
 	Namespace string
+	// CacheDir holds the discovery cache; empty means kubectl's
+	// ($KUBECACHEDIR or ~/.kube/cache).
+	CacheDir string
 }
 
 // Client installs and manages Helm releases in one cluster. Releases are
@@ -139,6 +142,9 @@ func (c *Client) action(namespace string) (*action.Configuration, string, error)
 	}
 	if c.cfg.Context != "" {
 		flags.Context = &c.cfg.Context
+	}
+	if c.cfg.CacheDir != "" {
+		flags.CacheDir = &c.cfg.CacheDir
 	}
 	if namespace == "" {
 		ns, _, err := flags.ToRawKubeConfigLoader().Namespace()

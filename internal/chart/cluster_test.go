@@ -53,7 +53,7 @@ func TestClusterLifecycle(t *testing.T) {
 		return images.Relocate(in, m, images.RelocateOptions{})
 	}
 
-	c, err := NewClient(Config{Kubeconfig: kc})
+	c, err := NewClient(Config{Kubeconfig: kc, CacheDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

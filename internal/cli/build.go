@@ -15,6 +15,7 @@ func newBuild(a *app) *cobra.Command {
 		o       build.Options
 		rf      remoteFlags
 		ff      fetchFlags
+		tf      trustFlags
 		keyFile string
 	)
 	cmd := &cobra.Command{
@@ -39,6 +40,11 @@ signed when --sign-key is given.`,
 					return err
 				}
 			}
+			if o.WithDeps {
+				if o.DepTrust, err = tf.trust(a); err != nil {
+					return err
+				}
+			}
 			o.CreatedBy = "skiff " + Version
 			bp := a.newBlobProgress("pull")
 			o.Progress = func(e build.Event) {
@@ -59,6 +65,9 @@ signed when --sign-key is given.`,
 			if o.SignKey != nil {
 				signed = "signed by " + o.SignKey.ID()
 			}
+			if res.Description.Delta != nil {
+				signed += fmt.Sprintf(", delta of %s (%d blobs left out)", res.Description.Delta.Base, res.Omitted)
+			}
 			fmt.Fprintf(a.streams.Out, "%s: %s %s, %d images, %d blobs, %s, %s\n", res.Path, res.Description.Name,
 				res.Description.Version, len(res.Description.Images), res.Blobs, humanBytes(res.Bytes), signed)
 			return nil
@@ -72,7 +81,11 @@ signed when --sign-key is given.`,
 	fl.StringArrayVar(&o.Set, "set", nil, "override a chart value: CHART.key=value (repeatable)")
 	fl.IntVar(&o.Concurrency, "concurrency", 4, "images pulled in parallel")
 	fl.StringVar(&keyFile, "sign-key", "", "private key to sign the archive with (see skiff keygen)")
+	fl.StringVar(&o.DeltaFrom, "delta-from", "", "build a delta: leave out the image blobs an inventory (skiff inventory) or an older archive holds")
+	fl.BoolVar(&o.WithDeps, "with-deps", false, "bundle the dependencies (from --deps) and write skiff.lock")
+	fl.StringArrayVar(&o.DepArchives, "deps", []string{"."}, "dependency archives, or directories of *.skiff (repeatable)")
 	rf.add(cmd)
 	ff.add(cmd)
+	tf.add(cmd)
 	return cmd
 }

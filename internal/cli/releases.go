@@ -55,7 +55,7 @@ func newRollback(a *app) *cobra.Command {
 
 func newUninstall(a *app) *cobra.Command {
 	var cf clusterFlags
-	var keep bool
+	var keep, force bool
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "uninstall DEPLOYMENT",
@@ -63,7 +63,7 @@ func newUninstall(a *app) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			progress, done := a.deployProgress()
-			err := install.Uninstall(cmd.Context(), cf.namespace, args[0], install.UninstallOptions{Cluster: cf.cluster(), KeepHistory: keep, Timeout: timeout, Progress: progress})
+			err := install.Uninstall(cmd.Context(), cf.namespace, args[0], install.UninstallOptions{Cluster: cf.cluster(), KeepHistory: keep, Force: force, Timeout: timeout, Progress: progress})
 			done()
 			if err != nil {
 				return err
@@ -74,6 +74,7 @@ func newUninstall(a *app) *cobra.Command {
 	}
 	cf.add(cmd)
 	cmd.Flags().BoolVar(&keep, "keep-history", false, "keep the release records (marked uninstalled)")
+	cmd.Flags().BoolVar(&force, "force", false, "uninstall even if other deployments depend on it")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "deletion timeout")
 	return cmd
 }

@@ -117,7 +117,7 @@ func (s *session) applyChart(ctx context.Context, data []byte, name, ns string, 
 	default:
 		return s.charts.Upgrade(ctx, data, chart.UpgradeOptions{
 			Release: name, Namespace: ns, Values: vals, PostRender: post,
-			Wait: !o.NoWait, Timeout: o.Timeout, MaxHistory: o.MaxHistory,
+			Wait: !o.NoWait, Timeout: o.Timeout, MaxHistory: o.MaxHistory, ApplyCRDs: true,
 		})
 	}
 }

@@ -66,6 +66,10 @@ type Options struct {
 	// MaxHistory bounds the revisions kept; if <= 0, 10 is used.
 	MaxHistory int
 	Progress   func(Event)
+	// Gate, when set, is called before Install or Upgrade touches the
+	// registry or the cluster (dry runs included); an error refuses the
+	// operation. The vulnerability gate plugs in here.
+	Gate func(ctx context.Context, p *Package) error
 }
 
 // Event reports a step of an operation.
@@ -141,8 +145,16 @@ func (s *session) close() {
 // Install installs a package as a new deployment.
 func Install(ctx context.Context, p *Package, o Options) (*Result, error) {
 	o.defaults(p.Description)
+	if o.Gate != nil {
+		if err := o.Gate(ctx, p); err != nil {
+			return nil, err
+		}
+	}
 	if o.DryRun {
 		return nil, dryRun(ctx, p, o)
+	}
+	if err := ensureDependencies(ctx, p, o); err != nil {
+		return nil, err
 	}
 	s, err := open(ctx, o.Cluster, o.Namespace, o.Deployment, o.MaxHistory)
 	if err != nil {
@@ -196,8 +208,16 @@ func Install(ctx context.Context, p *Package, o Options) (*Result, error) {
 // version with other values).
 func Upgrade(ctx context.Context, p *Package, o Options) (*Result, error) {
 	o.defaults(p.Description)
+	if o.Gate != nil {
+		if err := o.Gate(ctx, p); err != nil {
+			return nil, err
+		}
+	}
 	if o.DryRun {
 		return nil, dryRun(ctx, p, o)
+	}
+	if err := ensureDependencies(ctx, p, o); err != nil {
+		return nil, err
 	}
 	s, err := open(ctx, o.Cluster, o.Namespace, o.Deployment, o.MaxHistory)
 	if err != nil {

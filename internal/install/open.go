@@ -5,11 +5,16 @@
 package install
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
 
 	"github.com/skiffhq/skiff/internal/bundle"
 	"github.com/skiffhq/skiff/internal/images"
@@ -89,6 +94,9 @@ type LoadResult struct {
 	// digest.
 	Map  images.Map
 	Push *oci.PushResult
+	// Base reports, for a delta package, how the omitted blobs were found
+	// in the registry; nil otherwise.
+	Base *oci.EnsureResult
 }
 
 // ParseRegistry splits HOST[/PREFIX] into an images.Destination.
@@ -142,9 +150,100 @@ func Load(ctx context.Context, p *Package, o LoadOptions) (*LoadResult, error) {
 		}
 		push = append(push, oci.PushImage{Descriptor: d, Target: t})
 	}
-	res, err := oci.Push(ctx, p.Archive, push, oci.PushOptions{RemoteOptions: o.Remote, Concurrency: o.Concurrency, Progress: o.Progress})
+	var src content.ReadOnlyStorage = p.Archive
+	var base *oci.EnsureResult
+	if p.Description.Delta != nil {
+		if src, base, err = deltaSource(ctx, p, dest.Host, push, o.Remote); err != nil {
+			return nil, err
+		}
+	}
+	res, err := oci.Push(ctx, src, push, oci.PushOptions{RemoteOptions: o.Remote, Concurrency: o.Concurrency, Progress: o.Progress})
 	if err != nil {
 		return nil, err
 	}
-	return &LoadResult{Map: m, Push: res}, nil
+	return &LoadResult{Map: m, Push: res, Base: base}, nil
+}
+
+// ErrBaseMissing: a delta package leaves out blobs of its base that the
+// target registry does not hold.
+var ErrBaseMissing = errors.New("delta base missing")
+
+// deltaSource checks, before anything is pushed, that the registry at host
+// holds every blob the delta package p leaves out, in the repository that
+// needs it (mounting it from another repository if needed), and returns a
+// source serving the archive plus the omitted manifests read back from the
+// registry.
+func deltaSource(ctx context.Context, p *Package, host string, push []oci.PushImage, ro oci.RemoteOptions) (content.ReadOnlyStorage, *oci.EnsureResult, error) {
+	delta := p.Description.Delta
+	omitted := make(map[digest.Digest]bool, len(delta.Omitted))
+	for _, d := range delta.Omitted {
+		omitted[d] = true
+	}
+	var needs []oci.Need
+	for _, im := range push {
+		repo := targetRepo(im.Target, host)
+		seen := map[digest.Digest]bool{}
+		queue := []ocispec.Descriptor{im.Descriptor}
+		for len(queue) > 0 {
+			d := queue[0]
+			queue = queue[1:]
+			if seen[d.Digest] {
+				continue
+			}
+			seen[d.Digest] = true
+			if !p.Archive.Has(d.Digest) {
+				if !omitted[d.Digest] {
+					return nil, nil, fmt.Errorf("%w: %s (%s) of image %s is not in the archive and not listed as omitted: the archive is incomplete; rebuild it", bundle.ErrMissingBlob, d.Digest, d.MediaType, im.Target)
+				}
+				needs = append(needs, oci.Need{Repo: repo, Descriptor: d})
+				continue
+			}
+			children, err := content.Successors(ctx, p.Archive, d)
+			if err != nil {
+				return nil, nil, err
+			}
+			queue = append(queue, children...)
+		}
+	}
+	res, err := oci.Ensure(ctx, host, needs, ro)
+	if err != nil {
+		return nil, nil, fmt.Errorf("checking that %s holds the base of this delta: %w", host, err)
+	}
+	if n := len(res.Missing); n > 0 {
+		first := res.Missing[0]
+		return nil, res, fmt.Errorf("%w: this delta needs %d blobs of base %s that registry %s lacks (first: %s in %s): load the base package first, or build a full package",
+			ErrBaseMissing, n, delta.Base, host, first.Descriptor.Digest, first.Repo)
+	}
+	return &overlay{Archive: p.Archive, known: res.Manifests}, res, nil
+}
+
+// targetRepo returns the repository of target (host/repo:tag).
+func targetRepo(target, host string) string {
+	r := strings.TrimPrefix(target, host+"/")
+	if i := strings.LastIndexByte(r, ':'); i > strings.LastIndexByte(r, '/') {
+		r = r[:i]
+	}
+	return r
+}
+
+// overlay is an archive plus manifests it leaves out.
+type overlay struct {
+	*bundle.Archive
+	known map[digest.Digest][]byte
+}
+
+func (o *overlay) Exists(ctx context.Context, d ocispec.Descriptor) (bool, error) {
+	if _, ok := o.known[d.Digest]; ok {
+		return true, nil
+	}
+	return o.Archive.Exists(ctx, d)
+}
+
+func (o *overlay) Fetch(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
+	if !o.Archive.Has(d.Digest) {
+		if b, ok := o.known[d.Digest]; ok {
+			return io.NopCloser(bytes.NewReader(b)), nil
+		}
+	}
+	return o.Archive.Fetch(ctx, d)
 }

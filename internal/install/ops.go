@@ -67,9 +67,11 @@ func Rollback(ctx context.Context, ns, deployment string, o RollbackOptions) (*r
 type UninstallOptions struct {
 	Cluster     Cluster
 	KeepHistory bool
-	Timeout     time.Duration
-	NoWait      bool
-	Progress    func(Event)
+	// Force uninstalls even when other deployments depend on this one.
+	Force    bool
+	Timeout  time.Duration
+	NoWait   bool
+	Progress func(Event)
 }
 
 // Uninstall removes everything a deployment created and its records
@@ -89,6 +91,15 @@ func Uninstall(ctx context.Context, ns, deployment string, o UninstallOptions) e
 	}
 	if latest.Status == release.StatusUninstalled {
 		return fmt.Errorf("deployment %s is already uninstalled (history kept): nothing to do", deployment)
+	}
+	if !o.Force {
+		all, err := s.store.Deployments(ctx, "")
+		if err != nil {
+			return err
+		}
+		if by := requiredBy(all, opts.Namespace, deployment, latest.Package.Name); len(by) > 0 {
+			return fmt.Errorf("deployment %s (package %s) is %w %v: uninstall those first, or pass --force", deployment, latest.Package.Name, ErrRequired, by)
+		}
 	}
 	// Components of every revision still pending or failed may have left
 	// objects behind; remove the union, newest first.

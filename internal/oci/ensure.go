@@ -1,6 +1,8 @@
 package oci
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -59,19 +61,7 @@ func Ensure(ctx context.Context, host string, needs []Need, o RemoteOptions) (*E
 		return nil, err
 	}
 	slices.SortFunc(e.res.Missing, func(a, b Need) int {
-		if a.Repo != b.Repo {
-			if a.Repo < b.Repo {
-				return -1
-			}
-			return 1
-		}
-		if a.Descriptor.Digest < b.Descriptor.Digest {
-			return -1
-		}
-		if a.Descriptor.Digest > b.Descriptor.Digest {
-			return 1
-		}
-		return 0
+		return cmp.Or(cmp.Compare(a.Repo, b.Repo), cmp.Compare(a.Descriptor.Digest, b.Descriptor.Digest))
 	})
 	return e.res, nil
 }
@@ -188,7 +178,7 @@ func (e *ensurer) readManifests(ctx context.Context, repo string, d ocispec.Desc
 	e.mu.Lock()
 	e.res.Manifests[d.Digest] = b
 	e.mu.Unlock()
-	children, err := content.Successors(ctx, bytesFetcher(b), d)
+	children, err := content.Successors(ctx, manifestBytes(b), d)
 	if err != nil {
 		return fmt.Errorf("reading %s/%s@%s: %w", e.host, repo, d.Digest, err)
 	}
@@ -200,4 +190,11 @@ func (e *ensurer) readManifests(ctx context.Context, repo string, d ocispec.Desc
 		}
 	}
 	return nil
+}
+
+// manifestBytes serves one manifest's content to content.Successors.
+type manifestBytes []byte
+
+func (b manifestBytes) Fetch(context.Context, ocispec.Descriptor) (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(b)), nil
 }

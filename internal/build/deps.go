@@ -1,0 +1,206 @@
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/Masterminds/semver/v3"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
+	"sigs.k8s.io/yaml"
+
+	"github.com/skiffhq/skiff/internal/bundle"
+	"github.com/skiffhq/skiff/internal/sign"
+	"github.com/skiffhq/skiff/internal/spec"
+)
+
+// ErrDependencyNotFound is returned when no candidate archive satisfies a
+// dependency.
+var ErrDependencyNotFound = errors.New("dependency not found")
+
+// LockFile is written beside skiff.yaml by a build with dependencies.
+const LockFile = "skiff.lock"
+
+// Lock records how dependencies were resolved.
+type Lock struct {
+	Dependencies []LockedDependency `json:"dependencies"`
+}
+
+// LockedDependency is one resolved dependency.
+type LockedDependency struct {
+	Name     string `json:"name"`
+	Version  string `json:"version"`
+	Resolved string `json:"resolved"`
+	Digest   string `json:"digest"`
+}
+
+// resolvedDep is a dependency archive chosen for bundling.
+type resolvedDep struct {
+	name, rng, version string
+	archive            *bundle.Archive
+}
+
+// resolveDeps picks, for every dependency of s, the highest version among
+// the candidate archives (files, or directories of *.skiff) that
+// satisfies its range, and checks its signature against trust (nil
+// waives the check). The caller closes the returned archives.
+func resolveDeps(ctx context.Context, s *spec.Spec, candidates []string, trust *sign.Trust) ([]resolvedDep, error) {
+	if len(s.Dependencies) == 0 {
+		return nil, nil
+	}
+	var files []string
+	for _, c := range candidates {
+		st, err := os.Stat(c)
+		if err != nil {
+			return nil, fmt.Errorf("dependency archives: %w", err)
+		}
+		if !st.IsDir() {
+			files = append(files, c)
+			continue
+		}
+		found, _ := filepath.Glob(filepath.Join(c, "*.skiff"))
+		files = append(files, found...)
+	}
+	type cand struct {
+		path    string
+		name    string
+		version *semver.Version
+	}
+	var cands []cand
+	for _, f := range files {
+		a, err := bundle.Open(f)
+		if err != nil {
+			return nil, fmt.Errorf("dependency archive %s: %w", f, err)
+		}
+		d, err := a.Description(ctx)
+		a.Close()
+		if err != nil {
+			return nil, fmt.Errorf("dependency archive %s: %w", f, err)
+		}
+		v, err := semver.NewVersion(d.Version)
+		if err != nil {
+			continue
+		}
+		cands = append(cands, cand{f, d.Name, v})
+	}
+	sort.Slice(cands, func(i, j int) bool { return cands[i].version.GreaterThan(cands[j].version) })
+	var out []resolvedDep
+	closeAll := func() {
+		for _, r := range out {
+			r.archive.Close()
+		}
+	}
+	for _, dep := range s.Dependencies {
+		c, err := semver.NewConstraint(dep.Version)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("dependency %s: version range %q: %w", dep.Name, dep.Version, err)
+		}
+		var pick *cand
+		var seen []string
+		for i := range cands {
+			if cands[i].name != dep.Name {
+				continue
+			}
+			seen = append(seen, cands[i].version.String())
+			if c.Check(cands[i].version) {
+				pick = &cands[i]
+				break
+			}
+		}
+		if pick == nil {
+			closeAll()
+			have := "none"
+			if len(seen) > 0 {
+				have = strings.Join(seen, ", ")
+			}
+			return nil, fmt.Errorf("%w: %s %s among %d archives in %s (versions found: %s): build it, or pass its archive with --deps",
+				ErrDependencyNotFound, dep.Name, dep.Version, len(files), strings.Join(candidates, ", "), have)
+		}
+		a, err := bundle.Open(pick.path)
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		if trust != nil {
+			if err := checkSigned(ctx, a, trust); err != nil {
+				a.Close()
+				closeAll()
+				return nil, fmt.Errorf("dependency %s (%s): %w", dep.Name, pick.path, err)
+			}
+		}
+		out = append(out, resolvedDep{name: dep.Name, rng: dep.Version, version: pick.version.Original(), archive: a})
+	}
+	return out, nil
+}
+
+// checkSigned verifies that a trusted key signed the archive.
+func checkSigned(ctx context.Context, a *bundle.Archive, trust *sign.Trust) error {
+	sigs, err := a.Signatures(ctx)
+	if err != nil {
+		return err
+	}
+	envs := make([][]byte, len(sigs))
+	for i, s := range sigs {
+		envs[i] = s.Envelope
+	}
+	_, err = trust.Verify(envs, a.Root().Digest)
+	return err
+}
+
+// bundleDeps copies each dependency's package graph into dst and returns
+// the root descriptors to list in the package root.
+func bundleDeps(ctx context.Context, dst oras.Target, deps []resolvedDep, d *bundle.Description) ([]ocispec.Descriptor, error) {
+	var roots []ocispec.Descriptor
+	for _, r := range deps {
+		root := r.archive.Root()
+		if err := oras.CopyGraph(ctx, r.archive, dst, root, oras.DefaultCopyGraphOptions); err != nil {
+			return nil, fmt.Errorf("bundling dependency %s: %w", r.name, err)
+		}
+		desc := ocispec.Descriptor{
+			MediaType: root.MediaType, ArtifactType: root.ArtifactType, Digest: root.Digest, Size: root.Size,
+			Annotations: map[string]string{
+				bundle.AnnotationRefName:    r.name + ":" + r.version,
+				bundle.AnnotationDependency: r.name,
+			},
+		}
+		roots = append(roots, desc)
+		for i := range d.Dependencies {
+			if d.Dependencies[i].Name == r.name {
+				d.Dependencies[i].Resolved = r.version
+			}
+		}
+	}
+	return roots, nil
+}
+
+// writeLock writes skiff.lock beside the spec, atomically.
+func writeLock(s *spec.Spec, deps []resolvedDep) error {
+	var l Lock
+	for _, r := range deps {
+		l.Dependencies = append(l.Dependencies, LockedDependency{Name: r.name, Version: r.rng, Resolved: r.version, Digest: r.archive.Root().Digest.String()})
+	}
+	b, err := yaml.Marshal(l)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(s.Dir, LockFile)
+	f, err := os.CreateTemp(s.Dir, "."+LockFile+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(append([]byte("# written by skiff build --with-deps\n"), b...)); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}

@@ -1,0 +1,19 @@
+//go:build unix
+
+package doctor
+
+import (
+	"fmt"
+	"syscall"
+)
+
+// diskSpace returns the bytes available to unprivileged users and the
+// size of the file system holding dir.
+func diskSpace(dir string) (free, total uint64, err error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, 0, fmt.Errorf("statfs %s: %w", dir, err)
+	}
+	bs := uint64(st.Bsize)
+	return uint64(st.Bavail) * bs, uint64(st.Blocks) * bs, nil
+}

@@ -1,0 +1,97 @@
+package doctor
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/skiffhq/skiff/internal/oci"
+)
+
+// Free space below which the disk check warns and fails, in percent of
+// the file system.
+const (
+	diskWarnPercent = 15
+	diskFailPercent = 5
+)
+
+// checkRegistry checks that the registry answers on /v2/.
+func checkRegistry(ctx context.Context, e *Env) []Result {
+	if e.Registry == "" {
+		return nil
+	}
+	host, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(e.Registry, "https://"), "http://"), "/")
+	reg, err := oci.NewRegistry(host, e.Remote)
+	if err != nil {
+		return []Result{{Severity: Fail, Subject: host, Message: err.Error(), Fix: "pass --registry HOST[:PORT][/PREFIX]"}}
+	}
+	if err := reg.Ping(ctx); err != nil {
+		return []Result{{Severity: Fail, Subject: host, Message: err.Error(),
+			Fix: "start the registry (skiff registry serve) or fix the address; check TLS flags (--ca-file, --plain-http)"}}
+	}
+	return []Result{{Severity: OK, Subject: host, Message: "registry answers on /v2/"}}
+}
+
+// checkDisk checks the free space of the registry's storage directory.
+func checkDisk(ctx context.Context, e *Env) []Result {
+	if e.RegistryRoot == "" {
+		return nil
+	}
+	subject := e.RegistryRoot
+	free, total, err := diskSpace(e.RegistryRoot)
+	if err != nil {
+		return []Result{{Severity: Fail, Subject: subject, Message: err.Error(), Fix: "pass the --root the registry serves from"}}
+	}
+	pct := 100 * float64(free) / float64(max(total, 1))
+	msg := fmt.Sprintf("%s free of %s (%.0f%%)", bytesString(free), bytesString(total), pct)
+	fix := "free space: run skiff registry gc --registry HOST --root " + e.RegistryRoot + ", or grow the file system"
+	switch {
+	case pct < diskFailPercent:
+		return []Result{{Severity: Fail, Subject: subject, Message: msg + ": loads will fail", Fix: fix}}
+	case pct < diskWarnPercent:
+		return []Result{{Severity: Warn, Subject: subject, Message: msg, Fix: fix}}
+	}
+	return []Result{{Severity: OK, Subject: subject, Message: msg}}
+}
+
+// checkHub checks the hub's /healthz.
+func checkHub(ctx context.Context, e *Env) []Result {
+	if e.Hub == "" {
+		return nil
+	}
+	u := strings.TrimSuffix(e.Hub, "/") + "/healthz"
+	fix := "check that the hub runs and that --hub is its base URL"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return []Result{{Severity: Fail, Subject: e.Hub, Message: err.Error(), Fix: "pass --hub as a URL, e.g. https://hub.internal:8443"}}
+	}
+	resp, err := e.HTTPClient.Do(req)
+	if err != nil {
+		return []Result{{Severity: Fail, Subject: e.Hub, Message: err.Error(), Fix: fix}}
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode/100 != 2 {
+		msg := fmt.Sprintf("GET %s: %s", u, resp.Status)
+		if b := strings.TrimSpace(string(body)); b != "" {
+			msg += ": " + b
+		}
+		return []Result{{Severity: Fail, Subject: e.Hub, Message: msg, Fix: "see the hub's log; " + fix}}
+	}
+	return []Result{{Severity: OK, Subject: e.Hub, Message: "hub healthy"}}
+}
+
+func bytesString(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

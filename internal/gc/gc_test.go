@@ -1,0 +1,258 @@
+package gc_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"oras.land/oras-go/v2/content/memory"
+
+	"github.com/skiffhq/skiff/internal/build"
+	"github.com/skiffhq/skiff/internal/fixture"
+	"github.com/skiffhq/skiff/internal/gc"
+	"github.com/skiffhq/skiff/internal/install"
+	"github.com/skiffhq/skiff/internal/kube"
+	"github.com/skiffhq/skiff/internal/oci"
+	"github.com/skiffhq/skiff/internal/registry"
+	"github.com/skiffhq/skiff/internal/release"
+)
+
+// upstream is the registry the test packages name; builds reach it
+// through a mirror to a fixture registry.
+const upstream = "127.0.0.1:15999"
+
+// buildPackage builds a manifests-only package whose Deployment runs
+// images (names under upstream) and returns the archive path.
+func buildPackage(t *testing.T, up, version string, imgs ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	var containers strings.Builder
+	for i, im := range imgs {
+		fmt.Fprintf(&containers, "        - name: c%d\n          image: %s/%s\n", i, upstream, im)
+	}
+	files := map[string]string{
+		"skiff.yaml": fmt.Sprintf(`apiVersion: skiff.dev/v1alpha1
+kind: Package
+metadata:
+  name: gcdemo
+  version: %s
+manifests:
+  - name: app
+    files: [manifests]
+`, version),
+		"manifests/app.yaml": `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: app
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: gcdemo}
+  template:
+    metadata:
+      labels: {app: gcdemo}
+    spec:
+      containers:
+` + containers.String(),
+	}
+	for name, data := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "gcdemo-"+version+".skiff")
+	_, err := build.Build(context.Background(), build.Options{Spec: dir, Output: out,
+		Remote: oci.RemoteOptions{Mirrors: map[string]string{upstream: up}}})
+	if err != nil {
+		t.Fatalf("build %s: %v", version, err)
+	}
+	return out
+}
+
+func open(t *testing.T, path string) *install.Package {
+	t.Helper()
+	p, err := install.Open(context.Background(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func TestGCAfterRollback(t *testing.T) {
+	kubeconfig := fixture.Kubeconfig(t)
+	ctx := context.Background()
+	up := fixture.Registry(t)
+	for i, im := range []string{"gc/a:1", "gc/b:1", "gc/c:1"} {
+		fixture.PushImage(t, up+"/"+im, fixture.ImageOptions{Layers: []int{2048, 1024}, Seed: int64(100 + i)})
+	}
+	v1 := buildPackage(t, up, "1.0.0", "gc/a:1", "gc/b:1")
+	v2 := buildPackage(t, up, "2.0.0", "gc/a:1", "gc/c:1")
+
+	root := t.TempDir()
+	airgap := fixture.StartRegistry(t, registry.Options{RootDir: root}).Addr()
+	ns := fmt.Sprintf("skiff-gc-%d", time.Now().UnixNano()%1e6)
+	cluster := install.Cluster{Kubeconfig: kubeconfig}
+	opts := install.Options{Deployment: "gcdemo", Namespace: ns, Cluster: cluster,
+		Load: install.LoadOptions{Registry: airgap + "/airgap"}, Timeout: time.Minute}
+
+	r1, err := install.Install(ctx, open(t, v1), opts)
+	if err != nil {
+		t.Fatalf("install: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = install.Uninstall(context.Background(), ns, "gcdemo", install.UninstallOptions{Cluster: cluster, NoWait: true})
+	})
+	r2, err := install.Upgrade(ctx, open(t, v2), opts)
+	if err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	if _, err := install.Rollback(ctx, ns, "gcdemo", install.RollbackOptions{Cluster: cluster, Revision: 1, Timeout: time.Minute}); err != nil {
+		t.Fatalf("rollback: %v", err)
+	}
+	ref := func(r *release.Record, im string) string { return r.Images[upstream+"/"+im] }
+	a, b, c := ref(r1.Record, "gc/a:1"), ref(r1.Record, "gc/b:1"), ref(r2.Record, "gc/c:1")
+	if a == "" || b == "" || c == "" {
+		t.Fatalf("records miss images: %v %v", r1.Record.Images, r2.Record.Images)
+	}
+
+	kc, err := kube.New(kube.Config{Kubeconfig: kubeconfig})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only this test's namespace: other tests' records must not matter.
+	records := nsRecords{release.NewSecrets(kc), ns}
+	reg, err := oci.NewRegistry(airgap, oci.RemoteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exists := func(ref string) bool {
+		t.Helper()
+		_, repo, dg, err := oci.SplitRef(ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = reg.Resolve(ctx, repo, dg)
+		if err != nil && !errors.Is(err, oci.ErrNotFound) {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+
+	// Every stored revision retained: revision 2 still needs c.
+	res, err := gc.Run(ctx, gc.Options{Registry: airgap + "/airgap", Records: records, DryRun: true})
+	if err != nil {
+		t.Fatalf("gc dry run: %v", err)
+	}
+	if len(res.Deleted) != 0 || res.Revisions != 3 {
+		t.Errorf("gc keeping all history: %d revisions retained, deletes %v; want 3 and none", res.Revisions, res.Deleted)
+	}
+
+	// --keep-history 1 --dry-run: c would go, nothing is deleted.
+	res, err = gc.Run(ctx, gc.Options{Registry: airgap + "/airgap", Records: records, KeepHistory: 1, DryRun: true, Root: root})
+	if err != nil {
+		t.Fatalf("gc dry run: %v", err)
+	}
+	if len(res.Deleted) != 1 || !strings.HasPrefix(c, airgap+"/"+res.Deleted[0].Repository+"@") || !strings.HasSuffix(c, res.Deleted[0].Digest.String()) {
+		t.Fatalf("dry run would delete %+v, want only %s", res.Deleted, c)
+	}
+	if !exists(c) {
+		t.Fatal("dry run deleted c")
+	}
+
+	// --keep-history 1 for real, with the blob sweep.
+	res, err = gc.Run(ctx, gc.Options{Registry: airgap + "/airgap", Records: records, KeepHistory: 1, Root: root})
+	if err != nil {
+		t.Fatalf("gc: %v", err)
+	}
+	if exists(c) {
+		t.Errorf("c (%s) survived gc", c)
+	}
+	for _, ref := range []string{a, b} {
+		if !exists(ref) {
+			t.Errorf("%s, needed by the deployed revision, was deleted", ref)
+		}
+	}
+	if len(res.Kept) != 2 {
+		t.Errorf("kept %+v, want a and b", res.Kept)
+	}
+	if res.Blobs == nil || res.Blobs.BlobsAfter >= res.Blobs.BlobsBefore {
+		t.Errorf("blob sweep freed nothing: %+v", res.Blobs)
+	}
+	if _, err := reg.Resolve(ctx, "airgap/gc/c", "1"); !errors.Is(err, oci.ErrNotFound) {
+		t.Errorf("tag gc/c:1 after gc: %v, want not found", err)
+	}
+	// What remains still pulls: every blob of a and b is there.
+	for _, ref := range []string{a, b} {
+		if _, err := oci.Pull(ctx, []string{ref}, memory.New(), oci.PullOptions{}); err != nil {
+			t.Errorf("pulling %s after gc: %v", ref, err)
+		}
+	}
+}
+
+func TestGCRefusesWithoutRecords(t *testing.T) {
+	airgap := fixture.Registry(t)
+	fixture.PushImage(t, airgap+"/x/app:1", fixture.ImageOptions{Layers: []int{512}, Seed: 7})
+	ctx := context.Background()
+	_, err := gc.Run(ctx, gc.Options{Registry: airgap + "/x", Records: fixedRecords(nil)})
+	if !errors.Is(err, gc.ErrNoRecords) {
+		t.Fatalf("gc with no records: %v, want ErrNoRecords", err)
+	}
+	res, err := gc.Run(ctx, gc.Options{Registry: airgap + "/x", Records: fixedRecords(nil), DryRun: true})
+	if err != nil || len(res.Deleted) != 1 {
+		t.Fatalf("dry run with no records: %v %+v, want one deletion listed", err, res)
+	}
+	// Another prefix is out of scope.
+	res, err = gc.Run(ctx, gc.Options{Registry: airgap + "/other", Records: fixedRecords(nil)})
+	if err != nil || len(res.Deleted)+len(res.Kept) != 0 {
+		t.Fatalf("gc of an empty prefix: %v %+v", err, res)
+	}
+}
+
+func TestRetained(t *testing.T) {
+	rec := func(dep string, rev int, st release.Status) *release.Record {
+		return &release.Record{Namespace: "ns", Deployment: dep, Revision: rev, Status: st}
+	}
+	recs := []*release.Record{
+		rec("a", 1, release.StatusSuperseded), rec("a", 2, release.StatusDeployed), rec("a", 3, release.StatusFailed),
+		rec("b", 1, release.StatusSuperseded), rec("b", 2, release.StatusSuperseded), rec("b", 3, release.StatusPendingUpgrade),
+	}
+	for _, tc := range []struct {
+		keep int
+		want string
+	}{
+		{0, "a1 a2 a3 b1 b2 b3"},
+		{1, "a2 a3 b3"},
+		{2, "a2 a3 b2 b3"},
+	} {
+		var got []string
+		for _, r := range gc.Retained(recs, tc.keep) {
+			got = append(got, fmt.Sprintf("%s%d", r.Deployment, r.Revision))
+		}
+		if strings.Join(got, " ") != tc.want {
+			t.Errorf("keep %d: retained %v, want %s", tc.keep, got, tc.want)
+		}
+	}
+}
+
+type nsRecords struct {
+	d  *release.SecretsDriver
+	ns string
+}
+
+func (r nsRecords) ListAll(ctx context.Context, _ string) ([]*release.Record, error) {
+	return r.d.ListAll(ctx, r.ns)
+}
+
+type fixedRecords []*release.Record
+
+func (f fixedRecords) ListAll(context.Context, string) ([]*release.Record, error) { return f, nil }

@@ -1,0 +1,486 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// APIError is the JSON API's error body.
+type APIError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Error codes of the JSON API.
+const (
+	CodeUnauthorized = "unauthorized"
+	CodeOTPRequired  = "otp_required"
+	CodeRateLimited  = "rate_limited"
+	CodeForbidden    = "forbidden"
+	CodeNotFound     = "not_found"
+	CodeConflict     = "conflict"
+	CodeInvalid      = "invalid"
+	CodeInternal     = "internal"
+)
+
+func (h *Hub) routes() {
+	m := http.NewServeMux()
+	m.HandleFunc("/v2/", h.serveOCI)
+	m.HandleFunc("/v2", h.serveOCI)
+	m.HandleFunc("POST /api/v1/login", h.apiLogin)
+	m.HandleFunc("GET /api/v1/whoami", h.authed(h.apiWhoami))
+	m.HandleFunc("GET /api/v1/packages", h.authed(h.apiPackages))
+	m.HandleFunc("GET /api/v1/packages/{owner}/{name}/{version}", h.authed(h.apiPackage))
+	m.HandleFunc("POST /api/v1/packages/{owner}/{name}/{version}/submit", h.authed(h.apiSubmit))
+	m.HandleFunc("POST /api/v1/packages/{owner}/{name}/{version}/approve", h.authed(h.apiReview(h.Approve)))
+	m.HandleFunc("POST /api/v1/packages/{owner}/{name}/{version}/reject", h.authed(h.apiReview(h.Reject)))
+	m.HandleFunc("DELETE /api/v1/packages/{owner}/{name}/{version}", h.authed(h.apiRemove))
+	m.HandleFunc("GET /api/v1/users", h.authed(h.apiUsers))
+	m.HandleFunc("POST /api/v1/users", h.authed(h.apiAddUser))
+	m.HandleFunc("POST /api/v1/groups/{group}/members", h.authed(h.apiAddMember))
+	m.HandleFunc("GET /api/v1/grants", h.authed(h.apiGrants))
+	m.HandleFunc("POST /api/v1/grants", h.authed(h.apiGrant))
+	m.HandleFunc("POST /api/v1/tokens", h.authed(h.apiToken))
+	m.HandleFunc("POST /api/v1/mfa/enroll", h.authed(h.apiMFAEnroll))
+	m.HandleFunc("POST /api/v1/mfa/confirm", h.authed(h.apiMFAConfirm))
+	m.HandleFunc("GET /api/v1/audit", h.authed(h.apiAudit))
+	m.HandleFunc("GET /api/v1/audit/verify", h.authed(h.apiAuditVerify))
+	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, fmt.Errorf("%w: no such API endpoint %s %s", ErrNotFound, r.Method, r.URL.Path))
+	})
+	h.mux = m
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// writeError maps sentinel errors to statuses and codes.
+func writeError(w http.ResponseWriter, err error) {
+	status, code := http.StatusInternalServerError, CodeInternal
+	switch {
+	case errors.Is(err, ErrOTPRequired):
+		status, code = http.StatusUnauthorized, CodeOTPRequired
+	case errors.Is(err, ErrRateLimited):
+		status, code = http.StatusTooManyRequests, CodeRateLimited
+	case errors.Is(err, ErrUnauthorized), errors.Is(err, ErrBadCredential), errors.Is(err, ErrTokenExpired):
+		status, code = http.StatusUnauthorized, CodeUnauthorized
+	case errors.Is(err, ErrForbidden):
+		status, code = http.StatusForbidden, CodeForbidden
+	case errors.Is(err, ErrNotFound):
+		status, code = http.StatusNotFound, CodeNotFound
+	case errors.Is(err, ErrConflict), errors.Is(err, ErrExists):
+		status, code = http.StatusConflict, CodeConflict
+	case errors.Is(err, ErrInvalid):
+		status, code = http.StatusBadRequest, CodeInvalid
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="skiff-hub"`)
+	}
+	msg := err.Error()
+	if status == http.StatusInternalServerError {
+		msg = "internal error: see the hub's log"
+	}
+	writeJSON(w, status, map[string]APIError{"error": {Code: code, Message: msg}})
+}
+
+type authedHandler func(w http.ResponseWriter, r *http.Request, p *principal)
+
+// authed requires an authenticated caller.
+func (h *Hub) authed(f authedHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := h.authenticate(r)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if p == nil {
+			writeError(w, fmt.Errorf("%w: log in with `skiff login HUB`", ErrUnauthorized))
+			return
+		}
+		f(w, r, p)
+	}
+}
+
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: decoding the request: %v", ErrInvalid, err)
+	}
+	return nil
+}
+
+// LoginRequest is the body of POST /api/v1/login.
+type LoginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+	// OTP is the current TOTP code, required when the user has MFA on.
+	OTP string `json:"otp,omitempty"`
+	// TTL is the token lifetime in seconds; the hub's default if zero.
+	TTL int64 `json:"ttl,omitempty"`
+}
+
+func (h *Hub) apiLogin(w http.ResponseWriter, r *http.Request) {
+	var req LoginRequest
+	if err := decode(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	ctx := r.Context()
+	if err := h.checkPassword(ctx, req.Username, req.Password, clientIP(r), true, req.OTP); err != nil {
+		writeError(w, err)
+		return
+	}
+	ttl := h.o.TokenTTL
+	if req.TTL > 0 {
+		ttl = min(time.Duration(req.TTL)*time.Second, MaxTokenTTL)
+	}
+	t, err := h.store.CreateToken(ctx, req.Username, "login", ttl)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	h.store.Audit(ctx, req.Username, ActionLogin, req.Username, map[string]any{"ip": clientIP(r), "expires": t.Expires})
+	writeJSON(w, http.StatusOK, t)
+}
+
+// Whoami is the body of GET /api/v1/whoami.
+type Whoami struct {
+	User  string `json:"user"`
+	Admin bool   `json:"admin"`
+	MFA   bool   `json:"mfa"`
+}
+
+func (h *Hub) apiWhoami(w http.ResponseWriter, r *http.Request, p *principal) {
+	u, err := h.store.User(r.Context(), p.user)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, Whoami{User: u.Name, Admin: u.Admin, MFA: u.MFA})
+}
+
+// apiPackages searches packages: ?q= substring, ?status= a state or
+// "all" (default approved), ?owner=. Readers see approved packages
+// only; writers of an owner see all of its packages.
+func (h *Hub) apiPackages(w http.ResponseWriter, r *http.Request, p *principal) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	status := q.Get("status")
+	if status == "" {
+		status = StatusApproved
+	}
+	if status == "all" {
+		status = ""
+	}
+	ps, err := h.store.Packages(ctx, PackageQuery{Query: q.Get("q"), Status: status, Owner: q.Get("owner")})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	levels := map[string]Level{}
+	out := []Package{}
+	for _, pkg := range ps {
+		l, ok := levels[pkg.Owner]
+		if !ok {
+			l = h.level(ctx, p, pkg.Owner)
+			levels[pkg.Owner] = l
+		}
+		if l >= LevelWrite || (l == LevelRead && pkg.Status == StatusApproved) {
+			pkg.Description = nil // keep listings small
+			out = append(out, pkg)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"packages": out})
+}
+
+// visiblePackage loads the path's package if p may see it.
+func (h *Hub) visiblePackage(ctx context.Context, r *http.Request, p *principal) (*Package, error) {
+	owner, name, version := r.PathValue("owner"), r.PathValue("name"), r.PathValue("version")
+	l := h.level(ctx, p, owner)
+	pkg, err := h.store.Package(ctx, owner, name, version)
+	if err != nil || l == LevelNone || (l == LevelRead && pkg.Status != StatusApproved) {
+		return nil, fmt.Errorf("package %s/%s:%s: %w", owner, name, version, ErrNotFound)
+	}
+	return pkg, nil
+}
+
+func (h *Hub) apiPackage(w http.ResponseWriter, r *http.Request, p *principal) {
+	pkg, err := h.visiblePackage(r.Context(), r, p)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, pkg)
+}
+
+func (h *Hub) apiSubmit(w http.ResponseWriter, r *http.Request, p *principal) {
+	ctx := r.Context()
+	owner := r.PathValue("owner")
+	if h.level(ctx, p, owner) < LevelWrite {
+		writeError(w, fmt.Errorf("%w: submitting packages of %s needs write permission", ErrForbidden, owner))
+		return
+	}
+	// Reviews outlive a dropped connection.
+	pkg, err := h.Submit(context.WithoutCancel(ctx), owner, r.PathValue("name"), r.PathValue("version"), p.user)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, pkg)
+}
+
+// ReviewRequest is the body of approve and reject.
+type ReviewRequest struct {
+	Comment string `json:"comment,omitempty"`
+}
+
+func (h *Hub) apiReview(f func(ctx context.Context, owner, name, version, actor, comment string) (*Package, error)) authedHandler {
+	return func(w http.ResponseWriter, r *http.Request, p *principal) {
+		var req ReviewRequest
+		if err := decode(r, &req); err != nil {
+			writeError(w, err)
+			return
+		}
+		pkg, err := f(r.Context(), r.PathValue("owner"), r.PathValue("name"), r.PathValue("version"), p.user, req.Comment)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, pkg)
+	}
+}
+
+func (h *Hub) apiRemove(w http.ResponseWriter, r *http.Request, p *principal) {
+	pkg, err := h.Remove(r.Context(), r.PathValue("owner"), r.PathValue("name"), r.PathValue("version"), p.user)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, pkg)
+}
+
+func (h *Hub) requireAdmin(w http.ResponseWriter, p *principal) bool {
+	if !p.admin {
+		writeError(w, fmt.Errorf("%w: this needs a site administrator", ErrForbidden))
+		return false
+	}
+	return true
+}
+
+func (h *Hub) apiUsers(w http.ResponseWriter, r *http.Request, p *principal) {
+	if !h.requireAdmin(w, p) {
+		return
+	}
+	us, err := h.store.Users(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"users": us})
+}
+
+// AddUserRequest is the body of POST /api/v1/users. An empty Password
+// makes the hub generate one, returned once.
+type AddUserRequest struct {
+	Name     string `json:"name"`
+	Password string `json:"password,omitempty"`
+	Admin    bool   `json:"admin,omitempty"`
+}
+
+// AddUserResponse answers POST /api/v1/users.
+type AddUserResponse struct {
+	Name     string `json:"name"`
+	Password string `json:"password,omitempty"`
+}
+
+func (h *Hub) apiAddUser(w http.ResponseWriter, r *http.Request, p *principal) {
+	if !h.requireAdmin(w, p) {
+		return
+	}
+	var req AddUserRequest
+	if err := decode(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	resp := AddUserResponse{Name: req.Name}
+	if req.Password == "" {
+		req.Password = RandomPassword()
+		resp.Password = req.Password
+	}
+	if err := h.store.AddUser(r.Context(), req.Name, req.Password, req.Admin); err != nil {
+		writeError(w, err)
+		return
+	}
+	h.store.Audit(r.Context(), p.user, ActionUserAdd, req.Name, map[string]any{"admin": req.Admin})
+	writeJSON(w, http.StatusCreated, resp)
+}
+
+// MemberRequest is the body of POST /api/v1/groups/{group}/members.
+type MemberRequest struct {
+	User string `json:"user"`
+}
+
+func (h *Hub) apiAddMember(w http.ResponseWriter, r *http.Request, p *principal) {
+	if !h.requireAdmin(w, p) {
+		return
+	}
+	var req MemberRequest
+	if err := decode(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	group := r.PathValue("group")
+	if err := h.store.AddGroupMember(r.Context(), group, req.User); err != nil {
+		writeError(w, err)
+		return
+	}
+	h.store.Audit(r.Context(), p.user, ActionGroupAdd, group, map[string]any{"user": req.User})
+	writeJSON(w, http.StatusOK, map[string]string{"group": group, "user": req.User})
+}
+
+// GrantRequest is the body of POST /api/v1/grants.
+type GrantRequest struct {
+	Owner string `json:"owner"`
+	// Subject is "user:NAME", "group:NAME" or a user name.
+	Subject string `json:"subject"`
+	// Level is read, write, admin or none (revoke).
+	Level string `json:"level"`
+}
+
+func (h *Hub) apiGrant(w http.ResponseWriter, r *http.Request, p *principal) {
+	var req GrantRequest
+	if err := decode(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	ctx := r.Context()
+	if h.level(ctx, p, req.Owner) < LevelAdmin {
+		writeError(w, fmt.Errorf("%w: granting permissions on %s needs admin permission on it", ErrForbidden, req.Owner))
+		return
+	}
+	l, err := ParseLevel(req.Level)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := h.store.Grant(ctx, req.Owner, req.Subject, l); err != nil {
+		writeError(w, err)
+		return
+	}
+	h.store.Audit(ctx, p.user, ActionGrant, req.Owner, map[string]any{"subject": req.Subject, "level": l.String()})
+	writeJSON(w, http.StatusOK, req)
+}
+
+func (h *Hub) apiGrants(w http.ResponseWriter, r *http.Request, p *principal) {
+	owner := r.URL.Query().Get("owner")
+	if (owner == "" && !p.admin) || (owner != "" && h.level(r.Context(), p, owner) < LevelAdmin) {
+		writeError(w, fmt.Errorf("%w: listing grants needs admin permission on the owner", ErrForbidden))
+		return
+	}
+	gs, err := h.store.Grants(r.Context(), owner)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if gs == nil {
+		gs = []GrantEntry{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"grants": gs})
+}
+
+// TokenRequest is the body of POST /api/v1/tokens.
+type TokenRequest struct {
+	Name string `json:"name"`
+	// TTL is the lifetime in seconds.
+	TTL int64 `json:"ttl"`
+}
+
+func (h *Hub) apiToken(w http.ResponseWriter, r *http.Request, p *principal) {
+	var req TokenRequest
+	if err := decode(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	ttl := min(time.Duration(req.TTL)*time.Second, MaxTokenTTL)
+	t, err := h.store.CreateToken(r.Context(), p.user, req.Name, ttl)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	h.store.Audit(r.Context(), p.user, ActionToken, p.user, map[string]any{"name": req.Name, "expires": t.Expires})
+	writeJSON(w, http.StatusCreated, t)
+}
+
+// MFAEnrollment answers POST /api/v1/mfa/enroll.
+type MFAEnrollment struct {
+	Secret string `json:"secret"`
+	URL    string `json:"url"`
+}
+
+func (h *Hub) apiMFAEnroll(w http.ResponseWriter, r *http.Request, p *principal) {
+	secret, err := h.store.EnrollTOTP(r.Context(), p.user)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, MFAEnrollment{Secret: secret, URL: TOTPURL("skiff-hub", p.user, secret)})
+}
+
+// MFAConfirmRequest is the body of POST /api/v1/mfa/confirm.
+type MFAConfirmRequest struct {
+	OTP string `json:"otp"`
+}
+
+func (h *Hub) apiMFAConfirm(w http.ResponseWriter, r *http.Request, p *principal) {
+	var req MFAConfirmRequest
+	if err := decode(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := h.store.ConfirmTOTP(r.Context(), p.user, req.OTP); err != nil {
+		writeError(w, err)
+		return
+	}
+	h.store.Audit(r.Context(), p.user, ActionMFA, p.user, map[string]any{"enabled": true})
+	writeJSON(w, http.StatusOK, map[string]bool{"mfa": true})
+}
+
+func (h *Hub) apiAudit(w http.ResponseWriter, r *http.Request, p *principal) {
+	if !h.requireAdmin(w, p) {
+		return
+	}
+	after, _ := strconv.ParseInt(r.URL.Query().Get("after"), 10, 64)
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	es, err := h.store.AuditLog(r.Context(), AuditQuery{After: after, Limit: min(limit, 1000)})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if es == nil {
+		es = []AuditEntry{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"entries": es})
+}
+
+func (h *Hub) apiAuditVerify(w http.ResponseWriter, r *http.Request, p *principal) {
+	if !h.requireAdmin(w, p) {
+		return
+	}
+	rep, err := h.store.VerifyAudit(r.Context())
+	if rep == nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}

@@ -1,0 +1,194 @@
+// Package hub is an offline package repository: it stores Skiff packages
+// in an embedded OCI registry (the distribution API under /v2/), keeps
+// users, permissions, tokens, package review state and a hash-chained
+// audit log in SQLite or PostgreSQL, and publishes a pushed package only
+// after it passed its gates (structure, signature, and any added ones)
+// and enough administrators of its owner approved it. docs/hub.md
+// describes it.
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	skregistry "github.com/skiffhq/skiff/internal/registry"
+)
+
+// Defaults.
+const (
+	DefaultApprovals = 1
+	DefaultTokenTTL  = 12 * time.Hour
+	// MaxTokenTTL bounds the lifetime a client may ask for.
+	MaxTokenTTL = 90 * 24 * time.Hour
+	// LoginAttempts failures per user and client address within
+	// LoginWindow block further attempts until the window passes.
+	LoginAttempts = 5
+	LoginWindow   = 5 * time.Minute
+)
+
+// Options configures a hub. Root is required.
+type Options struct {
+	// Root holds the OCI storage (Root/storage), the SQLite database
+	// (Root/hub.db) and the audit head.
+	Root string
+	// DatabaseURL selects PostgreSQL (postgres://...) instead of SQLite.
+	DatabaseURL string
+	// Approvals is how many administrators of the owner, other than the
+	// uploader, must approve a package; DefaultApprovals if <= 0.
+	Approvals int
+	// TrustDir holds the public keys (*.pub) a package must be signed
+	// with. Reloaded for every review.
+	TrustDir string
+	// AllowUnsigned skips the signature gate (for test hubs only).
+	AllowUnsigned bool
+	// Gates run after the structure and signature gates, in order; a
+	// package any gate fails is rejected.
+	Gates []Gate
+	// TokenTTL is the lifetime of login tokens; DefaultTokenTTL if zero.
+	TokenTTL time.Duration
+	// Logger receives the hub's and distribution's logs; nil silences them.
+	Logger *slog.Logger
+	// Now returns the current time; time.Now if nil (tests set it).
+	Now func() time.Time
+}
+
+// Hub is a package repository; it is an http.Handler. Create it with
+// New and release it with Close.
+type Hub struct {
+	o        Options
+	store    *Store
+	registry *skregistry.Handler
+	mux      *http.ServeMux
+	limiter  *limiter
+	creds    *credCache
+	logger   *slog.Logger
+}
+
+// New opens (creating or migrating) the hub's database and storage.
+func New(ctx context.Context, o Options) (*Hub, error) {
+	if o.Approvals <= 0 {
+		o.Approvals = DefaultApprovals
+	}
+	if o.TokenTTL <= 0 {
+		o.TokenTTL = DefaultTokenTTL
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	st, err := OpenStore(ctx, StoreOptions{Root: o.Root, DatabaseURL: o.DatabaseURL, Now: o.Now})
+	if err != nil {
+		return nil, err
+	}
+	reg, err := skregistry.NewHandler(ctx, skregistry.HandlerOptions{RootDir: o.Root, Logger: o.Logger})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	h := &Hub{
+		o:        o,
+		store:    st,
+		registry: reg,
+		limiter:  newLimiter(LoginAttempts, LoginWindow, o.Now),
+		creds:    newCredCache(o.Now),
+		logger:   logger,
+	}
+	h.routes()
+	return h, nil
+}
+
+// Store returns the hub's metadata store.
+func (h *Hub) Store() *Store { return h.store }
+
+// Close releases the database and the registry.
+func (h *Hub) Close() error {
+	h.registry.Close()
+	return h.store.Close()
+}
+
+// ServeHTTP serves the OCI distribution API under /v2/ and the JSON API
+// under /api/v1/.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	h.mux.ServeHTTP(w, r)
+}
+
+// ServeOptions configures [Hub.Serve].
+type ServeOptions struct {
+	// CertFile and KeyFile enable TLS.
+	CertFile, KeyFile string
+}
+
+// Serve serves on ln until ctx is done, then drains open requests for a
+// few seconds.
+func (h *Hub) Serve(ctx context.Context, ln net.Listener, o ServeOptions) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          log.New(discard{}, "", 0),
+	}
+	errc := make(chan error, 1)
+	go func() {
+		var err error
+		if o.CertFile != "" {
+			err = srv.ServeTLS(ln, o.CertFile, o.KeyFile)
+		} else {
+			err = srv.Serve(ln)
+		}
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		if err != nil {
+			return fmt.Errorf("hub: serving: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	return <-errc
+}
+
+type discard struct{}
+
+func (discard) Write(b []byte) (int, error) { return len(b), nil }
+
+// InitAdmin creates site administrator name with a random password,
+// which it returns, unless a user of that name exists ("" then).
+func (s *Store) InitAdmin(ctx context.Context, name string) (string, error) {
+	if _, err := s.User(ctx, name); err == nil {
+		return "", nil
+	}
+	pw := RandomPassword()
+	if err := s.AddUser(ctx, name, pw, true); err != nil {
+		return "", err
+	}
+	if err := s.Audit(ctx, "system", ActionUserAdd, name, map[string]any{"admin": true}); err != nil {
+		return "", err
+	}
+	return pw, nil
+}
+
+// tempDir is where reviews rebuild archives.
+func (h *Hub) tempDir() (string, error) {
+	d := filepath.Join(h.o.Root, "tmp")
+	return d, os.MkdirAll(d, 0o700)
+}

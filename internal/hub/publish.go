@@ -1,0 +1,244 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/skiffhq/skiff/internal/bundle"
+	"github.com/skiffhq/skiff/internal/sign"
+)
+
+var specsV2 = specs.Versioned{SchemaVersion: 2}
+
+// Candidate is a pushed package under review, as gates see it: the
+// package record and an archive rebuilt from the hub's storage (every
+// blob verified while it was written).
+type Candidate struct {
+	Package     *Package
+	Archive     *bundle.Archive
+	Description *bundle.Description
+	// SignedBy are the trusted key IDs that signed it (empty when the
+	// hub allows unsigned packages).
+	SignedBy []string
+}
+
+// Gate is a check a package must pass before review; a non-nil error
+// rejects the package and its message is shown to the uploader and
+// reviewers. The vulnerability gate is one.
+type Gate struct {
+	Name  string
+	Check func(ctx context.Context, c *Candidate) error
+}
+
+// Built-in gate names.
+const (
+	GateStructure = "structure"
+	GateSignature = "signature"
+)
+
+// Submit runs the gates of a quarantined (or rejected) package: the
+// structure gate rebuilds and verifies the archive and checks its name
+// and version, the signature gate verifies it against the trust
+// directory, then Options.Gates run. The package becomes pending (awaiting
+// approvals) or rejected. Signatures are the package's referrers of
+// signature type.
+func (h *Hub) Submit(ctx context.Context, owner, name, version, actor string) (*Package, error) {
+	p, err := h.store.Package(ctx, owner, name, version)
+	if err != nil {
+		return nil, err
+	}
+	if p.Status != StatusQuarantined && p.Status != StatusRejected {
+		return p, fmt.Errorf("%w: %s is %s, not quarantined", ErrConflict, p.Ref(), p.Status)
+	}
+	results, desc, sigs, digests := h.runGates(ctx, p)
+	status := StatusPending
+	for _, r := range results {
+		if !r.Passed {
+			status = StatusRejected
+		}
+	}
+	if status == StatusRejected {
+		digests = nil
+	}
+	if err := h.store.setGated(ctx, p, status, desc, sigs, results, digests); err != nil {
+		return nil, fmt.Errorf("recording the review of %s: %w", p.Ref(), err)
+	}
+	h.store.Audit(ctx, actor, ActionSubmit, p.Ref(), map[string]any{"digest": p.Digest, "status": status, "gates": results})
+	return h.store.Package(ctx, owner, name, version)
+}
+
+// runGates rebuilds the archive into a temporary file and runs every gate.
+func (h *Hub) runGates(ctx context.Context, p *Package) (results []GateResult, desc json.RawMessage, sigs []ocispec.Descriptor, digests []string) {
+	fail := func(gate string, err error) []GateResult {
+		return append(results, GateResult{Name: gate, Passed: false, Message: err.Error()})
+	}
+	repo := h.localRepository(p.Repository())
+	refs, err := h.store.referrers(ctx, p.Repository(), p.Digest)
+	if err != nil {
+		return fail(GateStructure, fmt.Errorf("listing signatures: %w", err)), nil, nil, nil
+	}
+	for _, r := range refs {
+		if r.ArtifactType == bundle.ArtifactTypeSignature {
+			sigs = append(sigs, ocispec.Descriptor{MediaType: r.MediaType, ArtifactType: r.ArtifactType, Digest: r.Digest, Size: r.Size})
+		}
+	}
+	tmp, err := h.tempDir()
+	if err != nil {
+		return fail(GateStructure, err), nil, sigs, nil
+	}
+	path := filepath.Join(tmp, p.Digest[len("sha256:"):]+".skiff")
+	defer os.Remove(path)
+	if _, err := bundle.Write(ctx, repo, p.Root, path, bundle.WriteOptions{Signatures: sigs}); err != nil {
+		return fail(GateStructure, fmt.Errorf("the pushed package is incomplete or corrupt: %w; push it again", err)), nil, sigs, nil
+	}
+	a, err := bundle.Open(path)
+	if err != nil {
+		return fail(GateStructure, err), nil, sigs, nil
+	}
+	defer a.Close()
+	d, err := a.Description(ctx)
+	if err != nil {
+		return fail(GateStructure, err), nil, sigs, nil
+	}
+	desc, _ = json.Marshal(d)
+	if d.Name != p.Name || d.Version != p.Version {
+		return fail(GateStructure, fmt.Errorf("the package is %s:%s but was pushed as %s:%s", d.Name, d.Version, p.Name, p.Version)), desc, sigs, nil
+	}
+	if digests, err = h.closure(ctx, a, append([]ocispec.Descriptor{p.Root}, sigs...)); err != nil {
+		return fail(GateStructure, err), desc, sigs, nil
+	}
+	results = append(results, GateResult{Name: GateStructure, Passed: true})
+
+	c := &Candidate{Package: p, Archive: a, Description: d}
+	if h.o.AllowUnsigned {
+		results = append(results, GateResult{Name: GateSignature, Passed: true, Message: "skipped: the hub allows unsigned packages"})
+	} else if ids, err := h.verifySignature(ctx, a); err != nil {
+		return fail(GateSignature, err), desc, sigs, digests
+	} else {
+		c.SignedBy = ids
+		results = append(results, GateResult{Name: GateSignature, Passed: true, Message: fmt.Sprintf("signed by %v", ids)})
+	}
+	for _, g := range h.o.Gates {
+		if err := g.Check(ctx, c); err != nil {
+			results = append(results, GateResult{Name: g.Name, Passed: false, Message: err.Error()})
+			continue
+		}
+		results = append(results, GateResult{Name: g.Name, Passed: true})
+	}
+	return results, desc, sigs, digests
+}
+
+func (h *Hub) verifySignature(ctx context.Context, a *bundle.Archive) ([]string, error) {
+	if h.o.TrustDir == "" {
+		return nil, errors.New("the hub has no trust directory: start it with --trust-dir DIR holding the publishers' public keys")
+	}
+	trust, err := sign.LoadTrust(h.o.TrustDir)
+	if err != nil {
+		return nil, err
+	}
+	sigs, err := a.Signatures(ctx)
+	if err != nil {
+		return nil, err
+	}
+	envs := make([][]byte, len(sigs))
+	for i, s := range sigs {
+		envs[i] = s.Envelope
+	}
+	v, err := trust.Verify(envs, a.Root().Digest)
+	if err != nil {
+		return nil, err
+	}
+	return v.KeyIDs, nil
+}
+
+// Approve records actor's approval of a pending package; with enough
+// approvals it becomes approved. actor needs admin on the owner and must
+// not be the uploader.
+func (h *Hub) Approve(ctx context.Context, owner, name, version, actor, comment string) (*Package, error) {
+	p, err := h.reviewable(ctx, owner, name, version, actor)
+	if err != nil {
+		return nil, err
+	}
+	if p.Status != StatusPending {
+		return p, fmt.Errorf("%w: %s is %s; only pending packages can be approved", ErrConflict, p.Ref(), p.Status)
+	}
+	if actor == p.Uploader {
+		return p, fmt.Errorf("%w: %s uploaded %s and cannot approve it: another administrator of %s must", ErrForbidden, actor, p.Ref(), owner)
+	}
+	if err := h.store.addApproval(ctx, p, actor, "approve", comment); err != nil {
+		return nil, err
+	}
+	if p, err = h.store.Package(ctx, owner, name, version); err != nil {
+		return nil, err
+	}
+	n := 0
+	for _, a := range p.Approvals {
+		if a.Decision == "approve" && a.User != p.Uploader {
+			n++
+		}
+	}
+	if n >= h.o.Approvals {
+		if err := h.store.setStatus(ctx, p, StatusApproved); err != nil {
+			return nil, err
+		}
+	}
+	h.store.Audit(ctx, actor, ActionApprove, p.Ref(), map[string]any{"digest": p.Digest, "approvals": n, "required": h.o.Approvals, "comment": comment})
+	return h.store.Package(ctx, owner, name, version)
+}
+
+// Reject rejects a quarantined or pending package.
+func (h *Hub) Reject(ctx context.Context, owner, name, version, actor, comment string) (*Package, error) {
+	p, err := h.reviewable(ctx, owner, name, version, actor)
+	if err != nil {
+		return nil, err
+	}
+	if p.Status != StatusPending && p.Status != StatusQuarantined {
+		return p, fmt.Errorf("%w: %s is %s; only quarantined or pending packages can be rejected", ErrConflict, p.Ref(), p.Status)
+	}
+	if err := h.store.addApproval(ctx, p, actor, "reject", comment); err != nil {
+		return nil, err
+	}
+	if err := h.store.setStatus(ctx, p, StatusRejected); err != nil {
+		return nil, err
+	}
+	h.store.Audit(ctx, actor, ActionReject, p.Ref(), map[string]any{"digest": p.Digest, "comment": comment})
+	return h.store.Package(ctx, owner, name, version)
+}
+
+// Remove withdraws a package: it is no longer readable, its tag is
+// deleted, and its version may be pushed again.
+func (h *Hub) Remove(ctx context.Context, owner, name, version, actor string) (*Package, error) {
+	p, err := h.reviewable(ctx, owner, name, version, actor)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.store.setStatus(ctx, p, StatusRemoved); err != nil {
+		return nil, err
+	}
+	// Delete the tag; the blobs stay until garbage collection.
+	req := httptest.NewRequestWithContext(ctx, http.MethodDelete, "/v2/"+p.Repository()+"/manifests/"+p.Version, nil)
+	h.registry.ServeHTTP(httptest.NewRecorder(), req)
+	h.store.Audit(ctx, actor, ActionRemove, p.Ref(), map[string]any{"digest": p.Digest})
+	return h.store.Package(ctx, owner, name, version)
+}
+
+// reviewable loads a package that actor administers.
+func (h *Hub) reviewable(ctx context.Context, owner, name, version, actor string) (*Package, error) {
+	l, err := h.store.Level(ctx, actor, owner)
+	if err != nil {
+		return nil, err
+	}
+	if l < LevelAdmin {
+		return nil, fmt.Errorf("%w: reviewing packages of %s needs admin permission on it", ErrForbidden, owner)
+	}
+	return h.store.Package(ctx, owner, name, version)
+}

@@ -1,0 +1,334 @@
+// Package hubclient talks to a Skiff hub (internal/hub): it logs in,
+// pushes a package archive and submits it for review, pulls a package
+// back into a byte-identical archive, searches, reviews and administers.
+// Credentials live in hubs.json (see [Config]).
+package hubclient
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/skiffhq/skiff/internal/hub"
+	"github.com/skiffhq/skiff/internal/oci"
+)
+
+// Ref is a package address: HUB/OWNER/NAME:VERSION.
+type Ref struct {
+	Hub, Owner, Name, Version string
+}
+
+func (r Ref) String() string { return r.Hub + "/" + r.Owner + "/" + r.Name + ":" + r.Version }
+
+var segRE = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
+var versionRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
+
+// ParseRef parses HUB/OWNER/NAME:VERSION (a leading https:// or http://
+// is dropped).
+func ParseRef(s string) (Ref, error) {
+	bad := func(why string) (Ref, error) {
+		return Ref{}, fmt.Errorf("package address %q: %s: write HUB/OWNER/NAME:VERSION, e.g. hub.example:8443/acme/shop:1.2.0", s, why)
+	}
+	t := strings.TrimPrefix(strings.TrimPrefix(s, "https://"), "http://")
+	parts := strings.Split(t, "/")
+	if len(parts) != 3 {
+		return bad("want three parts separated by '/'")
+	}
+	name, version, ok := strings.Cut(parts[2], ":")
+	if !ok || version == "" {
+		return bad("no version")
+	}
+	r := Ref{Hub: parts[0], Owner: parts[1], Name: name, Version: version}
+	switch {
+	case r.Hub == "":
+		return bad("no hub")
+	case !segRE.MatchString(r.Owner):
+		return bad("invalid owner")
+	case !segRE.MatchString(r.Name):
+		return bad("invalid name")
+	case !versionRE.MatchString(r.Version):
+		return bad("invalid version (OCI tags allow letters, digits, '.', '_' and '-')")
+	}
+	return r, nil
+}
+
+// LooksLikeRef reports whether s is meant as a hub address rather than
+// a file: it has three '/'-separated parts, a ':' in the last, and no
+// such file exists.
+func LooksLikeRef(s string) bool {
+	if _, err := os.Stat(s); err == nil {
+		return false
+	}
+	_, err := ParseRef(s)
+	return err == nil
+}
+
+// Options configures a Client.
+type Options struct {
+	// Username and Token authenticate; empty for a login.
+	Username, Token string
+	// PlainHTTP reports whether the hub speaks plain HTTP; default: true
+	// for loopback addresses.
+	PlainHTTP *bool
+	// CAFile is a PEM bundle trusted in addition to the system roots.
+	CAFile string
+	// Insecure skips TLS certificate verification.
+	Insecure bool
+}
+
+// Client calls one hub.
+type Client struct {
+	host string
+	base string
+	o    Options
+	http *http.Client
+}
+
+// New returns a client of the hub at host (host[:port]).
+func New(host string, o Options) (*Client, error) {
+	host = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(host, "https://"), "http://"), "/")
+	if host == "" || strings.Contains(host, "/") {
+		return nil, fmt.Errorf("hub address %q: give host[:port]", host)
+	}
+	plain := oci.IsLoopback(host)
+	if o.PlainHTTP != nil {
+		plain = *o.PlainHTTP
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.Insecure}
+	if o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading CA file: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("CA file %s holds no PEM certificate", o.CAFile)
+		}
+		tr.TLSClientConfig.RootCAs = pool
+	}
+	scheme := "https"
+	if plain {
+		scheme = "http"
+	}
+	return &Client{host: host, base: scheme + "://" + host, o: o, http: &http.Client{Transport: tr, Timeout: 0}}, nil
+}
+
+// Host returns the hub's host[:port].
+func (c *Client) Host() string { return c.host }
+
+// Error is an error answer of the hub.
+type Error struct {
+	Status int
+	hub.APIError
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Is maps hub error codes to the hub's sentinel errors.
+func (e *Error) Is(target error) bool {
+	switch e.Code {
+	case hub.CodeUnauthorized:
+		return target == hub.ErrUnauthorized
+	case hub.CodeOTPRequired:
+		return target == hub.ErrOTPRequired
+	case hub.CodeRateLimited:
+		return target == hub.ErrRateLimited
+	case hub.CodeForbidden:
+		return target == hub.ErrForbidden
+	case hub.CodeNotFound:
+		return target == hub.ErrNotFound
+	case hub.CodeConflict:
+		return target == hub.ErrConflict
+	case hub.CodeInvalid:
+		return target == hub.ErrInvalid
+	}
+	return false
+}
+
+// call sends a JSON request and decodes the JSON answer into out.
+func (c *Client) call(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.o.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.o.Token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("calling hub %s: %w (is the hub running, and is the address right?)", c.host, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("reading the hub's answer: %w", err)
+	}
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Error hub.APIError `json:"error"`
+		}
+		if json.Unmarshal(b, &e) != nil || e.Error.Message == "" {
+			return &Error{Status: resp.StatusCode, APIError: hub.APIError{Code: hub.CodeInternal, Message: fmt.Sprintf("hub %s answered %s", c.host, resp.Status)}}
+		}
+		return &Error{Status: resp.StatusCode, APIError: e.Error}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("decoding the hub's answer: %w", err)
+	}
+	return nil
+}
+
+// Login exchanges a password (and TOTP code) for a token. ttl 0 takes
+// the hub's default lifetime.
+func (c *Client) Login(ctx context.Context, username, password, otp string, ttl time.Duration) (*hub.Token, error) {
+	var t hub.Token
+	err := c.call(ctx, http.MethodPost, "/api/v1/login", hub.LoginRequest{Username: username, Password: password, OTP: otp, TTL: int64(ttl / time.Second)}, &t)
+	if errors.Is(err, hub.ErrOTPRequired) {
+		return nil, fmt.Errorf("%w: user %s has MFA on: pass --otp CODE from the authenticator app", err, username)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// Whoami returns the authenticated user.
+func (c *Client) Whoami(ctx context.Context) (*hub.Whoami, error) {
+	var w hub.Whoami
+	return &w, c.call(ctx, http.MethodGet, "/api/v1/whoami", nil, &w)
+}
+
+// SearchOptions selects packages.
+type SearchOptions struct {
+	Query string
+	// Status is a package state or "all"; default approved.
+	Status string
+	Owner  string
+}
+
+// Search lists packages.
+func (c *Client) Search(ctx context.Context, o SearchOptions) ([]hub.Package, error) {
+	v := url.Values{}
+	for k, s := range map[string]string{"q": o.Query, "status": o.Status, "owner": o.Owner} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	var out struct {
+		Packages []hub.Package `json:"packages"`
+	}
+	return out.Packages, c.call(ctx, http.MethodGet, "/api/v1/packages?"+v.Encode(), nil, &out)
+}
+
+func pkgPath(owner, name, version string) string {
+	return "/api/v1/packages/" + url.PathEscape(owner) + "/" + url.PathEscape(name) + "/" + url.PathEscape(version)
+}
+
+// Package returns a package's metadata and review state.
+func (c *Client) Package(ctx context.Context, owner, name, version string) (*hub.Package, error) {
+	var p hub.Package
+	return &p, c.call(ctx, http.MethodGet, pkgPath(owner, name, version), nil, &p)
+}
+
+// Submit asks the hub to run a pushed package's gates.
+func (c *Client) Submit(ctx context.Context, owner, name, version string) (*hub.Package, error) {
+	var p hub.Package
+	return &p, c.call(ctx, http.MethodPost, pkgPath(owner, name, version)+"/submit", nil, &p)
+}
+
+// Approve approves a pending package.
+func (c *Client) Approve(ctx context.Context, owner, name, version, comment string) (*hub.Package, error) {
+	var p hub.Package
+	return &p, c.call(ctx, http.MethodPost, pkgPath(owner, name, version)+"/approve", hub.ReviewRequest{Comment: comment}, &p)
+}
+
+// Reject rejects a quarantined or pending package.
+func (c *Client) Reject(ctx context.Context, owner, name, version, comment string) (*hub.Package, error) {
+	var p hub.Package
+	return &p, c.call(ctx, http.MethodPost, pkgPath(owner, name, version)+"/reject", hub.ReviewRequest{Comment: comment}, &p)
+}
+
+// Remove withdraws a package.
+func (c *Client) Remove(ctx context.Context, owner, name, version string) (*hub.Package, error) {
+	var p hub.Package
+	return &p, c.call(ctx, http.MethodDelete, pkgPath(owner, name, version), nil, &p)
+}
+
+// AddUser creates a user; an empty password makes the hub generate one,
+// which is returned.
+func (c *Client) AddUser(ctx context.Context, name, password string, admin bool) (string, error) {
+	var out hub.AddUserResponse
+	err := c.call(ctx, http.MethodPost, "/api/v1/users", hub.AddUserRequest{Name: name, Password: password, Admin: admin}, &out)
+	return out.Password, err
+}
+
+// AddGroupMember adds user to group.
+func (c *Client) AddGroupMember(ctx context.Context, group, user string) error {
+	return c.call(ctx, http.MethodPost, "/api/v1/groups/"+url.PathEscape(group)+"/members", hub.MemberRequest{User: user}, nil)
+}
+
+// Grant sets subject's permission (read, write, admin, none) on owner.
+func (c *Client) Grant(ctx context.Context, owner, subject, level string) error {
+	return c.call(ctx, http.MethodPost, "/api/v1/grants", hub.GrantRequest{Owner: owner, Subject: subject, Level: level}, nil)
+}
+
+// CreateToken issues an API token for the caller.
+func (c *Client) CreateToken(ctx context.Context, name string, ttl time.Duration) (*hub.Token, error) {
+	var t hub.Token
+	return &t, c.call(ctx, http.MethodPost, "/api/v1/tokens", hub.TokenRequest{Name: name, TTL: int64(ttl / time.Second)}, &t)
+}
+
+// EnrollMFA starts TOTP enrolment.
+func (c *Client) EnrollMFA(ctx context.Context) (*hub.MFAEnrollment, error) {
+	var e hub.MFAEnrollment
+	return &e, c.call(ctx, http.MethodPost, "/api/v1/mfa/enroll", nil, &e)
+}
+
+// ConfirmMFA turns MFA on with a code for the enrolled secret.
+func (c *Client) ConfirmMFA(ctx context.Context, otp string) error {
+	return c.call(ctx, http.MethodPost, "/api/v1/mfa/confirm", hub.MFAConfirmRequest{OTP: otp}, nil)
+}
+
+// Audit returns audit entries after seq.
+func (c *Client) Audit(ctx context.Context, after int64, limit int) ([]hub.AuditEntry, error) {
+	var out struct {
+		Entries []hub.AuditEntry `json:"entries"`
+	}
+	return out.Entries, c.call(ctx, http.MethodGet, fmt.Sprintf("/api/v1/audit?after=%d&limit=%d", after, limit), nil, &out)
+}
+
+// VerifyAudit has the hub check its audit chain. A broken chain is
+// reported in the report (OK false), not as an error.
+func (c *Client) VerifyAudit(ctx context.Context) (*hub.AuditReport, error) {
+	var r hub.AuditReport
+	return &r, c.call(ctx, http.MethodGet, "/api/v1/audit/verify", nil, &r)
+}

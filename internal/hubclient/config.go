@@ -1,0 +1,104 @@
+package hubclient
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+)
+
+// ConfigEnv names the environment variable overriding the hubs.json path.
+const ConfigEnv = "SKIFF_HUBS_FILE"
+
+// Login is a stored hub login.
+type Login struct {
+	Username string    `json:"username"`
+	Token    string    `json:"token"`
+	Expires  time.Time `json:"expires"`
+}
+
+// Config is hubs.json: the logins, by hub host[:port].
+type Config struct {
+	Hubs map[string]Login `json:"hubs"`
+}
+
+// DefaultConfigPath returns $SKIFF_HUBS_FILE, else
+// $XDG_CONFIG_HOME/skiff/hubs.json, else ~/.config/skiff/hubs.json.
+func DefaultConfigPath() (string, error) {
+	if p := os.Getenv(ConfigEnv); p != "" {
+		return p, nil
+	}
+	if d := os.Getenv("XDG_CONFIG_HOME"); d != "" {
+		return filepath.Join(d, "skiff", "hubs.json"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("finding hubs.json: %w: set %s", err, ConfigEnv)
+	}
+	return filepath.Join(home, ".config", "skiff", "hubs.json"), nil
+}
+
+// LoadConfig reads hubs.json; a missing file is an empty Config.
+func LoadConfig(path string) (*Config, error) {
+	c := &Config{Hubs: map[string]Login{}}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return c, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, c); err != nil {
+		return nil, fmt.Errorf("reading %s: %w: fix or remove the file and log in again", path, err)
+	}
+	if c.Hubs == nil {
+		c.Hubs = map[string]Login{}
+	}
+	return c, nil
+}
+
+// Save writes hubs.json atomically with mode 0600.
+func (c *Config) Save(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".hubs.json.tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// Hosts lists the hubs logged in to.
+func (c *Config) Hosts() []string {
+	var hs []string
+	for h := range c.Hubs {
+		hs = append(hs, h)
+	}
+	sort.Strings(hs)
+	return hs
+}
