@@ -13,6 +13,7 @@ state="$(mktemp -d "${TMPDIR:-/tmp}/skiff-test.XXXXXX")"
 cleanup() {
   local rc=$?
   if [[ -n "${started_k8s:-}" ]]; then K8S_LOCAL_STATE="$state/k8s" bash "$here/hack/k8s-local.sh" stop >/dev/null 2>&1 || true; fi
+  if [[ -n "${started_pg:-}" ]]; then SKIFF_POSTGRES_STATE="$pg_state" bash "$here/hack/postgres.sh" stop >/dev/null 2>&1 || true; fi
   if [[ -n "${started_reg:-}" ]]; then SKIFF_DOCKER_REGISTRY_STATE="$state/registry" bash "$here/hack/docker-registry.sh" stop >/dev/null 2>&1 || true; fi
   rm -rf "$state"
   exit $rc
@@ -30,12 +31,27 @@ if [[ -z "${SKIFF_TEST_DOCKER_REGISTRY:-}" ]]; then
   started_reg=1
   export SKIFF_TEST_DOCKER_REGISTRY
 fi
+if [[ -z "${SKIFF_TEST_POSTGRES_URL:-}" ]]; then
+  # The hub's PostgreSQL tests; they are skipped when no server can start.
+  pg_state="$(mktemp -d "${TMPDIR:-/tmp}/skiff-postgres.XXXXXX")"
+  if SKIFF_TEST_POSTGRES_URL="$(SKIFF_POSTGRES_STATE="$pg_state" bash hack/postgres.sh start)"; then
+    started_pg=1
+    export SKIFF_TEST_POSTGRES_URL
+  else
+    log "PostgreSQL did not start: the hub's PostgreSQL tests are skipped"
+    unset SKIFF_TEST_POSTGRES_URL
+  fi
+fi
 log "control plane: $SKIFF_TEST_KUBECONFIG; docker-registry: $SKIFF_TEST_DOCKER_REGISTRY"
 export OTEL_TRACES_EXPORTER=none
+# The hub against the OCI distribution-spec conformance suite (< 1 min).
+conformance_rc=0
+bash hack/conformance.sh || conformance_rc=$?
 go vet ./...
 go test -count=1 -timeout 40m ${GOTESTFLAGS:-} ./... 2>&1 | tee "$state/go-test.log"
 rc=${PIPESTATUS[0]}
 passed=$(grep -c '^ok ' "$state/go-test.log" || true)
 failed=$(grep -c '^FAIL' "$state/go-test.log" || true)
 log "packages: $passed passed, $failed failed"
+if [[ "$conformance_rc" != 0 ]]; then log "OCI conformance of the hub failed (hack/conformance.sh)"; [[ "$rc" != 0 ]] || rc=$conformance_rc; fi
 exit "$rc"

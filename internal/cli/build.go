@@ -80,6 +80,7 @@ signed when --sign-key is given.`,
 	fl.StringSliceVar(&o.Platforms, "platform", nil, "image platforms to keep, e.g. linux/amd64,linux/arm64 (default: the spec's)")
 	fl.StringArrayVar(&o.Set, "set", nil, "override a chart value: CHART.key=value (repeatable)")
 	fl.IntVar(&o.Concurrency, "concurrency", 4, "images pulled in parallel")
+	fl.BoolVar(&o.NoSBOM, "no-sbom", false, "do not generate CycloneDX SBOMs of the images (install gates on them)")
 	fl.StringVar(&keyFile, "sign-key", "", "private key to sign the archive with (see skiff keygen)")
 	fl.StringVar(&o.DeltaFrom, "delta-from", "", "build a delta: leave out the image blobs an inventory (skiff inventory) or an older archive holds")
 	fl.BoolVar(&o.WithDeps, "with-deps", false, "bundle the dependencies (from --deps) and write skiff.lock")

@@ -8,6 +8,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/skiffhq/skiff/internal/fixture"
+	"github.com/skiffhq/skiff/internal/sbom/sbomtest"
 )
 
 func TestMain(m *testing.M) {
@@ -19,19 +20,25 @@ func TestMain(m *testing.M) {
 }
 
 // TestScript runs the testscript files in testdata/script. $REG is a
-// registry holding app:1 and job:1 (two platforms each); $AIRGAP is an
+// registry holding app:1 and job:1 (two platforms each) and pkgs:1; $AIRGAP is an
 // empty one.
 func TestScript(t *testing.T) {
 	reg := fixture.Registry(t)
 	for i, r := range []string{"app:1", "job:1", "app:2"} {
 		fixture.PushImage(t, reg+"/demo/"+r, fixture.ImageOptions{Layers: []int{2048}, Platforms: []string{"linux/amd64", "linux/arm64"}, Seed: int64(i + 1)})
 	}
+	// demo/pkgs:1 holds real package databases (see sbomtest.Image).
+	sbomtest.PushLayers(t, reg+"/demo/pkgs:1", "linux/amd64", sbomtest.Image(t))
 	airgap := fixture.Registry(t)
+	hubHost, hubPassword, hubTrust := startTestHub(t) // hub_test.go
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(e *testscript.Env) error {
 			e.Setenv("REG", reg)
 			e.Setenv("AIRGAP", airgap)
+			e.Setenv("HUB", hubHost)
+			e.Setenv("HUB_ADMIN_PASSWORD", hubPassword)
+			e.Setenv("HUB_TRUST", hubTrust)
 			e.Setenv("SKIFF_TRUST_DIR", e.WorkDir+"/trust")
 			e.Setenv("OTEL_TRACES_EXPORTER", "none")
 			e.Setenv("HOME", e.WorkDir+"/home")

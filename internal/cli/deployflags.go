@@ -33,6 +33,7 @@ type deployFlags struct {
 	clusterFlags
 	rf         remoteFlags
 	tf         trustFlags
+	gf         gateFlags
 	name       string
 	registry   string
 	flatten    bool
@@ -50,6 +51,7 @@ func (f *deployFlags) add(cmd *cobra.Command) {
 	f.clusterFlags.add(cmd)
 	f.rf.add(cmd)
 	f.tf.add(cmd)
+	f.gf.add(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&f.name, "name", "", "deployment name (default: the package name)")
 	fl.StringVar(&f.registry, "registry", "", "registry HOST[:PORT][/PREFIX] the images are loaded into and pulled from (required)")
@@ -79,6 +81,12 @@ func (f *deployFlags) open(a *app, cmd *cobra.Command, path string) (*install.Pa
 	if err != nil {
 		return nil, o, err
 	}
+	// A hub address (HUB/OWNER/NAME:VERSION) is pulled first (hubflags.go).
+	path, cleanup, err := hubArchive(cmd.Context(), a, path)
+	if err != nil {
+		return nil, o, err
+	}
+	defer cleanup() // the opened archive stays readable
 	p, err := install.Open(cmd.Context(), path, trust)
 	if err != nil {
 		return nil, o, err
@@ -88,6 +96,10 @@ func (f *deployFlags) open(a *app, cmd *cobra.Command, path string) (*install.Pa
 		Load:     install.LoadOptions{Registry: f.registry, Flatten: f.flatten, Remote: remote},
 		SkipLoad: f.skipLoad, Values: vals, Set: f.sets, Timeout: f.timeout, NoWait: f.noWait,
 		Atomic: f.atomic, DryRun: f.dryRun, DryRunOut: a.streams.Out,
+	}
+	if o.Gate, err = f.gf.gate(a); err != nil {
+		p.Close()
+		return nil, o, err
 	}
 	return p, o, nil
 }

@@ -51,5 +51,6 @@ with on-disk storage, for sites that have no registry yet. With
 	fl.StringSliceVar(&o.Hosts, "host", nil, "extra host names for the self-signed certificate")
 	fl.StringVar(&o.Htpasswd, "htpasswd", "", "htpasswd file (bcrypt) to require basic auth")
 	cmd.AddCommand(serve)
+	cmd.AddCommand(newRegistryGC(a))
 	return cmd
 }

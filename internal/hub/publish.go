@@ -50,14 +50,18 @@ const (
 // and version, the signature gate verifies it against the trust
 // directory, then Options.Gates run. The package becomes pending (awaiting
 // approvals) or rejected. Signatures are the package's referrers of
-// signature type.
+// signature type. A package already pending or approved is returned as
+// it is.
 func (h *Hub) Submit(ctx context.Context, owner, name, version, actor string) (*Package, error) {
 	p, err := h.store.Package(ctx, owner, name, version)
 	if err != nil {
 		return nil, err
 	}
-	if p.Status != StatusQuarantined && p.Status != StatusRejected {
-		return p, fmt.Errorf("%w: %s is %s, not quarantined", ErrConflict, p.Ref(), p.Status)
+	switch p.Status {
+	case StatusPending, StatusApproved:
+		return p, nil // already reviewed: pushing the same package again is a no-op
+	case StatusRemoved:
+		return p, fmt.Errorf("%w: %s was removed: push it again to resubmit it", ErrConflict, p.Ref())
 	}
 	results, desc, sigs, digests := h.runGates(ctx, p)
 	status := StatusPending

@@ -174,7 +174,7 @@ func makeArchive(t *testing.T, dir, name, version string, seed uint64, key *sign
 	img.Annotations = map[string]string{bundle.AnnotationRefName: ref}
 	d := &bundle.Description{
 		Name: name, Version: version, Description: "the " + name + " package",
-		Spec: &v1alpha1.Package{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.Kind, Metadata: v1alpha1.Metadata{Name: name, Version: version}},
+		Spec:   &v1alpha1.Package{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.Kind, Metadata: v1alpha1.Metadata{Name: name, Version: version}},
 		Images: []bundle.Image{{Ref: ref, Digest: img.Digest, MediaType: img.MediaType, Size: img.Size}},
 		Charts: []bundle.Chart{{Name: "web", Chart: "web", Version: "0.1.0"}},
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/registry"
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
@@ -156,5 +155,3 @@ func (c *Client) repository(repo string) *remote.Repository {
 		PlainHTTP: c.base[:5] == "http:",
 	}
 }
-
-var _ = ocispec.MediaTypeImageIndex

@@ -45,7 +45,12 @@ func NewHandler(ctx context.Context, o HandlerOptions) (*Handler, error) {
 		return nil, fmt.Errorf("registry: creating storage: %w", err)
 	}
 	captureLogs(o.Logger)
-	app, err := newApp(ctx, config(storage, ""))
+	cfg := config(storage, "")
+	// Accept manifests whose non-distributable layers name http(s) URLs
+	// (the OCI spec allows them; distribution otherwise answers 500).
+	// Such layers are not stored, so a package holding one fails review.
+	cfg.Validation.Manifests.URLs.Allow = []string{"^https?://"}
+	app, err := newApp(ctx, cfg)
 	if err != nil {
 		releaseLogs(o.Logger)
 		return nil, err

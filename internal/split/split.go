@@ -41,7 +41,7 @@ type Event struct {
 // stripeBudget bounds the memory of one stripe across all shards; a
 // stripe is at most maxStripe and at least minStripe bytes per shard.
 const (
-	stripeBudget = 64 << 20
+	stripeBudget = 16 << 20
 	minStripe    = 4 << 10
 )
 
@@ -88,7 +88,8 @@ func Split(ctx context.Context, path string, o Options) (*Manifest, error) {
 	}
 
 	// Pass 1: the archive's own checksum.
-	sum, err := hashFile(ctx, f, size, func(done int64) {
+	buf := make([]byte, 1<<20)
+	sum, err := hashFile(ctx, f, size, buf, func(done int64) {
 		emit(o.Progress, Event{Stage: "hash", Part: fi.Name(), Done: done, Total: size})
 	})
 	if err != nil {
@@ -130,7 +131,6 @@ func Split(ctx context.Context, path string, o Options) (*Manifest, error) {
 		emit(o.Progress, Event{Stage: "write", Part: part, Done: done, Total: total})
 	}
 	if o.Parity == 0 {
-		buf := make([]byte, 1<<20)
 		for i, s := range sizes {
 			r := io.NewSectionReader(f, int64(i)*o.PartSize, s)
 			if err := copyChunks(ctx, outs[i], r, buf, func(n int) { progress(n, m.Parts[i].Name) }); err != nil {
@@ -274,8 +274,9 @@ func Join(ctx context.Context, manifestPath string, o JoinOptions) (*JoinResult,
 		total += p.Size
 	}
 	var done int64
+	buf := make([]byte, 1<<20)
 	for i, p := range m.Parts {
-		states[i] = checkPart(ctx, filepath.Join(dir, p.Name), p, func(n int64) {
+		states[i] = checkPart(ctx, filepath.Join(dir, p.Name), p, buf, func(n int64) {
 			emit(o.Progress, Event{Stage: "hash", Part: p.Name, Done: done + n, Total: total})
 		})
 		if err := ctx.Err(); err != nil {
@@ -304,7 +305,6 @@ func Join(ctx context.Context, manifestPath string, o JoinOptions) (*JoinResult,
 	}
 	defer a.abort()
 	if len(badData) == 0 {
-		buf := make([]byte, 1<<20)
 		var written int64
 		for _, p := range m.Data() {
 			pf, err := os.Open(filepath.Join(dir, p.Name))
@@ -358,7 +358,7 @@ func tooDamaged(m *Manifest, states []partState, bad []int) error {
 }
 
 // checkPart checks a part's size and sha256.
-func checkPart(ctx context.Context, path string, p Part, progress func(int64)) partState {
+func checkPart(ctx context.Context, path string, p Part, buf []byte, progress func(int64)) partState {
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -374,7 +374,7 @@ func checkPart(ctx context.Context, path string, p Part, progress func(int64)) p
 	if fi.Size() != p.Size {
 		return partState{reason: fmt.Sprintf("%d bytes, want %d", fi.Size(), p.Size)}
 	}
-	sum, err := hashFile(ctx, f, p.Size, progress)
+	sum, err := hashFile(ctx, f, p.Size, buf, progress)
 	if err != nil {
 		return partState{reason: err.Error()}
 	}
@@ -451,11 +451,11 @@ func repair(ctx context.Context, dir string, m *Manifest, states []partState, a 
 	return nil
 }
 
-// hashFile returns the hex sha256 of the first size bytes of f.
-func hashFile(ctx context.Context, f io.ReaderAt, size int64, progress func(int64)) (string, error) {
+// hashFile returns the hex sha256 of the first size bytes of f, reading
+// through buf.
+func hashFile(ctx context.Context, f io.ReaderAt, size int64, buf []byte, progress func(int64)) (string, error) {
 	h := sha256.New()
 	var done int64
-	buf := make([]byte, 1<<20)
 	if err := copyChunks(ctx, h, io.NewSectionReader(f, 0, size), buf, func(n int) {
 		done += int64(n)
 		if progress != nil {

@@ -1,0 +1,92 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/skiffhq/skiff/internal/gc"
+	"github.com/skiffhq/skiff/internal/kube"
+	"github.com/skiffhq/skiff/internal/release"
+)
+
+// newRegistryGC is `skiff registry gc`, added to the registry command.
+func newRegistryGC(a *app) *cobra.Command {
+	var (
+		o       gc.Options
+		rf      remoteFlags
+		kconfig kube.Config
+		output  string
+	)
+	cmd := &cobra.Command{
+		Use:   "gc --registry HOST[/PREFIX]",
+		Short: "Delete the images no retained release revision needs",
+		Long: `GC deletes from the registry every image under PREFIX that no retained
+release revision of the cluster refers to (with its tags). Deployed
+revisions and revisions with an operation in progress are always retained;
+--keep-history N retains only the newest N revisions of each deployment
+besides them (default: every stored revision).
+
+Deleting manifests frees no disk by itself. For Skiff's embedded registry,
+pass its storage directory with --root to also sweep the blobs nothing
+refers to any more; the registry must take no pushes meanwhile (stop it,
+or run GC when nothing loads). For another registry run its own garbage
+collector afterwards (registry garbage-collect for distribution).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			remote, err := rf.options()
+			if err != nil {
+				return err
+			}
+			o.Remote = remote
+			kc, err := kube.New(kconfig)
+			if err != nil {
+				return err
+			}
+			o.Records = release.NewSecrets(kc)
+			res, err := gc.Run(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				enc := json.NewEncoder(a.streams.Out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(res)
+			}
+			host, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(o.Registry, "https://"), "http://"), "/")
+			verb := "deleted"
+			if o.DryRun {
+				verb = "would delete"
+			}
+			for _, m := range res.Deleted {
+				tags := ""
+				if len(m.Tags) > 0 {
+					tags = " (" + strings.Join(m.Tags, ", ") + ")"
+				}
+				fmt.Fprintf(a.streams.Out, "%s %s%s\n", verb, m.Ref(host), tags)
+			}
+			fmt.Fprintf(a.streams.Out, "%d revisions retained referring to %d images; kept %d manifests, %s %d\n",
+				res.Revisions, res.Images, len(res.Kept), verb, len(res.Deleted))
+			if b := res.Blobs; b != nil {
+				fmt.Fprintf(a.streams.Out, "blob sweep: %d blobs (%d bytes) freed, %d blobs (%d bytes) remain\n",
+					b.BlobsBefore-b.BlobsAfter, b.BytesBefore-b.BytesAfter, b.BlobsAfter, b.BytesAfter)
+			} else if o.Root == "" && !o.DryRun && len(res.Deleted) > 0 {
+				a.status("skiff: note: deleting manifests frees no disk by itself: pass --root for the embedded registry, or run the registry's own garbage collector")
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&o.Registry, "registry", "", "registry HOST[:PORT][/PREFIX] the images were loaded into (required)")
+	fl.StringVar(&o.Root, "root", "", "storage directory of the embedded registry: also delete unreferenced blobs")
+	fl.BoolVar(&o.DryRun, "dry-run", false, "list what would be deleted; delete nothing")
+	fl.IntVar(&o.KeepHistory, "keep-history", 0, "retain the newest N revisions of each deployment besides deployed ones (0: all stored)")
+	fl.StringVar(&kconfig.Kubeconfig, "kubeconfig", "", "kubeconfig file of the cluster whose releases to keep (default $KUBECONFIG or ~/.kube/config)")
+	fl.StringVar(&kconfig.Context, "context", "", "kubeconfig context")
+	fl.StringVarP(&output, "output", "o", "text", "text or json")
+	rf.add(cmd)
+	_ = cmd.MarkFlagRequired("registry")
+	return cmd
+}

@@ -1,0 +1,90 @@
+package cli
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/skiffhq/skiff/internal/hubclient"
+)
+
+func init() { register(newLogin); register(newLogout) }
+
+func newLogin(a *app) *cobra.Command {
+	var (
+		f        hubFlags
+		username string
+		otp      string
+		ttl      time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "login HUB --username NAME",
+		Short: "Log in to a Skiff hub",
+		Long: `Login exchanges your password (from $SKIFF_PASSWORD, or asked on the
+terminal) for an API token, stored with mode 0600 in
+~/.config/skiff/hubs.json ($SKIFF_HUBS_FILE overrides). When your account
+has MFA on, pass the authenticator's current code with --otp.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if username == "" {
+				return fmt.Errorf("no user name: pass --username NAME")
+			}
+			pw, err := hubPassword(a, "password for "+username)
+			if err != nil {
+				return err
+			}
+			c, err := f.client(args[0])
+			if err != nil {
+				return err
+			}
+			tok, err := c.Login(cmd.Context(), username, pw, otp, ttl)
+			if err != nil {
+				return err
+			}
+			path, err := hubclient.DefaultConfigPath()
+			if err != nil {
+				return err
+			}
+			cfg, err := hubclient.LoadConfig(path)
+			if err != nil {
+				return err
+			}
+			cfg.Hubs[c.Host()] = hubclient.Login{Username: username, Token: tok.Secret, Expires: tok.Expires}
+			if err := cfg.Save(path); err != nil {
+				return fmt.Errorf("storing the login: %w", err)
+			}
+			fmt.Fprintf(a.streams.Out, "logged in to %s as %s (token expires %s)\n", c.Host(), username, tok.Expires.Format(time.RFC3339))
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&username, "username", "u", "", "user name (required)")
+	cmd.Flags().StringVar(&otp, "otp", "", "current one-time code, when MFA is on")
+	cmd.Flags().DurationVar(&ttl, "ttl", 0, "token lifetime (default: the hub's, 12h)")
+	f.add(cmd)
+	return cmd
+}
+
+func newLogout(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "logout HUB",
+		Short: "Forget the stored login to a Skiff hub",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path, err := hubclient.DefaultConfigPath()
+			if err != nil {
+				return err
+			}
+			cfg, err := hubclient.LoadConfig(path)
+			if err != nil {
+				return err
+			}
+			delete(cfg.Hubs, hubHost(args[0]))
+			if err := cfg.Save(path); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.streams.Out, "logged out of %s\n", hubHost(args[0]))
+			return nil
+		},
+	}
+}

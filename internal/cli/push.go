@@ -1,0 +1,61 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/skiffhq/skiff/internal/hubclient"
+)
+
+func init() { register(newPush) }
+
+func newPush(a *app) *cobra.Command {
+	var (
+		f hubFlags
+		o hubclient.PushOptions
+	)
+	cmd := &cobra.Command{
+		Use:   "push ARCHIVE HUB/OWNER",
+		Short: "Publish a package archive to a Skiff hub",
+		Long: `Push uploads the archive's images, metadata and signatures into the hub's
+repository OWNER/NAME, tagged with the version, then submits it: the hub
+quarantines it, runs its gates (structure, signature, vulnerabilities)
+and answers pending (awaiting approval) or rejected. Readers can pull it
+once enough administrators of OWNER approved it.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			hub, owner, ok := strings.Cut(strings.TrimSuffix(args[1], "/"), "/")
+			if !ok || owner == "" || strings.Contains(owner, "/") {
+				return fmt.Errorf("push target %q: write HUB/OWNER, e.g. hub.example:8443/acme", args[1])
+			}
+			c, err := f.mustLogin(hub)
+			if err != nil {
+				return err
+			}
+			bp := a.newBlobProgress("push")
+			o.Progress = bp.event
+			res, err := c.Push(cmd.Context(), args[0], owner, o)
+			bp.done()
+			if err != nil {
+				return err
+			}
+			r := res.Push
+			fmt.Fprintf(a.streams.Out, "pushed %s: %s uploaded (%d blobs), %s skipped\n", res.Ref, humanBytes(r.BytesPushed), r.BlobsPushed, humanBytes(r.BytesSkipped))
+			if res.Package == nil {
+				fmt.Fprintln(a.streams.Out, "status: quarantined (not submitted)")
+				return nil
+			}
+			printReview(a, res.Package)
+			if res.Package.Status == "rejected" {
+				return &ExitError{Code: 1, Err: fmt.Errorf("%s was rejected by its gates", res.Ref)}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&o.NoSubmit, "no-submit", false, "leave the package quarantined; do not run the gates yet")
+	cmd.Flags().IntVar(&o.Concurrency, "concurrency", 4, "parallel uploads")
+	f.add(cmd)
+	return cmd
+}
