@@ -115,7 +115,7 @@ func (h *Hub) serveOCI(w http.ResponseWriter, r *http.Request) {
 	}
 	level := h.level(ctx, p, req.owner)
 	need := LevelRead
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+	if (r.Method != http.MethodGet && r.Method != http.MethodHead) || req.kind == "uploads" {
 		need = LevelWrite
 	}
 	if level < need {
