@@ -38,7 +38,7 @@ mkdir -p "$work/pkg"
 echo "== $n images, shared base $((base / 1024)) MiB + $((own / 1024)) MiB each"
 measure "skiff build" "$skiff" build -f "$work/pkg" -o "$work/bench.skiff" --progress none
 echo "   archive: $(du -m "$work/bench.skiff" | cut -f1) MiB"
-if command -v skopeo >/dev/null; then
+if [[ "${BENCH_SKOPEO:-1}" == 1 ]] && command -v skopeo >/dev/null; then
   cat > "$work/skopeo.sh" <<EOS
 for i in \$(seq 1 $n); do skopeo copy -q --src-tls-verify=false docker://127.0.0.1:$up/bench/app\$i:1.0 oci:$work/skopeo-layout:app\$i; done
 EOS
@@ -51,7 +51,7 @@ reg=$(free_port 16100)
 wait_http "http://127.0.0.1:$reg/v2/"
 measure "skiff load (empty registry)" "$skiff" load "$work/bench.skiff" --registry "127.0.0.1:$reg/a" --insecure-skip-signature --progress none
 measure "skiff load (again: 0 bytes)" "$skiff" load "$work/bench.skiff" --registry "127.0.0.1:$reg/a" --insecure-skip-signature --progress none
-if command -v skopeo >/dev/null; then
+if [[ "${BENCH_SKOPEO:-1}" == 1 ]] && command -v skopeo >/dev/null; then
   cat > "$work/skopeo-push.sh" <<EOS
 for i in \$(seq 1 $n); do skopeo copy -q --dest-tls-verify=false oci:$work/skopeo-layout:app\$i docker://127.0.0.1:$reg/s/app\$i:1.0; done
 EOS

@@ -51,9 +51,11 @@ func (h *Hub) routes() {
 	m.HandleFunc("POST /api/v1/mfa/confirm", h.authed(h.apiMFAConfirm))
 	m.HandleFunc("GET /api/v1/audit", h.authed(h.apiAudit))
 	m.HandleFunc("GET /api/v1/audit/verify", h.authed(h.apiAuditVerify))
+	h.opsRoutes(m) // ops.go: rescan, export, import
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("%w: no such API endpoint %s %s", ErrNotFound, r.Method, r.URL.Path))
 	})
+	h.uiRoutes(m)
 	h.mux = m
 }
 
@@ -66,7 +68,20 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // writeError maps sentinel errors to statuses and codes.
 func writeError(w http.ResponseWriter, err error) {
-	status, code := http.StatusInternalServerError, CodeInternal
+	status, code := errorStatus(err)
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="skiff-hub"`)
+	}
+	msg := err.Error()
+	if status == http.StatusInternalServerError {
+		msg = "internal error: see the hub's log"
+	}
+	writeJSON(w, status, map[string]APIError{"error": {Code: code, Message: msg}})
+}
+
+// errorStatus maps sentinel errors to an HTTP status and an API code.
+func errorStatus(err error) (status int, code string) {
+	status, code = http.StatusInternalServerError, CodeInternal
 	switch {
 	case errors.Is(err, ErrOTPRequired):
 		status, code = http.StatusUnauthorized, CodeOTPRequired
@@ -83,14 +98,7 @@ func writeError(w http.ResponseWriter, err error) {
 	case errors.Is(err, ErrInvalid):
 		status, code = http.StatusBadRequest, CodeInvalid
 	}
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="skiff-hub"`)
-	}
-	msg := err.Error()
-	if status == http.StatusInternalServerError {
-		msg = "internal error: see the hub's log"
-	}
-	writeJSON(w, status, map[string]APIError{"error": {Code: code, Message: msg}})
+	return status, code
 }
 
 type authedHandler func(w http.ResponseWriter, r *http.Request, p *principal)
@@ -183,10 +191,21 @@ func (h *Hub) apiPackages(w http.ResponseWriter, r *http.Request, p *principal) 
 	if status == "all" {
 		status = ""
 	}
-	ps, err := h.store.Packages(ctx, PackageQuery{Query: q.Get("q"), Status: status, Owner: q.Get("owner")})
+	out, err := h.searchPackages(ctx, p, PackageQuery{Query: q.Get("q"), Status: status, Owner: q.Get("owner")})
 	if err != nil {
 		writeError(w, err)
 		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"packages": out})
+}
+
+// searchPackages lists the packages q selects that p may see, without
+// their descriptions: readers see approved packages only; writers of an
+// owner see all of its packages. The API and the web UI share it.
+func (h *Hub) searchPackages(ctx context.Context, p *principal, q PackageQuery) ([]Package, error) {
+	ps, err := h.store.Packages(ctx, q)
+	if err != nil {
+		return nil, err
 	}
 	levels := map[string]Level{}
 	out := []Package{}
@@ -201,7 +220,7 @@ func (h *Hub) apiPackages(w http.ResponseWriter, r *http.Request, p *principal) 
 			out = append(out, pkg)
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"packages": out})
+	return out, nil
 }
 
 // visiblePackage loads the path's package if p may see it.

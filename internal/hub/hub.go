@@ -70,6 +70,7 @@ type Hub struct {
 	limiter  *limiter
 	creds    *credCache
 	logger   *slog.Logger
+	sboms    sbomCache // the web UI's SBOM summaries
 }
 
 // New opens (creating or migrating) the hub's database and storage.
@@ -117,8 +118,8 @@ func (h *Hub) Close() error {
 	return h.store.Close()
 }
 
-// ServeHTTP serves the OCI distribution API under /v2/ and the JSON API
-// under /api/v1/.
+// ServeHTTP serves the OCI distribution API under /v2/, the JSON API
+// under /api/v1/ and the web UI under /ui/.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	h.mux.ServeHTTP(w, r)

@@ -21,6 +21,11 @@ const (
 	StatusApproved    = "approved"
 	StatusRejected    = "rejected"
 	StatusRemoved     = "removed"
+	// StatusBlocked is a published (pending or approved) package that
+	// fails its gates when rescanned (a new vulnerability): unreadable
+	// like a pending one, and still immutable. A rescan that passes makes
+	// it pending again (approvals start over).
+	StatusBlocked = "blocked"
 )
 
 // GateResult is the outcome of one gate.
@@ -28,6 +33,9 @@ type GateResult struct {
 	Name    string `json:"name"`
 	Passed  bool   `json:"passed"`
 	Message string `json:"message,omitempty"`
+	// Details is what a gate recorded beyond its message (the
+	// vulnerability gate: its findings), as JSON.
+	Details json.RawMessage `json:"details,omitempty"`
 }
 
 // Approval is one reviewer's decision.
@@ -107,7 +115,7 @@ func (s *Store) RecordPush(ctx context.Context, owner, name, version string, roo
 			return err
 		case old.Digest == root.Digest.String() && old.Status != StatusRemoved && old.Status != StatusRejected:
 			return nil // the same push again
-		case old.Status == StatusPending || old.Status == StatusApproved:
+		case published(old.Status):
 			return fmt.Errorf("%w: %s/%s:%s is already published as %s (%s): versions are immutable; publish a new version", ErrConflict, owner, name, version, old.Digest, old.Status)
 		default:
 			for _, q := range []string{`DELETE FROM package_digests WHERE package_id = ?`, `DELETE FROM approvals WHERE package_id = ?`, `DELETE FROM packages WHERE id = ?`} {
@@ -125,6 +133,11 @@ func (s *Store) RecordPush(ctx context.Context, owner, name, version string, roo
 	return s.Package(ctx, owner, name, version)
 }
 
+// published reports whether a version in this state is immutable.
+func published(status string) bool {
+	return status == StatusPending || status == StatusApproved || status == StatusBlocked
+}
+
 // CanPush reports whether owner/name:version may be (re)pushed with root
 // digest d: ErrConflict when the version is pending or approved with
 // another root.
@@ -136,7 +149,7 @@ func (s *Store) CanPush(ctx context.Context, owner, name, version, d string) err
 	if err != nil {
 		return err
 	}
-	if p.Digest != d && (p.Status == StatusPending || p.Status == StatusApproved) {
+	if p.Digest != d && published(p.Status) {
 		return fmt.Errorf("%w: %s is already published as %s (%s): versions are immutable; publish a new version", ErrConflict, p.Ref(), p.Digest, p.Status)
 	}
 	return nil

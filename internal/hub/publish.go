@@ -37,6 +37,9 @@ type Candidate struct {
 type Gate struct {
 	Name  string
 	Check func(ctx context.Context, c *Candidate) error
+	// Run, if set, is used instead of Check: it returns the whole
+	// result, so a passing gate can record a message and details too.
+	Run func(ctx context.Context, c *Candidate) GateResult
 }
 
 // Built-in gate names.
@@ -58,8 +61,8 @@ func (h *Hub) Submit(ctx context.Context, owner, name, version, actor string) (*
 		return nil, err
 	}
 	switch p.Status {
-	case StatusPending, StatusApproved:
-		return p, nil // already reviewed: pushing the same package again is a no-op
+	case StatusPending, StatusApproved, StatusBlocked:
+		return p, nil // already reviewed: pushing the same package again is a no-op (rescan re-runs the gates)
 	case StatusRemoved:
 		return p, fmt.Errorf("%w: %s was removed: push it again to resubmit it", ErrConflict, p.Ref())
 	}
@@ -132,11 +135,7 @@ func (h *Hub) runGates(ctx context.Context, p *Package) (results []GateResult, d
 		results = append(results, GateResult{Name: GateSignature, Passed: true, Message: fmt.Sprintf("signed by %v", ids)})
 	}
 	for _, g := range h.o.Gates {
-		if err := g.Check(ctx, c); err != nil {
-			results = append(results, GateResult{Name: g.Name, Passed: false, Message: err.Error()})
-			continue
-		}
-		results = append(results, GateResult{Name: g.Name, Passed: true})
+		results = append(results, runGate(ctx, g, c))
 	}
 	return results, desc, sigs, digests
 }

@@ -1,0 +1,114 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// opsRoutes adds the operations endpoints: rescan, export and import.
+func (h *Hub) opsRoutes(m *http.ServeMux) {
+	m.HandleFunc("POST /api/v1/rescan", h.authed(h.apiRescan))
+	m.HandleFunc("GET /api/v1/export", h.authed(h.apiExport))
+	m.HandleFunc("POST /api/v1/import", h.authed(h.apiImport))
+}
+
+// RescanRequest is the body of POST /api/v1/rescan: one package, or all.
+type RescanRequest struct {
+	Owner   string `json:"owner,omitempty"`
+	Name    string `json:"name,omitempty"`
+	Version string `json:"version,omitempty"`
+	All     bool   `json:"all,omitempty"`
+}
+
+// RescanResponse answers POST /api/v1/rescan.
+type RescanResponse struct {
+	Results []RescanResult `json:"results"`
+}
+
+func (h *Hub) apiRescan(w http.ResponseWriter, r *http.Request, p *principal) {
+	var req RescanRequest
+	if err := decode(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if req.All == (req.Owner != "") {
+		writeError(w, fmt.Errorf("%w: name one package (owner, name, version) or all", ErrInvalid))
+		return
+	}
+	// Rescans outlive a dropped connection.
+	res, err := h.Rescan(context.WithoutCancel(r.Context()), RescanOptions{Owner: req.Owner, Name: req.Name, Version: req.Version, All: req.All, Actor: p.user})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if res == nil {
+		res = []RescanResult{}
+	}
+	writeJSON(w, http.StatusOK, RescanResponse{Results: res})
+}
+
+// apiExport streams an export: ?since=RFC3339 (default: everything).
+func (h *Hub) apiExport(w http.ResponseWriter, r *http.Request, p *principal) {
+	var since time.Time
+	if s := r.URL.Query().Get("since"); s != "" {
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			writeError(w, fmt.Errorf("%w: since %q: use an RFC 3339 time", ErrInvalid, s))
+			return
+		}
+		since = t
+	}
+	if err := h.requireSiteAdmin(r.Context(), p.user, "exporting packages"); err != nil {
+		writeError(w, err)
+		return
+	}
+	// Export writes nothing to w before every archive is built, so an
+	// error before that is still answered as JSON.
+	lw := &lazyHeaderWriter{w: w}
+	if _, err := h.Export(r.Context(), lw, ExportOptions{Since: since, Actor: p.user}); err != nil {
+		if !lw.started {
+			writeError(w, err)
+			return
+		}
+		h.logger.Error("hub: export failed while streaming", "err", err)
+		panic(http.ErrAbortHandler) // cut the connection: the client sees a truncated export
+	}
+}
+
+// lazyHeaderWriter sends the tar headers with the first byte.
+type lazyHeaderWriter struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (l *lazyHeaderWriter) Write(b []byte) (int, error) {
+	if !l.started {
+		l.started = true
+		l.w.Header().Set("Content-Type", "application/x-tar")
+		l.w.Header().Set("Cache-Control", "no-store")
+		l.w.WriteHeader(http.StatusOK)
+	}
+	return l.w.Write(b)
+}
+
+func (h *Hub) apiImport(w http.ResponseWriter, r *http.Request, p *principal) {
+	if err := h.requireSiteAdmin(r.Context(), p.user, "importing packages"); err != nil {
+		writeError(w, err)
+		return
+	}
+	res, err := h.Import(r.Context(), r.Body, ImportOptions{Actor: p.user})
+	if err != nil {
+		if res != nil {
+			err = fmt.Errorf("%w (after importing %d package(s))", err, len(res.Packages))
+		}
+		if errors.Is(err, ErrBadExport) {
+			err = fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
