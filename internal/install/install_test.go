@@ -3,6 +3,7 @@ package install_test
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -31,6 +32,7 @@ type site struct {
 	airgap     string
 	trust      *sign.Trust
 	v1, v2     string
+	v2delta    string
 }
 
 func newSite(t *testing.T) *site {
@@ -68,6 +70,12 @@ func newSite(t *testing.T) *site {
 	if _, err := build.Build(ctx, build.Options{Spec: "../../examples/demo", Output: s.v2, Remote: remote, SignKey: key,
 		Version: "1.1.0", Set: []string{"web.image.tag=2.0", "web.replicas=1"}}); err != nil {
 		t.Fatalf("build v2: %v", err)
+	}
+	// v2 again, as a delta against v1: only the blobs v1 lacks travel
+	s.v2delta = filepath.Join(dir, "demo-1.1.0-delta.skiff")
+	if _, err := build.Build(ctx, build.Options{Spec: "../../examples/demo", Output: s.v2delta, Remote: remote, SignKey: key,
+		Version: "1.1.0", Set: []string{"web.image.tag=2.0", "web.replicas=1"}, DeltaFrom: s.v1}); err != nil {
+		t.Fatalf("build v2 delta: %v", err)
 	}
 	return s
 }
@@ -174,8 +182,13 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("second load pushed %d bytes in %d blobs, want 0", lr.Push.BytesPushed, lr.Push.BlobsPushed)
 	}
 
-	// upgrade to 1.1.0: web image 2.0, one replica
-	up, err := install.Upgrade(ctx, s.open(t, s.v2), s.options(ns))
+	// upgrade to 1.1.0 (a delta archive against 1.0.0): web image 2.0, one replica
+	full, _ := os.Stat(s.v2)
+	delta, _ := os.Stat(s.v2delta)
+	if delta.Size() >= full.Size()/2 {
+		t.Errorf("delta archive is %d bytes, the full one %d: the delta should omit what v1 holds", delta.Size(), full.Size())
+	}
+	up, err := install.Upgrade(ctx, s.open(t, s.v2delta), s.options(ns))
 	if err != nil {
 		t.Fatalf("upgrade: %v", err)
 	}
