@@ -63,6 +63,8 @@ type Options struct {
 	// (archives or directories of *.skiff), and writes skiff.lock.
 	WithDeps    bool
 	DepArchives []string
+	// DepSource, when set, offers more candidate archives (from a hub).
+	DepSource DepSource
 	// DepTrust checks the dependency archives' signatures; nil waives it.
 	DepTrust *sign.Trust
 	// NoSBOM skips the CycloneDX SBOMs otherwise generated for every
@@ -142,7 +144,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	d := p.description(o.CreatedBy)
 	var imgDescs []ocispec.Descriptor
 	if o.WithDeps {
-		deps, err := resolveDeps(ctx, p.Spec, o.DepArchives, o.DepTrust)
+		deps, err := resolveDeps(ctx, p.Spec, o.DepArchives, o.DepSource, o.DepTrust)
 		if err != nil {
 			return nil, err
 		}

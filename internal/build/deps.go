@@ -39,6 +39,10 @@ type LockedDependency struct {
 	Digest   string `json:"digest"`
 }
 
+// DepSource finds archives of package name in a version range somewhere
+// else than local files (a hub), fetching them to local files.
+type DepSource func(ctx context.Context, name, versionRange string) ([]string, error)
+
 // resolvedDep is a dependency archive chosen for bundling.
 type resolvedDep struct {
 	name, rng, version string
@@ -49,11 +53,20 @@ type resolvedDep struct {
 // the candidate archives (files, or directories of *.skiff) that
 // satisfies its range, and checks its signature against trust (nil
 // waives the check). The caller closes the returned archives.
-func resolveDeps(ctx context.Context, s *spec.Spec, candidates []string, trust *sign.Trust) ([]resolvedDep, error) {
+func resolveDeps(ctx context.Context, s *spec.Spec, candidates []string, source DepSource, trust *sign.Trust) ([]resolvedDep, error) {
 	if len(s.Dependencies) == 0 {
 		return nil, nil
 	}
 	var files []string
+	if source != nil {
+		for _, dep := range s.Dependencies {
+			found, err := source(ctx, dep.Name, dep.Version)
+			if err != nil {
+				return nil, fmt.Errorf("dependency %s %s: %w", dep.Name, dep.Version, err)
+			}
+			files = append(files, found...)
+		}
+	}
 	for _, c := range candidates {
 		st, err := os.Stat(c)
 		if err != nil {

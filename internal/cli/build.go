@@ -16,7 +16,9 @@ func newBuild(a *app) *cobra.Command {
 		rf      remoteFlags
 		ff      fetchFlags
 		tf      trustFlags
+		hf      hubFlags
 		keyFile string
+		depHubs []string
 	)
 	cmd := &cobra.Command{
 		Use:   "build [DIR]",
@@ -43,6 +45,14 @@ signed when --sign-key is given.`,
 			if o.WithDeps {
 				if o.DepTrust, err = tf.trust(a); err != nil {
 					return err
+				}
+				if len(depHubs) > 0 {
+					dir, cleanup, err := depsTempDir()
+					if err != nil {
+						return err
+					}
+					defer cleanup()
+					o.DepSource = hubDepSource(&hf, depHubs, dir)
 				}
 			}
 			o.CreatedBy = "skiff " + Version
@@ -85,6 +95,8 @@ signed when --sign-key is given.`,
 	fl.StringVar(&o.DeltaFrom, "delta-from", "", "build a delta: leave out the image blobs an inventory (skiff inventory) or an older archive holds")
 	fl.BoolVar(&o.WithDeps, "with-deps", false, "bundle the dependencies (from --deps) and write skiff.lock")
 	fl.StringArrayVar(&o.DepArchives, "deps", []string{"."}, "dependency archives, or directories of *.skiff (repeatable)")
+	fl.StringArrayVar(&depHubs, "deps-hub", nil, "also resolve dependencies from approved packages of HUB/OWNER (repeatable; uses `skiff login`)")
+	hf.add(cmd)
 	rf.add(cmd)
 	ff.add(cmd)
 	tf.add(cmd)

@@ -29,8 +29,17 @@ everyone with read permission pulls or installs approved packages
 	}
 	cmd.AddCommand(newHubServe(a), newHubReview(a, "approve"), newHubReview(a, "reject"), newHubReview(a, "remove"),
 		newHubShow(a), newHubUser(a), newHubGroup(a), newHubToken(a), newHubMFA(a), newHubAudit(a))
+	for _, f := range hubVerbs {
+		cmd.AddCommand(f(a))
+	}
 	return cmd
 }
+
+// hubVerbs are hub subcommands defined in their own files.
+var hubVerbs []func(*app) *cobra.Command
+
+// registerHub adds a hub subcommand (call it from init).
+func registerHub(f func(*app) *cobra.Command) { hubVerbs = append(hubVerbs, f) }
 
 func newHubServe(a *app) *cobra.Command {
 	var (
@@ -39,6 +48,7 @@ func newHubServe(a *app) *cobra.Command {
 		addr      string
 		addrFile  string
 		initAdmin string
+		gf        gateFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "serve --root DIR [--addr 127.0.0.1:8443]",
@@ -51,6 +61,13 @@ administrator and prints its password once.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			o.Logger = a.log
+			g, err := hubVulnGate(a, &gf) // hubrescan.go
+			if err != nil {
+				return err
+			}
+			if g != nil {
+				o.Gates = append(o.Gates, *g)
+			}
 			h, err := hub.New(ctx, o)
 			if err != nil {
 				return err
@@ -95,6 +112,7 @@ administrator and prints its password once.`,
 	fl.StringVar(&initAdmin, "init-admin", "", "create this site administrator if missing and print its password")
 	fl.StringVar(&so.CertFile, "tls-cert", "", "TLS certificate (PEM)")
 	fl.StringVar(&so.KeyFile, "tls-key", "", "TLS private key (PEM)")
+	gf.add(cmd) // the vulnerability gate: on when any of its flags is given
 	return cmd
 }
 

@@ -544,7 +544,7 @@ func Package(d *bundle.Description, o Options) ([]byte, error) {
 }
 
 func hashes(d digest.Digest) []Hash {
-	if d.Algorithm() != digest.SHA256 {
+	if d.Validate() != nil || d.Algorithm() != digest.SHA256 {
 		return nil
 	}
 	return []Hash{{Alg: "SHA-256", Content: d.Encoded()}}
