@@ -7,6 +7,8 @@ package build
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -55,6 +57,9 @@ type Options struct {
 	Progress func(Event)
 	// CreatedBy names the tool ("skiff v1.2.3").
 	CreatedBy string
+	// StagingDir holds per-output staging layouts that make an interrupted
+	// build resumable; "" means the user cache directory (skiff/build).
+	StagingDir string
 	// DeltaFrom, when set, builds a delta: an inventory file (skiff
 	// inventory) or an older archive; image blobs it holds are left out
 	// and listed in the description's Delta.
@@ -113,13 +118,19 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Stage blobs beside the output so the final write stays on one
-	// file system and /tmp need not hold the whole package.
-	stage, err := os.MkdirTemp(filepath.Dir(out), ".skiff-build-*")
+	// Blobs are staged in a directory named for the output, kept when the
+	// build fails or is interrupted, so that the next build of the same
+	// output resumes: blobs already pulled are not fetched again.
+	stage, err := stagingDir(o.StagingDir, out)
 	if err != nil {
-		return nil, fmt.Errorf("creating a staging directory beside %s: %w", out, err)
+		return nil, err
 	}
-	defer os.RemoveAll(stage)
+	done := false
+	defer func() {
+		if done {
+			os.RemoveAll(stage)
+		}
+	}()
 	store, err := orasoci.NewWithContext(ctx, stage)
 	if err != nil {
 		return nil, fmt.Errorf("opening staging layout: %w", err)
@@ -226,6 +237,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	done = true
 	return &Result{Path: out, Root: root, Description: d, Blobs: wr.Blobs, Bytes: wr.Bytes, Omitted: wr.Omitted}, nil
 }
 
@@ -259,3 +271,21 @@ func checkVersion(v string) error {
 // keep images imported for plan.go's use in this package's API surface.
 var _ = images.Normalize
 var _ = spec.FileName
+
+// stagingDir returns (and creates) the staging layout directory for the
+// archive out.
+func stagingDir(base, out string) (string, error) {
+	if base == "" {
+		c, err := os.UserCacheDir()
+		if err != nil {
+			c = os.TempDir()
+		}
+		base = filepath.Join(c, "skiff", "build")
+	}
+	sum := sha256.Sum256([]byte(out))
+	dir := filepath.Join(base, hex.EncodeToString(sum[:8]))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("creating the staging directory %s: %w", dir, err)
+	}
+	return dir, nil
+}

@@ -158,3 +158,46 @@ func TestPlanMalformedSpecIsValidationError(t *testing.T) {
 		t.Fatalf("got %v, want spec.ErrInvalid", err)
 	}
 }
+
+func TestBuildResumesAfterInterruption(t *testing.T) {
+	reg := seed(t)
+	dir := pkgDir(t, reg)
+	out := filepath.Join(t.TempDir(), "r.skiff")
+	staging := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	fetched := 0
+	_, err := build.Build(ctx, build.Options{Spec: dir, Output: out, StagingDir: staging, Concurrency: 1,
+		Progress: func(e build.Event) {
+			if e.Pull != nil && e.Pull.Kind == oci.ImageDone {
+				cancel() // interrupted after the first image
+			}
+		}})
+	if err == nil {
+		t.Fatal("interrupted build succeeded")
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Fatal("interrupted build left an archive")
+	}
+	total := 0
+	res, err := build.Build(context.Background(), build.Options{Spec: dir, Output: out, StagingDir: staging,
+		Progress: func(e build.Event) {
+			if e.Pull != nil && e.Pull.Kind == oci.BlobDone {
+				fetched++
+			}
+			if e.Pull != nil && (e.Pull.Kind == oci.BlobDone || e.Pull.Kind == oci.BlobSkipped) {
+				total++
+			}
+		}})
+	if err != nil {
+		t.Fatalf("resumed build: %v", err)
+	}
+	if fetched == 0 || fetched >= total {
+		t.Errorf("resumed build fetched %d of %d blobs: want only the ones the first run did not get", fetched, total)
+	}
+	if _, err := bundle.Verify(context.Background(), res.Path, bundle.VerifyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(staging); len(left) != 0 {
+		t.Errorf("a successful build left staging data: %v", left)
+	}
+}

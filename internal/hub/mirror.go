@@ -314,6 +314,8 @@ func (h *Hub) Import(ctx context.Context, r io.Reader, o ImportOptions) (*Import
 	if err != nil {
 		return nil, err
 	}
+	// The export is read: finish even if the client goes away.
+	ctx = context.WithoutCancel(ctx)
 	for _, e := range m.Packages {
 		if err := checkExported(ctx, e, files[e.Path]); err != nil {
 			return nil, err
