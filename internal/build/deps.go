@@ -14,6 +14,7 @@ import (
 	"oras.land/oras-go/v2"
 	"sigs.k8s.io/yaml"
 
+	"github.com/skiffhq/skiff/internal/atomicfile"
 	"github.com/skiffhq/skiff/internal/bundle"
 	"github.com/skiffhq/skiff/internal/sign"
 	"github.com/skiffhq/skiff/internal/spec"
@@ -203,17 +204,8 @@ func writeLock(s *spec.Spec, deps []resolvedDep) error {
 		return err
 	}
 	path := filepath.Join(s.Dir, LockFile)
-	f, err := os.CreateTemp(s.Dir, "."+LockFile+".tmp-*")
-	if err != nil {
+	if err := atomicfile.WriteFile(path, append([]byte("# written by skiff build --with-deps\n"), b...), 0o644); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(append([]byte("# written by skiff build --with-deps\n"), b...)); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return nil
 }

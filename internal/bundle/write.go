@@ -11,8 +11,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 
 	"github.com/opencontainers/go-digest"
@@ -20,6 +18,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
+
+	"github.com/skiffhq/skiff/internal/atomicfile"
 )
 
 // EventKind says what an [Event] reports.
@@ -270,21 +270,12 @@ func emit(progress func(Event), e Event) {
 // writeAtomic writes out through write: into a temporary file beside out,
 // fsynced and renamed into place. On error the temporary file is removed.
 // It fills res.Bytes and res.Digest.
-func writeAtomic(out string, write func(io.Writer) error, res *WriteResult) (err error) {
-	dir, base := filepath.Split(out)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+func writeAtomic(out string, write func(io.Writer) error, res *WriteResult) error {
+	f, err := atomicfile.Create(out, 0o644)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
+	defer f.Abort()
 	h := sha256.New()
 	cw := &countWriter{w: io.MultiWriter(f, h)}
 	bw := bufio.NewWriterSize(cw, 1<<20)
@@ -294,21 +285,8 @@ func writeAtomic(out string, write func(io.Writer) error, res *WriteResult) (err
 	if err := bw.Flush(); err != nil {
 		return err
 	}
-	if err := f.Chmod(0o644); err != nil {
+	if err := f.Commit(); err != nil {
 		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), out); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync() // best effort: make the rename durable
-		d.Close()
 	}
 	res.Bytes = cw.n
 	res.Digest = digest.NewDigest(digest.SHA256, h)

@@ -1,7 +1,6 @@
 package chart
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -24,6 +23,8 @@ import (
 	"helm.sh/helm/v4/pkg/registry"
 	repo "helm.sh/helm/v4/pkg/repo/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/skiffhq/skiff/internal/atomicfile"
 )
 
 // maxDownload bounds any single download (index or chart).
@@ -346,7 +347,7 @@ func (f *fetcher) https(ctx context.Context, src Source) ([]byte, error) {
 		return nil, fmt.Errorf("fetch chart %s %s: %s has digest sha256:%s, the index says %s: the repository is inconsistent", src.Chart, cv.Version, chartURL, sha256hex(b), cv.Digest)
 	}
 	if cached != "" {
-		if err := writeAtomic(cached, b); err != nil {
+		if err := writeCache(cached, b); err != nil {
 			return nil, fmt.Errorf("cache chart %s: %w", src.Chart, err)
 		}
 	}
@@ -517,28 +518,11 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// writeAtomic writes data to p through a temporary file in the same
-// directory, synced and renamed into place.
-func writeAtomic(p string, data []byte) error {
-	dir := filepath.Dir(p)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+
+// writeCache writes a cached chart atomically, creating its directory.
+func writeCache(p string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, bytes.NewReader(data)); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), p)
+	return atomicfile.WriteFile(p, data, 0o644)
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/skiffhq/skiff/internal/atomicfile"
 	"github.com/skiffhq/skiff/internal/convert"
 )
 
@@ -39,7 +40,7 @@ one line each, for a person to finish the port.`,
 					return fmt.Errorf("%s already exists: pass --force to overwrite it, or -o elsewhere", out)
 				}
 			}
-			if err := writeFileAtomic(out, y, 0o644); err != nil {
+			if err := atomicfile.WriteFile(out, y, 0o644); err != nil {
 				return err
 			}
 			for _, line := range report {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/skiffhq/skiff/internal/atomicfile"
 	"github.com/skiffhq/skiff/internal/secret"
 )
 
@@ -37,7 +38,7 @@ and prints its recipient.`,
 				if _, err := os.Stat(genKey); err == nil {
 					return fmt.Errorf("%s exists: choose another file for the new identity", genKey)
 				}
-				if err := writeFileAtomic(genKey, []byte(id+"\n"), 0o600); err != nil {
+				if err := atomicfile.WriteFile(genKey, []byte(id+"\n"), 0o600); err != nil {
 					return err
 				}
 				fmt.Fprintf(a.streams.Out, "identity: %s\nrecipient: %s\n", genKey, rcpt)
@@ -69,7 +70,7 @@ and prints its recipient.`,
 			if output == "" {
 				output = args[0] + ".age"
 			}
-			if err := writeFileAtomic(output, buf.Bytes(), 0o644); err != nil {
+			if err := atomicfile.WriteFile(output, buf.Bytes(), 0o644); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.streams.Out, "wrote %s\n", output)

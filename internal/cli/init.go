@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/skiffhq/skiff/internal/atomicfile"
 	"github.com/skiffhq/skiff/internal/spec"
 )
 
@@ -31,7 +32,7 @@ func newInit(a *app) *cobra.Command {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return err
 			}
-			if err := writeFileAtomic(path, spec.Scaffold(args[0]), 0o644); err != nil {
+			if err := atomicfile.WriteFile(path, spec.Scaffold(args[0]), 0o644); err != nil {
 				return err
 			}
 			a.status("wrote %s: add your charts, manifests and images, then run `skiff lint`", path)
@@ -43,29 +44,3 @@ func newInit(a *app) *cobra.Command {
 	return cmd
 }
 
-// writeFileAtomic writes data to a temporary file beside path, syncs it and
-// renames it into place.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}

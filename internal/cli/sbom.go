@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/skiffhq/skiff/internal/atomicfile"
 	"github.com/skiffhq/skiff/internal/install"
 	"github.com/skiffhq/skiff/internal/sbom"
 )
@@ -61,7 +62,7 @@ writes each to a file in DIR instead.`,
 			}
 			for _, d := range docs {
 				path := filepath.Join(out, fileName(d)+".cdx.json")
-				if err := writeFileAtomic(path, d.Data, 0o644); err != nil {
+				if err := atomicfile.WriteFile(path, d.Data, 0o644); err != nil {
 					return err
 				}
 				fmt.Fprintln(a.streams.Out, path)

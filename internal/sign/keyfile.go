@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
+
+	"github.com/skiffhq/skiff/internal/atomicfile"
 )
 
 // Key file name suffixes written by WriteKeyPair.
@@ -40,10 +41,10 @@ func WriteKeyPair(base string, k *PrivateKey, passphrase []byte) (KeyPairFiles, 
 			return KeyPairFiles{}, existError(p)
 		}
 	}
-	if err := writeFileAtomic(files.PrivateKey, priv, 0o600, false); err != nil {
+	if err := writeNew(files.PrivateKey, priv, 0o600); err != nil {
 		return KeyPairFiles{}, err
 	}
-	if err := writeFileAtomic(files.PublicKey, pub, 0o644, false); err != nil {
+	if err := writeNew(files.PublicKey, pub, 0o644); err != nil {
 		_ = os.Remove(files.PrivateKey)
 		return KeyPairFiles{}, err
 	}
@@ -85,60 +86,15 @@ func existError(path string) error {
 	return fmt.Errorf("%s: %w: choose another name or remove it first", path, fs.ErrExist)
 }
 
-// writeFileAtomic writes data to a temporary file beside path, syncs it and
-// moves it into place. Without overwrite, an existing path is an error
+// writeNew writes data to path atomically. An existing path is an error
 // wrapping fs.ErrExist and is left alone.
-func writeFileAtomic(path string, data []byte, perm fs.FileMode, overwrite bool) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if f != nil {
-			_ = f.Close()
-		}
-		_ = os.Remove(tmp)
-	}()
-	if err := f.Chmod(perm); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	err = f.Close()
-	f = nil
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if overwrite {
-		err = os.Rename(tmp, path)
-	} else {
-		// A hard link fails if path exists, so there is no window in
-		// which another writer's file could be replaced.
-		err = os.Link(tmp, path)
-		if errors.Is(err, fs.ErrExist) {
-			return existError(path)
-		}
+func writeNew(path string, data []byte, perm fs.FileMode) error {
+	err := atomicfile.WriteNew(path, data, perm)
+	if errors.Is(err, fs.ErrExist) {
+		return existError(path)
 	}
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	syncDir(dir)
 	return nil
-}
-
-// syncDir makes a rename in dir durable. Errors are ignored: some file
-// systems do not support syncing a directory.
-func syncDir(dir string) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	_ = d.Sync()
-	_ = d.Close()
 }

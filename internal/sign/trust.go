@@ -146,7 +146,7 @@ func AddTrusted(dir string, pubPEM []byte, name string) error {
 	if err != nil {
 		return fmt.Errorf("adding trusted key: %w", err)
 	}
-	if err := writeFileAtomic(path, data, 0o644, false); err != nil {
+	if err := writeNew(path, data, 0o644); err != nil {
 		return fmt.Errorf("adding trusted key: %w", err)
 	}
 	return nil

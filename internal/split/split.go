@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"github.com/klauspost/reedsolomon"
+
+	"github.com/skiffhq/skiff/internal/atomicfile"
 )
 
 // Options configures [Split].
@@ -113,7 +115,7 @@ func Split(ctx context.Context, path string, o Options) (*Manifest, error) {
 	defer func() {
 		for _, a := range outs {
 			if a != nil {
-				a.abort()
+				a.Abort()
 			}
 		}
 	}()
@@ -149,7 +151,7 @@ func Split(ctx context.Context, path string, o Options) (*Manifest, error) {
 	}
 	for i := range m.Parts {
 		m.Parts[i].SHA256 = outs[i].sum()
-		if err := outs[i].commit(); err != nil {
+		if err := outs[i].Commit(); err != nil {
 			return fail(err)
 		}
 		committed = append(committed, outs[i].dest)
@@ -159,7 +161,7 @@ func Split(ctx context.Context, path string, o Options) (*Manifest, error) {
 	if err != nil {
 		return fail(err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, filepath.Base(ManifestPath(path))), append(b, '\n')); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, filepath.Base(ManifestPath(path))), append(b, '\n'), 0o644); err != nil {
 		return fail(fmt.Errorf("writing the manifest: %w", err))
 	}
 	return m, nil
@@ -303,7 +305,7 @@ func Join(ctx context.Context, manifestPath string, o JoinOptions) (*JoinResult,
 	if err != nil {
 		return nil, fmt.Errorf("joining: %w", err)
 	}
-	defer a.abort()
+	defer a.Abort()
 	if len(badData) == 0 {
 		var written int64
 		for _, p := range m.Data() {
@@ -335,7 +337,7 @@ func Join(ctx context.Context, manifestPath string, o JoinOptions) (*JoinResult,
 		return nil, fmt.Errorf("joining %s: %w: it hashes to %s, the manifest says %s: the parts do not belong to this manifest or were damaged beyond what parity detected; copy them again",
 			m.Archive.Name, ErrChecksum, res.SHA256, m.Archive.SHA256)
 	}
-	if err := a.commit(); err != nil {
+	if err := a.Commit(); err != nil {
 		return nil, fmt.Errorf("joining: %w", err)
 	}
 	return res, nil
@@ -442,7 +444,7 @@ func repair(ctx context.Context, dir string, m *Manifest, states []partState, a 
 			if n == 0 {
 				continue
 			}
-			if _, err := a.f.WriteAt(shards[i][:n], int64(i)*m.PartSize+off); err != nil {
+			if _, err := a.WriteAt(shards[i][:n], int64(i)*m.PartSize+off); err != nil {
 				return err
 			}
 		}
@@ -499,28 +501,24 @@ func emit(f func(Event), e Event) {
 	}
 }
 
-// atomicFile is a temporary file beside its destination, hashed as it is
-// written, renamed into place by commit.
+// atomicFile is an atomic file hashed as it is written through Write
+// (WriteAt bypasses the hash: call rehash after it).
 type atomicFile struct {
-	f    *os.File
+	*atomicfile.File
 	dest string
 	h    hash.Hash
 }
 
 func createAtomic(dest string) (*atomicFile, error) {
-	dir, base := filepath.Split(dest)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	f, err := atomicfile.Create(dest, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	return &atomicFile{f: f, dest: dest, h: sha256.New()}, nil
+	return &atomicFile{File: f, dest: dest, h: sha256.New()}, nil
 }
 
 func (a *atomicFile) Write(p []byte) (int, error) {
-	n, err := a.f.Write(p)
+	n, err := a.File.Write(p)
 	a.h.Write(p[:n])
 	return n, err
 }
@@ -529,58 +527,11 @@ func (a *atomicFile) sum() string { return hex.EncodeToString(a.h.Sum(nil)) }
 
 // rehash recomputes the checksum from the file's content.
 func (a *atomicFile) rehash(ctx context.Context) error {
-	fi, err := a.f.Stat()
+	fi, err := a.Stat()
 	if err != nil {
 		return err
 	}
 	a.h = sha256.New()
 	buf := make([]byte, 1<<20)
-	return copyChunks(ctx, a.h, io.NewSectionReader(a.f, 0, fi.Size()), buf, func(int) {})
-}
-
-func (a *atomicFile) commit() error {
-	if err := a.f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := a.f.Sync(); err != nil {
-		return err
-	}
-	if err := a.f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(a.f.Name(), a.dest); err != nil {
-		os.Remove(a.f.Name())
-		return err
-	}
-	a.f = nil
-	syncDir(filepath.Dir(a.dest))
-	return nil
-}
-
-// abort removes the temporary file unless it was committed.
-func (a *atomicFile) abort() {
-	if a.f != nil {
-		a.f.Close()
-		os.Remove(a.f.Name())
-		a.f = nil
-	}
-}
-
-func writeFileAtomic(dest string, b []byte) error {
-	a, err := createAtomic(dest)
-	if err != nil {
-		return err
-	}
-	defer a.abort()
-	if _, err := a.Write(b); err != nil {
-		return err
-	}
-	return a.commit()
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync() // best effort: make the rename durable
-		d.Close()
-	}
+	return copyChunks(ctx, a.h, io.NewSectionReader(a.File, 0, fi.Size()), buf, func(int) {})
 }

@@ -13,8 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -25,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/skiffhq/skiff/internal/atomicfile"
 	"github.com/skiffhq/skiff/internal/install"
 	"github.com/skiffhq/skiff/internal/kube"
 	"github.com/skiffhq/skiff/internal/release"
@@ -310,7 +309,7 @@ func podStatus(p *corev1.Pod) map[string]any {
 
 // write writes the files as a tar.gz to path atomically: a temporary file
 // in the same directory, synced, then renamed.
-func (b *bundle) write(path string, mtime time.Time) (err error) {
+func (b *bundle) write(path string, mtime time.Time) error {
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(gz)
@@ -334,29 +333,7 @@ func (b *bundle) write(path string, mtime time.Time) (err error) {
 	if err := gz.Close(); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("writing support bundle: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(buf.Bytes()); err != nil {
-		return fmt.Errorf("writing support bundle: %w", err)
-	}
-	if err = f.Chmod(0o600); err != nil {
-		return fmt.Errorf("writing support bundle: %w", err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("writing support bundle: %w", err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("writing support bundle: %w", err)
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
+	if err := atomicfile.WriteFile(path, buf.Bytes(), 0o600); err != nil {
 		return fmt.Errorf("writing support bundle: %w", err)
 	}
 	return nil

@@ -26,6 +26,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/skiffhq/skiff/internal/atomicfile"
 	"github.com/skiffhq/skiff/internal/sbom"
 )
 
@@ -150,7 +151,7 @@ func Import(ctx context.Context, dbDir, src string) (*ImportResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writeAtomic(filepath.Join(dbDir, metaFile), b); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dbDir, metaFile), b, 0o644); err != nil {
 		return nil, err
 	}
 	ok = true
@@ -355,27 +356,6 @@ func (g *genWriter) close() {
 	}
 }
 
-// writeAtomic writes data to path through a synced temp file in the
-// same directory.
-func writeAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
-}
 
 // advisories streams the advisories of one ecosystem, calling fn for
 // each whose affected packages include a name in names.
