@@ -94,20 +94,16 @@ func (f *File) Abort() {
 // any existing file. On error the old file, if any, is left intact and no
 // temporary file remains.
 func WriteFile(path string, data []byte, mode os.FileMode) error {
-	f, err := Create(path, mode)
-	if err != nil {
-		return err
-	}
-	defer f.Abort()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	return f.Commit()
+	return write(path, data, mode, (*File).Commit)
 }
 
 // WriteNew is [WriteFile] that never replaces a file: if path exists it
 // returns an error wrapping [io/fs.ErrExist] and leaves the file alone.
 func WriteNew(path string, data []byte, mode os.FileMode) error {
+	return write(path, data, mode, (*File).commitNew)
+}
+
+func write(path string, data []byte, mode os.FileMode, commit func(*File) error) error {
 	f, err := Create(path, mode)
 	if err != nil {
 		return err
@@ -116,7 +112,7 @@ func WriteNew(path string, data []byte, mode os.FileMode) error {
 	if _, err := f.Write(data); err != nil {
 		return err
 	}
-	return f.commitNew()
+	return commit(f)
 }
 
 // syncDir makes a rename in dir durable. Errors are ignored: some file

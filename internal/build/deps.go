@@ -142,7 +142,7 @@ func resolveDeps(ctx context.Context, s *spec.Spec, candidates []string, source 
 			return nil, err
 		}
 		if trust != nil {
-			if err := checkSigned(ctx, a, trust); err != nil {
+			if _, err := a.VerifySignature(ctx, trust); err != nil {
 				a.Close()
 				closeAll()
 				return nil, fmt.Errorf("dependency %s (%s): %w", dep.Name, pick.path, err)
@@ -151,20 +151,6 @@ func resolveDeps(ctx context.Context, s *spec.Spec, candidates []string, source 
 		out = append(out, resolvedDep{name: dep.Name, rng: dep.Version, version: pick.version.Original(), archive: a})
 	}
 	return out, nil
-}
-
-// checkSigned verifies that a trusted key signed the archive.
-func checkSigned(ctx context.Context, a *bundle.Archive, trust *sign.Trust) error {
-	sigs, err := a.Signatures(ctx)
-	if err != nil {
-		return err
-	}
-	envs := make([][]byte, len(sigs))
-	for i, s := range sigs {
-		envs[i] = s.Envelope
-	}
-	_, err = trust.Verify(envs, a.Root().Digest)
-	return err
 }
 
 // bundleDeps copies each dependency's package graph into dst and returns

@@ -177,7 +177,7 @@ func splitSets(sets []string, s *spec.Spec) (map[string][]string, error) {
 			return nil, fmt.Errorf("--set %q: use CHART.key=value, e.g. web.image.tag=2.0", kv)
 		}
 		if !slices.ContainsFunc(s.Charts, func(c v1alpha1.Chart) bool { return c.Name == comp }) {
-			return nil, fmt.Errorf("--set %q: the package has no chart named %q", kv, comp)
+			return nil, fmt.Errorf("--set %q: the package has no chart named %q: start the key with the name of one of its charts", kv, comp)
 		}
 		out[comp] = append(out[comp], rest)
 	}
@@ -264,7 +264,7 @@ func filesLayer(s *spec.Spec) ([]byte, []bundle.File, error) {
 		st, err := fh.Stat()
 		if err != nil || !st.Mode().IsRegular() {
 			fh.Close()
-			return nil, nil, fmt.Errorf("files: %s is not a regular file", src)
+			return nil, nil, fmt.Errorf("files: %s is not a regular file: list regular files only", src)
 		}
 		h := &tar.Header{Name: filepath.ToSlash(f.Target), Mode: 0o644, Size: st.Size(), Typeflag: tar.TypeReg, Format: tar.FormatPAX}
 		if st.Mode()&0o111 != 0 {

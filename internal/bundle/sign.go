@@ -13,6 +13,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
+
+	"github.com/skiffhq/skiff/internal/sign"
 )
 
 // AddSignature adds a signature to the archive at path: a signature
@@ -148,4 +150,19 @@ func PushSignature(ctx context.Context, dst Store, root ocispec.Descriptor, enve
 		}
 	}
 	return sig, nil
+}
+
+// VerifySignature checks that a key in trust signed the package root and
+// returns what was verified. The errors are those of [sign.Trust.Verify]:
+// an archive without signatures gives one wrapping [sign.ErrUnsigned].
+func (a *Archive) VerifySignature(ctx context.Context, trust *sign.Trust) (*sign.Verified, error) {
+	sigs, err := a.Signatures(ctx)
+	if err != nil {
+		return nil, err
+	}
+	envs := make([][]byte, len(sigs))
+	for i, s := range sigs {
+		envs[i] = s.Envelope
+	}
+	return trust.Verify(envs, a.root.Digest)
 }

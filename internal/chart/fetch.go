@@ -518,7 +518,6 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-
 // writeCache writes a cached chart atomically, creating its directory.
 func writeCache(p string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {

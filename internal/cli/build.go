@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skiffhq/skiff/internal/build"
+	"github.com/skiffhq/skiff/internal/bytesize"
 )
 
 func init() { register(newBuild) }
@@ -79,7 +80,7 @@ signed when --sign-key is given.`,
 				signed += fmt.Sprintf(", delta of %s (%d blobs left out)", res.Description.Delta.Base, res.Omitted)
 			}
 			fmt.Fprintf(a.streams.Out, "%s: %s %s, %d images, %d blobs, %s, %s\n", res.Path, res.Description.Name,
-				res.Description.Version, len(res.Description.Images), res.Blobs, humanBytes(res.Bytes), signed)
+				res.Description.Version, len(res.Description.Images), res.Blobs, bytesize.Format(res.Bytes), signed)
 			return nil
 		},
 	}

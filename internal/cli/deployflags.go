@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"time"
@@ -113,7 +114,7 @@ func (f *deployFlags) readValues(a *app) ([]install.ValuesFile, error) {
 		}
 		vf := install.ValuesFile{Name: path, Data: data}
 		if secret.IsEncrypted(data) {
-			plain, err := secret.Decrypt(bytesReader(data), secret.DecryptOptions{
+			plain, err := secret.Decrypt(bytes.NewReader(data), secret.DecryptOptions{
 				IdentityFiles: f.identities,
 				Passphrase:    func() ([]byte, error) { return passphrase(a, "passphrase for "+path, false) },
 			})

@@ -3,7 +3,6 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -55,7 +54,7 @@ is not healthy. It exits non-zero when any check fails.`,
 					return err
 				}
 			case "table", "":
-				w := tabwriter.NewWriter(a.streams.Out, 0, 4, 2, ' ', 0)
+				w := a.table()
 				fmt.Fprintln(w, "STATUS\tCHECK\tSUBJECT\tMESSAGE")
 				for _, r := range rep.Results {
 					fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", r.Severity, r.Check, r.Subject, r.Message)

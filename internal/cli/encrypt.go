@@ -55,7 +55,7 @@ and prints its recipient.`,
 				return err
 			}
 			if secret.IsEncrypted(plain) {
-				return fmt.Errorf("%s is already encrypted", args[0])
+				return fmt.Errorf("%s is already encrypted: nothing to do (encrypt the plain values file instead)", args[0])
 			}
 			o := secret.EncryptOptions{Recipients: recipients}
 			if usePass {

@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/skiffhq/skiff/internal/chart"
+	"github.com/skiffhq/skiff/internal/install"
 	"github.com/skiffhq/skiff/internal/oci"
 	"github.com/skiffhq/skiff/internal/sign"
 )
@@ -95,4 +97,14 @@ func (f *trustFlags) trust(a *app) (*sign.Trust, error) {
 		}
 	}
 	return sign.LoadTrust(dir)
+}
+
+// open opens the archive at path, verifying its signature unless
+// verification is waived.
+func (f *trustFlags) open(ctx context.Context, a *app, path string) (*install.Package, error) {
+	trust, err := f.trust(a)
+	if err != nil {
+		return nil, err
+	}
+	return install.Open(ctx, path, trust)
 }

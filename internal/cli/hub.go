@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/skiffhq/skiff/internal/hub"
 	"github.com/skiffhq/skiff/internal/hubclient"
+	skregistry "github.com/skiffhq/skiff/internal/registry"
 )
 
 func init() { register(newHub) }
@@ -49,18 +51,24 @@ func newHubServe(a *app) *cobra.Command {
 		addrFile  string
 		initAdmin string
 		gf        gateFlags
+		sf        storageFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "serve --root DIR [--addr 127.0.0.1:8443]",
 		Short: "Serve a hub",
-		Long: `Serve runs the hub: the OCI distribution API under /v2/ and the JSON API
-under /api/v1/, with metadata in DIR/hub.db (SQLite) or the PostgreSQL
-database of --database-url. --init-admin NAME creates the first site
-administrator and prints its password once.`,
+		Long: `Serve runs the hub: the OCI distribution API under /v2/, the JSON API
+under /api/v1/ and a web UI under /ui/ (open http://ADDR/ui/ in a browser
+to search, inspect and review packages; / redirects there), with metadata
+in DIR/hub.db (SQLite) or the PostgreSQL database of --database-url.
+--init-admin NAME creates the first site administrator and prints its
+password once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			o.Logger = a.log
+			if err := sf.apply(&o); err != nil {
+				return err
+			}
 			g, err := hubVulnGate(a, &gf) // hubrescan.go
 			if err != nil {
 				return err
@@ -113,7 +121,41 @@ administrator and prints its password once.`,
 	fl.StringVar(&so.CertFile, "tls-cert", "", "TLS certificate (PEM)")
 	fl.StringVar(&so.KeyFile, "tls-key", "", "TLS private key (PEM)")
 	gf.add(cmd) // the vulnerability gate: on when any of its flags is given
+	sf.add(cmd)
 	return cmd
+}
+
+// storageFlags select the hub's content storage.
+type storageFlags struct {
+	kind string
+	s3   skregistry.S3Storage
+}
+
+func (f *storageFlags) add(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.kind, "storage", "filesystem", "where package content is stored: filesystem (ROOT/storage) or s3")
+	fl.StringVar(&f.s3.Endpoint, "s3-endpoint", "", "URL of an S3-compatible service (empty: AWS); credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+	fl.StringVar(&f.s3.Bucket, "s3-bucket", "", "S3 bucket (must exist)")
+	fl.StringVar(&f.s3.Region, "s3-region", "", "S3 region (required for AWS)")
+	fl.StringVar(&f.s3.RootDirectory, "s3-prefix", "", "key prefix inside the bucket")
+	fl.BoolVar(&f.s3.ForcePathStyle, "s3-path-style", true, "address the bucket as ENDPOINT/BUCKET (S3-compatible services); false for virtual-hosted style")
+}
+
+func (f *storageFlags) apply(o *hub.Options) error {
+	switch f.kind {
+	case "filesystem", "":
+		return nil
+	case "s3":
+		s := f.s3
+		s.AccessKey, s.SecretKey = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
+		s.Insecure = strings.HasPrefix(s.Endpoint, "http://")
+		if s.Bucket == "" {
+			return errors.New("--storage s3 needs --s3-bucket NAME")
+		}
+		o.Storage.S3 = &s
+		return nil
+	}
+	return fmt.Errorf("--storage %q: use filesystem or s3", f.kind)
 }
 
 func printReview(a *app, p *hub.Package) {
@@ -266,10 +308,7 @@ the first administrator exists.`,
 					if gen {
 						pw = hub.RandomPassword()
 					}
-					if err := st.AddUser(ctx, name, pw, admin); err != nil {
-						return err
-					}
-					if err := st.Audit(ctx, "local:"+currentUser(), hub.ActionUserAdd, name, map[string]any{"admin": admin}); err != nil {
+					if err := st.AddUserAs(ctx, "local:"+currentUser(), name, pw, admin); err != nil {
 						return err
 					}
 					printNewUser(a, name, pw, gen)
@@ -314,10 +353,7 @@ the first administrator exists.`,
 					if err != nil {
 						return err
 					}
-					if err := st.Grant(ctx, owner, subject, l); err != nil {
-						return err
-					}
-					if err := st.Audit(ctx, "local:"+currentUser(), hub.ActionGrant, owner, map[string]any{"subject": subject, "level": level}); err != nil {
+					if err := st.GrantAs(ctx, "local:"+currentUser(), owner, subject, l); err != nil {
 						return err
 					}
 				} else {

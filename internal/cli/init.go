@@ -43,4 +43,3 @@ func newInit(a *app) *cobra.Command {
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing skiff.yaml")
 	return cmd
 }
-

@@ -3,11 +3,11 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/skiffhq/skiff/internal/bundle"
+	"github.com/skiffhq/skiff/internal/bytesize"
 	"github.com/skiffhq/skiff/internal/install"
 )
 
@@ -39,7 +39,7 @@ func newInspect(a *app) *cobra.Command {
 					Description *bundle.Description `json:"package"`
 				}{p.Root.Digest.String(), len(sigs), d})
 			}
-			w := tabwriter.NewWriter(a.streams.Out, 0, 4, 2, ' ', 0)
+			w := a.table()
 			fmt.Fprintf(w, "Package:\t%s %s\n", d.Name, d.Version)
 			if d.Description != "" {
 				fmt.Fprintf(w, "Description:\t%s\n", d.Description)
@@ -54,30 +54,30 @@ func newInspect(a *app) *cobra.Command {
 			w.Flush()
 			if len(d.Charts) > 0 {
 				fmt.Fprintln(a.streams.Out, "\nCHARTS")
-				w = tabwriter.NewWriter(a.streams.Out, 0, 4, 2, ' ', 0)
+				w = a.table()
 				fmt.Fprintln(w, "NAME\tCHART\tVERSION\tNAMESPACE\tSIZE\tIMAGES")
 				for _, c := range d.Charts {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\n", c.Name, c.Chart, c.Version, orDash(c.Namespace), humanBytes(c.Size), len(c.Images))
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\n", c.Name, c.Chart, c.Version, orDash(c.Namespace), bytesize.Format(c.Size), len(c.Images))
 				}
 				w.Flush()
 			}
 			if len(d.Manifests) > 0 {
 				fmt.Fprintln(a.streams.Out, "\nMANIFESTS")
-				w = tabwriter.NewWriter(a.streams.Out, 0, 4, 2, ' ', 0)
+				w = a.table()
 				fmt.Fprintln(w, "NAME\tNAMESPACE\tSIZE\tIMAGES")
 				for _, m := range d.Manifests {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%d\n", m.Name, orDash(m.Namespace), humanBytes(m.Size), len(m.Images))
+					fmt.Fprintf(w, "%s\t%s\t%s\t%d\n", m.Name, orDash(m.Namespace), bytesize.Format(m.Size), len(m.Images))
 				}
 				w.Flush()
 			}
 			if len(d.Files) > 0 {
 				fmt.Fprintln(a.streams.Out, "\nFILES")
 				for _, f := range d.Files {
-					fmt.Fprintf(a.streams.Out, "  %s (%s)\n", f.Target, humanBytes(f.Size))
+					fmt.Fprintf(a.streams.Out, "  %s (%s)\n", f.Target, bytesize.Format(f.Size))
 				}
 			}
 			fmt.Fprintln(a.streams.Out, "\nIMAGES")
-			w = tabwriter.NewWriter(a.streams.Out, 0, 4, 2, ' ', 0)
+			w = a.table()
 			fmt.Fprintln(w, "REFERENCE\tDIGEST\tPLATFORMS")
 			for _, im := range d.Images {
 				fmt.Fprintf(w, "%s\t%s\t%v\n", im.Ref, im.Digest.Encoded()[:12], im.Platforms)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/skiffhq/skiff/internal/bytesize"
 	"github.com/skiffhq/skiff/internal/inventory"
 )
 
@@ -54,7 +55,7 @@ skiff build --delta-from: the new archive then leaves those blobs out.`,
 				return err
 			}
 			n, size := inv.Size()
-			fmt.Fprintf(a.streams.Out, "%s: %d blobs (%s) of %s, inventory %s\n", out, n, humanBytes(size), inv.Source, d)
+			fmt.Fprintf(a.streams.Out, "%s: %d blobs (%s) of %s, inventory %s\n", out, n, bytesize.Format(size), inv.Source, d)
 			return nil
 		},
 	}

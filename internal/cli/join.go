@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/skiffhq/skiff/internal/bytesize"
 	"github.com/skiffhq/skiff/internal/split"
 )
 
@@ -28,7 +29,7 @@ are parity parts), writes the archive atomically and checks its sha256.`,
 			if len(res.Damaged) > 0 {
 				a.status("damaged parts: %s (rebuilt from parity)", strings.Join(res.Damaged, ", "))
 			}
-			fmt.Fprintf(a.streams.Out, "%s: %s, sha256 %s ok\n", res.Path, humanBytes(res.Bytes), res.SHA256)
+			fmt.Fprintf(a.streams.Out, "%s: %s, sha256 %s ok\n", res.Path, bytesize.Format(res.Bytes), res.SHA256)
 			return nil
 		},
 	}

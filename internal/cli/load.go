@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/skiffhq/skiff/internal/bytesize"
 	"github.com/skiffhq/skiff/internal/install"
 )
 
@@ -25,14 +26,11 @@ already has are skipped, layers shared between repositories are mounted,
 and digests are preserved, so a second load moves no layer bytes.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			trust, err := tf.trust(a)
-			if err != nil {
-				return err
-			}
+			var err error
 			if o.Remote, err = rf.options(); err != nil {
 				return err
 			}
-			p, err := install.Open(cmd.Context(), args[0], trust)
+			p, err := tf.open(cmd.Context(), a, args[0])
 			if err != nil {
 				return err
 			}
@@ -46,7 +44,7 @@ and digests are preserved, so a second load moves no layer bytes.`,
 			}
 			r := res.Push
 			fmt.Fprintf(a.streams.Out, "loaded %d images into %s: %s pushed (%d blobs), %s skipped (%d blobs), %d blobs mounted\n",
-				len(res.Map), o.Registry, humanBytes(r.BytesPushed), r.BlobsPushed, humanBytes(r.BytesSkipped), r.BlobsSkipped, r.BlobsMounted)
+				len(res.Map), o.Registry, bytesize.Format(r.BytesPushed), r.BlobsPushed, bytesize.Format(r.BytesSkipped), r.BlobsSkipped, r.BlobsMounted)
 			return nil
 		},
 	}

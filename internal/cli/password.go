@@ -39,7 +39,7 @@ func readPassword(a *app, prompt string, confirm bool) ([]byte, error) {
 		}
 	}
 	if len(p) == 0 {
-		return nil, errors.New("empty passphrase")
+		return nil, errors.New("empty passphrase: type a passphrase, or set SKIFF_PASSPHRASE")
 	}
 	return p, nil
 }

@@ -90,17 +90,3 @@ func (bp *blobProgress) done() {
 	bp.bar.SetTotal(bp.total, true)
 	bp.p.Wait()
 }
-
-// humanBytes formats n in IEC units.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}

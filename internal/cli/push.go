@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/skiffhq/skiff/internal/bytesize"
 	"github.com/skiffhq/skiff/internal/hubclient"
 )
 
@@ -42,7 +43,7 @@ once enough administrators of OWNER approved it.`,
 				return err
 			}
 			r := res.Push
-			fmt.Fprintf(a.streams.Out, "pushed %s: %s uploaded (%d blobs), %s skipped\n", res.Ref, humanBytes(r.BytesPushed), r.BlobsPushed, humanBytes(r.BytesSkipped))
+			fmt.Fprintf(a.streams.Out, "pushed %s: %s uploaded (%d blobs), %s skipped\n", res.Ref, bytesize.Format(r.BytesPushed), r.BlobsPushed, bytesize.Format(r.BytesSkipped))
 			if res.Package == nil {
 				fmt.Fprintln(a.streams.Out, "status: quarantined (not submitted)")
 				return nil

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -103,7 +102,7 @@ func newList(a *app) *cobra.Command {
 			if output == "json" {
 				return json.NewEncoder(a.streams.Out).Encode(recs)
 			}
-			w := tabwriter.NewWriter(a.streams.Out, 0, 4, 2, ' ', 0)
+			w := a.table()
 			fmt.Fprintln(w, "NAME\tNAMESPACE\tREVISION\tSTATUS\tPACKAGE\tUPDATED")
 			for _, r := range recs {
 				fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s %s\t%s\n", r.Deployment, r.Namespace, r.Revision, r.Status, r.Package.Name, r.Package.Version, r.Updated.Format(time.RFC3339))
@@ -136,7 +135,7 @@ func newHistory(a *app) *cobra.Command {
 			if output == "json" {
 				return json.NewEncoder(a.streams.Out).Encode(hist)
 			}
-			w := tabwriter.NewWriter(a.streams.Out, 0, 4, 2, ' ', 0)
+			w := a.table()
 			fmt.Fprintln(w, "REVISION\tUPDATED\tSTATUS\tPACKAGE\tDESCRIPTION")
 			for _, r := range hist {
 				fmt.Fprintf(w, "%d\t%s\t%s\t%s %s\t%s\n", r.Revision, r.Updated.Format(time.RFC3339), r.Status, r.Package.Name, r.Package.Version, r.Description)
@@ -165,7 +164,7 @@ func newStatus(a *app) *cobra.Command {
 				return json.NewEncoder(a.streams.Out).Encode(map[string]any{"record": rec, "objects": objs})
 			}
 			fmt.Fprintf(a.streams.Out, "%s: %s %s, revision %d, %s\n", rec.Deployment, rec.Package.Name, rec.Package.Version, rec.Revision, rec.Status)
-			w := tabwriter.NewWriter(a.streams.Out, 0, 4, 2, ' ', 0)
+			w := a.table()
 			fmt.Fprintln(w, "COMPONENT\tOBJECT\tSTATUS\tMESSAGE")
 			for _, o := range objs {
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", o.Component, o.Object, o.Status, o.Message)

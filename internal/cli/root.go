@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 )
@@ -129,4 +130,10 @@ func isTerminal(w io.Writer) bool {
 // status prints a status line on stderr.
 func (a *app) status(format string, args ...any) {
 	fmt.Fprintf(a.streams.Err, format+"\n", args...)
+}
+
+// table returns a tab-aligned writer on stdout for a command's table
+// output; Flush it when done.
+func (a *app) table() *tabwriter.Writer {
+	return tabwriter.NewWriter(a.streams.Out, 0, 4, 2, ' ', 0)
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skiffhq/skiff/internal/atomicfile"
-	"github.com/skiffhq/skiff/internal/install"
 	"github.com/skiffhq/skiff/internal/sbom"
 )
 
@@ -30,11 +29,7 @@ and files (image "package"), one document after another; with -o DIR it
 writes each to a file in DIR instead.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			trust, err := tf.trust(a)
-			if err != nil {
-				return err
-			}
-			p, err := install.Open(cmd.Context(), args[0], trust)
+			p, err := tf.open(cmd.Context(), a, args[0])
 			if err != nil {
 				return err
 			}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -130,11 +129,7 @@ accepted by the policy's allow-list.`,
 			if err != nil {
 				return err
 			}
-			trust, err := tf.trust(a)
-			if err != nil {
-				return err
-			}
-			p, err := install.Open(cmd.Context(), args[0], trust)
+			p, err := tf.open(cmd.Context(), a, args[0])
 			if err != nil {
 				return err
 			}
@@ -172,7 +167,7 @@ func renderFindings(a *app, rep *vuln.Report) {
 	if len(rep.Findings) == 0 {
 		return
 	}
-	w := tabwriter.NewWriter(a.streams.Out, 0, 4, 2, ' ', 0)
+	w := a.table()
 	fmt.Fprintln(w, "SEVERITY\tID\tPACKAGE\tINSTALLED\tFIXED\tIMAGE")
 	for _, f := range rep.Findings {
 		img := f.Image

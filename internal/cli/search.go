@@ -3,7 +3,6 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -46,7 +45,7 @@ rejected, ...) shows the review queue of owners you can write to.`,
 				fmt.Fprintln(a.streams.Out, "no packages found")
 				return nil
 			}
-			w := tabwriter.NewWriter(a.streams.Out, 0, 4, 2, ' ', 0)
+			w := a.table()
 			fmt.Fprintln(w, "PACKAGE\tVERSION\tSTATUS\tUPLOADER\tDIGEST")
 			for _, p := range ps {
 				fmt.Fprintf(w, "%s/%s\t%s\t%s\t%s\t%s\n", p.Owner, p.Name, p.Version, p.Status, p.Uploader, short(p.Digest))

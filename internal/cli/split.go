@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/skiffhq/skiff/internal/bytesize"
 	"github.com/skiffhq/skiff/internal/split"
 )
 
@@ -35,7 +36,7 @@ skiff join ARCHIVE.parts.json.`,
 				return err
 			}
 			fmt.Fprintf(a.streams.Out, "%s: %s in %d parts of at most %s, %d parity parts; join with: skiff join %s\n",
-				args[0], humanBytes(m.Archive.Size), len(m.Data()), humanBytes(m.PartSize), m.Parity, split.ManifestPath(args[0]))
+				args[0], bytesize.Format(m.Archive.Size), len(m.Data()), bytesize.Format(m.PartSize), m.Parity, split.ManifestPath(args[0]))
 			return nil
 		},
 	}

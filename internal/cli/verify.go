@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skiffhq/skiff/internal/bundle"
+	"github.com/skiffhq/skiff/internal/bytesize"
 	"github.com/skiffhq/skiff/internal/install"
 )
 
@@ -44,7 +45,7 @@ and that a trusted key signed it.`,
 				signed = "signed by " + strings.Join(p.SignedBy, ", ")
 			}
 			fmt.Fprintf(a.streams.Out, "%s: ok: %s %s, %d blobs, %s verified, %s\n", args[0],
-				p.Description.Name, p.Description.Version, res.Blobs, humanBytes(res.Bytes), signed)
+				p.Description.Name, p.Description.Version, res.Blobs, bytesize.Format(res.Bytes), signed)
 			if d := p.Description.Delta; d != nil {
 				fmt.Fprintf(a.streams.Out, "delta of base %s: %d blobs omitted (the target registry must hold them):\n", d.Base, len(res.Omitted))
 				for _, o := range res.Omitted {

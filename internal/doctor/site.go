@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/skiffhq/skiff/internal/bytesize"
 	"github.com/skiffhq/skiff/internal/oci"
 )
 
@@ -45,7 +46,7 @@ func checkDisk(ctx context.Context, e *Env) []Result {
 		return []Result{{Severity: Fail, Subject: subject, Message: err.Error(), Fix: "pass the --root the registry serves from"}}
 	}
 	pct := 100 * float64(free) / float64(max(total, 1))
-	msg := fmt.Sprintf("%s free of %s (%.0f%%)", bytesString(free), bytesString(total), pct)
+	msg := fmt.Sprintf("%s free of %s (%.0f%%)", bytesize.Format(int64(free)), bytesize.Format(int64(total)), pct)
 	fix := "free space: run skiff registry gc --registry HOST --root " + e.RegistryRoot + ", or grow the file system"
 	switch {
 	case pct < diskFailPercent:
@@ -81,17 +82,4 @@ func checkHub(ctx context.Context, e *Env) []Result {
 		return []Result{{Severity: Fail, Subject: e.Hub, Message: msg, Fix: "see the hub's log; " + fix}}
 	}
 	return []Result{{Severity: OK, Subject: e.Hub, Message: "hub healthy"}}
-}
-
-func bytesString(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := uint64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

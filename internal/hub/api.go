@@ -27,6 +27,9 @@ const (
 	CodeConflict     = "conflict"
 	CodeInvalid      = "invalid"
 	CodeInternal     = "internal"
+	// CodeAuditFailed (status 500): the audit log could not be appended
+	// to, so the change was not made.
+	CodeAuditFailed = "audit_failed"
 )
 
 func (h *Hub) routes() {
@@ -74,7 +77,7 @@ func writeError(w http.ResponseWriter, err error) {
 	}
 	msg := err.Error()
 	if status == http.StatusInternalServerError {
-		msg = "internal error: see the hub's log"
+		msg = publicMessage(err)
 	}
 	writeJSON(w, status, map[string]APIError{"error": {Code: code, Message: msg}})
 }
@@ -97,6 +100,8 @@ func errorStatus(err error) (status int, code string) {
 		status, code = http.StatusConflict, CodeConflict
 	case errors.Is(err, ErrInvalid):
 		status, code = http.StatusBadRequest, CodeInvalid
+	case errors.Is(err, ErrAuditFailed):
+		code = CodeAuditFailed
 	}
 	return status, code
 }
@@ -153,12 +158,14 @@ func (h *Hub) apiLogin(w http.ResponseWriter, r *http.Request) {
 	if req.TTL > 0 {
 		ttl = min(time.Duration(req.TTL)*time.Second, MaxTokenTTL)
 	}
-	t, err := h.store.CreateToken(ctx, req.Username, "login", ttl)
+	// No token is issued without its login entry.
+	t, err := h.store.createToken(ctx, req.Username, "login", ttl, func(t *Token) *auditRecord {
+		return &auditRecord{req.Username, ActionLogin, req.Username, map[string]any{"ip": clientIP(r), "expires": t.Expires}}
+	})
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	h.store.Audit(ctx, req.Username, ActionLogin, req.Username, map[string]any{"ip": clientIP(r), "expires": t.Expires})
 	writeJSON(w, http.StatusOK, t)
 }
 
@@ -337,11 +344,11 @@ func (h *Hub) apiAddUser(w http.ResponseWriter, r *http.Request, p *principal) {
 		req.Password = RandomPassword()
 		resp.Password = req.Password
 	}
-	if err := h.store.AddUser(r.Context(), req.Name, req.Password, req.Admin); err != nil {
+	rec := &auditRecord{p.user, ActionUserAdd, req.Name, map[string]any{"admin": req.Admin}}
+	if err := h.store.addUser(r.Context(), req.Name, req.Password, req.Admin, rec); err != nil {
 		writeError(w, err)
 		return
 	}
-	h.store.Audit(r.Context(), p.user, ActionUserAdd, req.Name, map[string]any{"admin": req.Admin})
 	writeJSON(w, http.StatusCreated, resp)
 }
 
@@ -360,11 +367,11 @@ func (h *Hub) apiAddMember(w http.ResponseWriter, r *http.Request, p *principal)
 		return
 	}
 	group := r.PathValue("group")
-	if err := h.store.AddGroupMember(r.Context(), group, req.User); err != nil {
+	rec := &auditRecord{p.user, ActionGroupAdd, group, map[string]any{"user": req.User}}
+	if err := h.store.addGroupMember(r.Context(), group, req.User, rec); err != nil {
 		writeError(w, err)
 		return
 	}
-	h.store.Audit(r.Context(), p.user, ActionGroupAdd, group, map[string]any{"user": req.User})
 	writeJSON(w, http.StatusOK, map[string]string{"group": group, "user": req.User})
 }
 
@@ -393,11 +400,11 @@ func (h *Hub) apiGrant(w http.ResponseWriter, r *http.Request, p *principal) {
 		writeError(w, err)
 		return
 	}
-	if err := h.store.Grant(ctx, req.Owner, req.Subject, l); err != nil {
+	rec := &auditRecord{p.user, ActionGrant, req.Owner, map[string]any{"subject": req.Subject, "level": l.String()}}
+	if err := h.store.grant(ctx, req.Owner, req.Subject, l, rec); err != nil {
 		writeError(w, err)
 		return
 	}
-	h.store.Audit(ctx, p.user, ActionGrant, req.Owner, map[string]any{"subject": req.Subject, "level": l.String()})
 	writeJSON(w, http.StatusOK, req)
 }
 
@@ -432,12 +439,13 @@ func (h *Hub) apiToken(w http.ResponseWriter, r *http.Request, p *principal) {
 		return
 	}
 	ttl := min(time.Duration(req.TTL)*time.Second, MaxTokenTTL)
-	t, err := h.store.CreateToken(r.Context(), p.user, req.Name, ttl)
+	t, err := h.store.createToken(r.Context(), p.user, req.Name, ttl, func(t *Token) *auditRecord {
+		return &auditRecord{p.user, ActionToken, p.user, map[string]any{"name": req.Name, "expires": t.Expires}}
+	})
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	h.store.Audit(r.Context(), p.user, ActionToken, p.user, map[string]any{"name": req.Name, "expires": t.Expires})
 	writeJSON(w, http.StatusCreated, t)
 }
 
@@ -467,11 +475,11 @@ func (h *Hub) apiMFAConfirm(w http.ResponseWriter, r *http.Request, p *principal
 		writeError(w, err)
 		return
 	}
-	if err := h.store.ConfirmTOTP(r.Context(), p.user, req.OTP); err != nil {
+	rec := &auditRecord{p.user, ActionMFA, p.user, map[string]any{"enabled": true}}
+	if err := h.store.confirmTOTP(r.Context(), p.user, req.OTP, rec); err != nil {
 		writeError(w, err)
 		return
 	}
-	h.store.Audit(r.Context(), p.user, ActionMFA, p.user, map[string]any{"enabled": true})
 	writeJSON(w, http.StatusOK, map[string]bool{"mfa": true})
 }
 

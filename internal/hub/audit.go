@@ -58,24 +58,83 @@ func (e *AuditEntry) computeHash() string {
 	return hex.EncodeToString(h[:])
 }
 
+// ErrAuditFailed reports that an audit entry could not be appended. A
+// state change the audit log records is then not made: the change and
+// its entry are committed in one transaction, or neither is.
+var ErrAuditFailed = errors.New("the hub could not append to its audit log")
+
+// auditError is an ErrAuditFailed with its cause. Its public message
+// (shown to API clients) leaves the cause out: that goes to the log.
+type auditError struct {
+	action string
+	// made is true when the change was made before the append failed
+	// (the few changes not committed together with their entry).
+	made bool
+	err  error
+}
+
+func (e *auditError) public() string {
+	if e.made {
+		return fmt.Sprintf("%s: the change (%s) was made but is not in the audit log: see the hub's log, fix its database or disk, and record it by hand", ErrAuditFailed, e.action)
+	}
+	return fmt.Sprintf("%s, so the change (%s) was not made: see the hub's log, fix its database or disk, and try again", ErrAuditFailed, e.action)
+}
+
+func (e *auditError) Error() string   { return e.public() + ": " + e.err.Error() }
+func (e *auditError) Unwrap() []error { return []error{ErrAuditFailed, e.err} }
+
+// auditRecord is an audit entry to append. details is encoded as JSON
+// (maps with sorted keys); a func() any is called, after the change it
+// records, to get them.
+type auditRecord struct {
+	actor, action, target string
+	details               any
+}
+
 // Audit appends an entry. details is encoded as JSON (maps with sorted
-// keys). Appends are serialized; the head is recorded beside the database.
+// keys). Appends are serialized, across hub replicas too (PostgreSQL);
+// the head is recorded beside the database. A failure wraps
+// ErrAuditFailed.
 func (s *Store) Audit(ctx context.Context, actor, action, target string, details any) error {
-	d := "{}"
-	if details != nil {
-		b, err := json.Marshal(details)
-		if err != nil {
-			return fmt.Errorf("encoding audit details: %w", err)
-		}
-		d = string(b)
+	return s.audited(ctx, &auditRecord{actor, action, target, details}, nil)
+}
+
+// audited runs change (if not nil) and appends rec in one transaction:
+// both are committed or neither is. A nil rec runs change alone. An
+// error of the append wraps ErrAuditFailed and is logged; errors of
+// change are returned as they are.
+func (s *Store) audited(ctx context.Context, rec *auditRecord, change func(tx *sql.Tx) error) error {
+	if rec == nil {
+		return s.tx(ctx, change)
 	}
 	s.auditMu.Lock()
 	defer s.auditMu.Unlock()
-	var e AuditEntry
-	var err error
-	for range 5 { // another process may append concurrently (PostgreSQL)
-		err = s.tx(ctx, func(tx *sql.Tx) error {
-			e = AuditEntry{Time: s.now().UTC().Format(time.RFC3339Nano), Actor: actor, Action: action, Target: target, Details: d}
+	// One append at a time across replicas sharing a PostgreSQL
+	// database: the lock covers reading the head, inserting the entry
+	// and recording the head file, so the chain never forks and the head
+	// file only moves forward. Changes take it before their row locks.
+	var changeErr error
+	err := s.withLock(ctx, lockAudit, func(c conn) error {
+		var e AuditEntry
+		err := txOn(ctx, c, func(tx *sql.Tx) error {
+			if change != nil {
+				if changeErr = change(tx); changeErr != nil {
+					return changeErr
+				}
+			}
+			details := rec.details
+			if f, ok := details.(func() any); ok {
+				details = f()
+			}
+			d := "{}"
+			if details != nil {
+				b, err := json.Marshal(details)
+				if err != nil {
+					return fmt.Errorf("encoding audit details: %w", err)
+				}
+				d = string(b)
+			}
+			e = AuditEntry{Time: s.now().UTC().Format(time.RFC3339Nano), Actor: rec.actor, Action: rec.action, Target: rec.target, Details: d}
 			err := s.row(ctx, tx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&e.Seq, &e.PrevHash)
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return err
@@ -85,21 +144,54 @@ func (s *Store) Audit(ctx context.Context, actor, action, target string, details
 			return s.exec(ctx, tx, `INSERT INTO audit (seq, time, actor, action, target, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 				e.Seq, e.Time, e.Actor, e.Action, e.Target, e.Details, e.PrevHash, e.Hash)
 		})
-		if err == nil {
-			break
+		if err != nil {
+			return err
 		}
+		head, _ := json.Marshal(struct {
+			Seq  int64  `json:"seq"`
+			Hash string `json:"hash"`
+		}{e.Seq, e.Hash})
+		if err := writeFileAtomic(filepath.Join(s.root, auditHeadFile), head, 0o600); err != nil {
+			// The change and its entry are committed; only the head
+			// (which detects truncation) lags behind.
+			return &auditError{action: rec.action, made: true, err: fmt.Errorf("recording the audit head: %w", err)}
+		}
+		return nil
+	})
+	switch {
+	case err == nil:
+		return nil
+	case changeErr != nil && errors.Is(err, changeErr):
+		return changeErr
 	}
-	if err != nil {
-		return fmt.Errorf("appending to the audit log: %w", err)
+	var ae *auditError
+	if !errors.As(err, &ae) {
+		ae = &auditError{action: rec.action, err: fmt.Errorf("appending to the audit log: %w", err)}
 	}
-	head, _ := json.Marshal(struct {
-		Seq  int64  `json:"seq"`
-		Hash string `json:"hash"`
-	}{e.Seq, e.Hash})
-	if err := writeFileAtomic(filepath.Join(s.root, auditHeadFile), head, 0o600); err != nil {
-		return fmt.Errorf("recording the audit head: %w", err)
+	s.logger.Error("hub: audit append failed", "action", rec.action, "actor", rec.actor, "target", rec.target, "err", ae.err)
+	return ae
+}
+
+// publicMessage is what a client is told of an internal error: what an
+// audit failure means, or to see the hub's log.
+func publicMessage(err error) string {
+	var ae *auditError
+	if errors.As(err, &ae) {
+		return ae.public()
 	}
-	return nil
+	return "internal error: see the hub's log"
+}
+
+// markMade notes on an audit failure that the change it was to record
+// had been made before (the entry was appended after the change).
+func markMade(err error) error {
+	var ae *auditError
+	if errors.As(err, &ae) {
+		c := *ae
+		c.made = true
+		return &c
+	}
+	return err
 }
 
 // AuditQuery selects audit entries.

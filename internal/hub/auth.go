@@ -90,7 +90,9 @@ func (h *Hub) checkPassword(ctx context.Context, name, pass, ip string, login bo
 	}
 	if err != nil {
 		h.limiter.fail(key)
-		h.store.Audit(ctx, name, ActionLoginFailed, name, map[string]any{"ip": ip})
+		// A failed attempt changes nothing: if it cannot be recorded,
+		// the store logs that, and the caller still gets its answer.
+		_ = h.store.Audit(ctx, name, ActionLoginFailed, name, map[string]any{"ip": ip})
 		return ErrBadCredential
 	}
 	h.limiter.reset(key)

@@ -189,6 +189,10 @@ func snapshotSQLite(ctx context.Context, root string) (string, error) {
 		return "", err
 	}
 	defer db.Close()
+	var storage string
+	if db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, settingStorage).Scan(&storage) == nil && storage != "filesystem" {
+		return "", fmt.Errorf("%w (%s): hub backup copies Root/storage only: back up the bucket with S3 tools and hub.db with sqlite3 .backup", ErrNotFilesystem, storage)
+	}
 	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, snap); err != nil {
 		os.Remove(snap)
 		return "", fmt.Errorf("snapshotting the database: %w", err)

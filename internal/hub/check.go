@@ -58,6 +58,9 @@ func Check(ctx context.Context, o CheckOptions) (*CheckReport, error) {
 		return nil, err
 	}
 	defer st.Close()
+	if err := st.checkFilesystem(ctx, "hub check"); err != nil {
+		return nil, err
+	}
 	rep := &CheckReport{}
 	problem := func(format string, args ...any) { rep.Problems = append(rep.Problems, fmt.Sprintf(format, args...)) }
 

@@ -176,24 +176,34 @@ func (h *Hub) rescan(ctx context.Context, p *Package, actor string) (*RescanResu
 	case p.Status == StatusBlocked:
 		after = StatusPending
 	}
-	if err := h.store.setRescanned(ctx, p, after, results, after == StatusPending && p.Status == StatusBlocked); err != nil {
-		return nil, err
-	}
+	var rec *auditRecord // a rescan that changes nothing is not audited
 	if after != p.Status {
-		if err := h.store.Audit(ctx, actor, ActionRescan, p.Ref(), map[string]any{"digest": p.Digest, "before": p.Status, "after": after, "gates": results}); err != nil {
-			return nil, err
+		rec = &auditRecord{actor, ActionRescan, p.Ref(), map[string]any{"digest": p.Digest, "before": p.Status, "after": after, "gates": results}}
+	}
+	if err := h.store.setRescanned(ctx, p, after, results, after == StatusPending && p.Status == StatusBlocked, rec); err != nil {
+		if errors.Is(err, errChanged) {
+			return nil, fmt.Errorf("%w: %s was reviewed while it was rescanned: rescan it again", ErrConflict, p.Ref())
 		}
+		return nil, err
 	}
 	return &RescanResult{Package: p.Ref(), Digest: p.Digest, Before: p.Status, After: after, Gates: results}, nil
 }
 
-// setRescanned records a rescan's gate results and status; resetApprovals
-// drops earlier approvals (a package unblocked is reviewed again).
-func (s *Store) setRescanned(ctx context.Context, p *Package, status string, gates []GateResult, resetApprovals bool) error {
+// setRescanned records a rescan's gate results and status, provided the
+// package is still in the state the rescan read (errChanged otherwise); resetApprovals
+// drops earlier approvals (a package unblocked is reviewed again). rec,
+// if not nil, is appended to the audit log in the same transaction.
+func (s *Store) setRescanned(ctx context.Context, p *Package, status string, gates []GateResult, resetApprovals bool, rec *auditRecord) error {
 	gateJSON, _ := json.Marshal(gates)
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		if err := s.exec(ctx, tx, `UPDATE packages SET status = ?, gates = ?, updated = ? WHERE id = ?`, status, string(gateJSON), s.now().Unix(), p.ID); err != nil {
+	return s.audited(ctx, rec, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.rebind(`UPDATE packages SET status = ?, gates = ?, updated = ? WHERE id = ? AND status = ?`), status, string(gateJSON), s.now().Unix(), p.ID, p.Status)
+		if err != nil {
 			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return errChanged // reviewed meanwhile (another replica): rescan it again
 		}
 		if resetApprovals {
 			return s.exec(ctx, tx, `DELETE FROM approvals WHERE package_id = ?`, p.ID)

@@ -9,6 +9,8 @@ package hub
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log"
@@ -17,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	skregistry "github.com/skiffhq/skiff/internal/registry"
@@ -40,7 +43,13 @@ type Options struct {
 	// (Root/hub.db) and the audit head.
 	Root string
 	// DatabaseURL selects PostgreSQL (postgres://...) instead of SQLite.
+	// Several hubs (replicas behind one address) may share one
+	// PostgreSQL database and one storage; with SQLite, run one.
 	DatabaseURL string
+	// Storage selects where package content is stored: Root/storage (the
+	// zero value) or an S3 bucket. Backup and Check read the filesystem
+	// storage and refuse an S3 hub (ErrNotFilesystem).
+	Storage skregistry.Storage
 	// Approvals is how many administrators of the owner, other than the
 	// uploader, must approve a package; DefaultApprovals if <= 0.
 	Approvals int
@@ -88,7 +97,17 @@ func New(ctx context.Context, o Options) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
-	reg, err := skregistry.NewHandler(ctx, skregistry.HandlerOptions{RootDir: o.Root, Logger: o.Logger})
+	// Replicas share the secret signing upload state, so an upload
+	// started on one may continue on another.
+	secret, err := st.setting(ctx, settingRegistrySecret, randomSecret)
+	if err == nil {
+		err = st.setSetting(ctx, settingStorage, storageName(o.Storage))
+	}
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	reg, err := skregistry.NewHandler(ctx, skregistry.HandlerOptions{RootDir: o.Root, Storage: o.Storage, Secret: secret, Logger: o.Logger})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -97,6 +116,7 @@ func New(ctx context.Context, o Options) (*Hub, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	st.logger = logger
 	h := &Hub{
 		o:        o,
 		store:    st,
@@ -179,13 +199,46 @@ func (s *Store) InitAdmin(ctx context.Context, name string) (string, error) {
 		return "", nil
 	}
 	pw := RandomPassword()
-	if err := s.AddUser(ctx, name, pw, true); err != nil {
-		return "", err
-	}
-	if err := s.Audit(ctx, "system", ActionUserAdd, name, map[string]any{"admin": true}); err != nil {
+	if err := s.addUser(ctx, name, pw, true, &auditRecord{"system", ActionUserAdd, name, map[string]any{"admin": true}}); err != nil {
 		return "", err
 	}
 	return pw, nil
+}
+
+// Settings the hub keeps in its database.
+const (
+	settingRegistrySecret = "registry.secret"
+	// settingStorage names the content storage the hub last ran with:
+	// "filesystem" or s3://BUCKET/PREFIX.
+	settingStorage = "storage"
+)
+
+// ErrNotFilesystem reports an operation that reads the hub's content
+// storage as files (backup, check) on a hub storing it in S3.
+var ErrNotFilesystem = errors.New("the hub stores its content in S3, not under its root directory")
+
+func randomSecret() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func storageName(s skregistry.Storage) string {
+	if s.S3 == nil {
+		return "filesystem"
+	}
+	return "s3://" + s.S3.Bucket + "/" + strings.TrimPrefix(s.S3.RootDirectory, "/")
+}
+
+// checkFilesystem refuses a hub whose database says its content is in
+// S3, for operations that read Root/storage directly.
+func (s *Store) checkFilesystem(ctx context.Context, op string) error {
+	var v string
+	err := s.row(ctx, s.db, `SELECT value FROM settings WHERE name = ?`, settingStorage).Scan(&v)
+	if err != nil || v == "filesystem" {
+		return nil // never served, or served from Root/storage
+	}
+	return fmt.Errorf("%w (%s): %s reads Root/storage only; copy the bucket with S3 tools and the database with pg_dump or a SQLite backup", ErrNotFilesystem, v, op)
 }
 
 // tempDir is where reviews rebuild archives.

@@ -143,7 +143,9 @@ func (h *Hub) Export(ctx context.Context, w io.Writer, o ExportOptions) (*Export
 	if err := tw.Close(); err != nil {
 		return nil, err
 	}
-	h.store.Audit(ctx, o.Actor, ActionExport, "", map[string]any{"since": m.Since, "packages": len(m.Packages)})
+	// An export changes nothing; the failure to record it is logged
+	// (by the store), not fatal: the export has been written already.
+	_ = h.store.Audit(ctx, o.Actor, ActionExport, "", map[string]any{"since": m.Since, "packages": len(m.Packages)})
 	return m, nil
 }
 
@@ -335,7 +337,12 @@ func (h *Hub) Import(ctx context.Context, r io.Reader, o ImportOptions) (*Import
 		}
 		res.Packages = append(res.Packages, ip)
 	}
-	h.store.Audit(ctx, o.Actor, ActionImport, "", map[string]any{"created": m.Created, "packages": res.Packages})
+	// Each package's push and submission were audited with it; this
+	// entry sums the import up after the fact, so its failure fails the
+	// request although the packages are in.
+	if err := h.store.Audit(ctx, o.Actor, ActionImport, "", map[string]any{"created": m.Created, "packages": res.Packages}); err != nil {
+		return res, markMade(err)
+	}
 	return res, nil
 }
 
@@ -407,10 +414,9 @@ func (h *Hub) ingest(ctx context.Context, e ExportEntry, file, actor string) (*P
 	if err != nil {
 		return nil, err
 	}
-	if _, err := h.store.RecordPush(ctx, e.Owner, e.Name, e.Version, rec, actor); err != nil {
+	if _, err := h.store.recordPush(ctx, e.Owner, e.Name, e.Version, rec, actor, map[string]any{"import": true}); err != nil {
 		return nil, err
 	}
-	h.store.Audit(ctx, actor, ActionPush, e.Ref(), map[string]any{"digest": e.Digest, "import": true})
 	return h.Submit(ctx, e.Owner, e.Name, e.Version, actor)
 }
 

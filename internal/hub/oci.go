@@ -190,7 +190,12 @@ func (h *Hub) readContent(w http.ResponseWriter, r *http.Request, req ociRequest
 		return
 	}
 	if pkg != nil && pkg.Status == StatusApproved && r.Method == http.MethodGet {
-		h.store.Audit(ctx, p.user, ActionPull, pkg.Ref(), map[string]any{"digest": pkg.Digest})
+		// A package leaves the hub only on the record: the store logs a
+		// failed append and the pull is refused (before anything is sent).
+		if err := h.store.Audit(ctx, p.user, ActionPull, pkg.Ref(), map[string]any{"digest": pkg.Digest}); err != nil {
+			ociError(w, http.StatusInternalServerError, "UNKNOWN", publicMessage(err))
+			return
+		}
 	}
 	h.registry.ServeHTTP(w, r)
 }
@@ -318,11 +323,13 @@ func (h *Hub) putManifest(w http.ResponseWriter, r *http.Request, req ociRequest
 	}
 	if isPackage {
 		root := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: dgst, Size: int64(len(body)), ArtifactType: bundle.ArtifactTypePackage, Annotations: head.Annotations}
+		// The push is recorded with its audit entry, or not at all; the
+		// registry has answered already, so a failure is only logged,
+		// and the submission that follows finds no package.
 		if _, err := h.store.RecordPush(ctx, req.owner, req.name, req.ref, root, p.user); err != nil {
 			h.logger.Error("hub: recording a push", "repo", req.repo, "err", err)
 			return
 		}
-		h.store.Audit(ctx, p.user, ActionPush, req.owner+"/"+req.name+":"+req.ref, map[string]any{"digest": dgst.String()})
 	}
 }
 

@@ -98,16 +98,27 @@ func scanPackage(sc interface{ Scan(...any) error }) (*Package, error) {
 }
 
 // RecordPush records that uploader pushed the package root root as
-// owner/name:version, quarantined. A version that is already pending or
-// approved with another root is immutable (ErrConflict); a rejected or
-// removed one is replaced.
+// owner/name:version, quarantined, and appends the push to the audit log
+// in the same transaction. A version that is already pending or approved
+// with another root is immutable (ErrConflict); a rejected or removed one
+// is replaced.
 func (s *Store) RecordPush(ctx context.Context, owner, name, version string, root ocispec.Descriptor, uploader string) (*Package, error) {
+	return s.recordPush(ctx, owner, name, version, root, uploader, nil)
+}
+
+// recordPush is RecordPush with audit details beyond the digest.
+func (s *Store) recordPush(ctx context.Context, owner, name, version string, root ocispec.Descriptor, uploader string, details map[string]any) (*Package, error) {
 	rootJSON, err := json.Marshal(root)
 	if err != nil {
 		return nil, err
 	}
+	d := map[string]any{"digest": root.Digest.String()}
+	for k, v := range details {
+		d[k] = v
+	}
+	rec := &auditRecord{uploader, ActionPush, owner + "/" + name + ":" + version, d}
 	now := s.now().Unix()
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.audited(ctx, rec, func(tx *sql.Tx) error {
 		old, err := scanPackage(s.row(ctx, tx, `SELECT `+packageCols+` FROM packages WHERE owner = ? AND name = ? AND version = ?`, owner, name, version))
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
@@ -241,14 +252,27 @@ func (s *Store) approvedDigest(ctx context.Context, owner, name, d string) (bool
 	return n > 0, err
 }
 
-// setGated stores the gates' findings and the package's new status.
-func (s *Store) setGated(ctx context.Context, p *Package, status string, desc json.RawMessage, sigs []ocispec.Descriptor, gates []GateResult, digests []string) error {
+// errChanged reports that a package's status changed (on another
+// request or replica) since it was read.
+var errChanged = errors.New("the package changed meanwhile")
+
+// setGated stores the gates' findings and the package's new status,
+// provided the package is still in state from (errChanged otherwise:
+// another review finished first), and appends rec in the same
+// transaction.
+func (s *Store) setGated(ctx context.Context, p *Package, from, status string, desc json.RawMessage, sigs []ocispec.Descriptor, gates []GateResult, digests []string, rec *auditRecord) error {
 	sigJSON, _ := json.Marshal(sigs)
 	gateJSON, _ := json.Marshal(gates)
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		if err := s.exec(ctx, tx, `UPDATE packages SET status = ?, description = ?, signatures = ?, gates = ?, updated = ? WHERE id = ?`,
-			status, string(desc), string(sigJSON), string(gateJSON), s.now().Unix(), p.ID); err != nil {
+	return s.audited(ctx, rec, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.rebind(`UPDATE packages SET status = ?, description = ?, signatures = ?, gates = ?, updated = ? WHERE id = ? AND status = ?`),
+			status, string(desc), string(sigJSON), string(gateJSON), s.now().Unix(), p.ID, from)
+		if err != nil {
 			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return errChanged
 		}
 		if err := s.exec(ctx, tx, `DELETE FROM package_digests WHERE package_id = ?`, p.ID); err != nil {
 			return err
@@ -262,20 +286,77 @@ func (s *Store) setGated(ctx context.Context, p *Package, status string, desc js
 	})
 }
 
-// setStatus changes a package's status.
-func (s *Store) setStatus(ctx context.Context, p *Package, status string) error {
-	return s.exec(ctx, s.db, `UPDATE packages SET status = ?, updated = ? WHERE id = ?`, status, s.now().Unix(), p.ID)
+// setStatus changes a package's status and appends rec in the same
+// transaction.
+func (s *Store) setStatus(ctx context.Context, p *Package, status string, rec *auditRecord) error {
+	return s.audited(ctx, rec, func(tx *sql.Tx) error {
+		return s.exec(ctx, tx, `UPDATE packages SET status = ?, updated = ? WHERE id = ?`, status, s.now().Unix(), p.ID)
+	})
 }
 
-// addApproval records a reviewer's decision (replacing an earlier one).
-func (s *Store) addApproval(ctx context.Context, p *Package, user, decision, comment string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+// lockPackage reads package id's status inside tx, locking its row
+// against concurrent reviews until tx ends (PostgreSQL: FOR UPDATE;
+// SQLite transactions are exclusive already).
+func (s *Store) lockPackage(ctx context.Context, tx *sql.Tx, id int64) (string, error) {
+	q := `SELECT status FROM packages WHERE id = ?`
+	if s.pg {
+		q += ` FOR UPDATE`
+	}
+	var status string
+	err := s.row(ctx, tx, q, id).Scan(&status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", errChanged
+	}
+	return status, err
+}
+
+// decide records user's decision on package p in one transaction that
+// holds the package's row: its status must be one of allowed
+// (ErrConflict otherwise). An approval counts the approvals by users
+// other than the uploader and makes the package approved once there are
+// required of them; a rejection rejects it. It returns that count (0 for
+// a rejection). Two reviewers deciding at once, on any replicas, are
+// applied one after the other. The entry audit returns (given that
+// count) is appended in the same transaction.
+func (s *Store) decide(ctx context.Context, p *Package, user, decision, comment string, required int, audit func(approvals int) *auditRecord, allowed ...string) (int, error) {
+	n := 0
+	rec := audit(0)
+	rec.details = func() any { return audit(n).details }
+	err := s.audited(ctx, rec, func(tx *sql.Tx) error {
+		status, err := s.lockPackage(ctx, tx, p.ID)
+		if err != nil {
+			return err
+		}
+		ok := false
+		for _, a := range allowed {
+			ok = ok || status == a
+		}
+		if !ok {
+			return fmt.Errorf("%w: %s is %s; only %s packages can be %sed", ErrConflict, p.Ref(), status, strings.Join(allowed, " or "), strings.TrimSuffix(decision, "e"))
+		}
 		if err := s.exec(ctx, tx, `DELETE FROM approvals WHERE package_id = ? AND user_name = ?`, p.ID, user); err != nil {
 			return err
 		}
-		return s.exec(ctx, tx, `INSERT INTO approvals (package_id, user_name, decision, comment, time) VALUES (?, ?, ?, ?, ?)`,
-			p.ID, user, decision, comment, s.now().Unix())
+		if err := s.exec(ctx, tx, `INSERT INTO approvals (package_id, user_name, decision, comment, time) VALUES (?, ?, ?, ?, ?)`,
+			p.ID, user, decision, comment, s.now().Unix()); err != nil {
+			return err
+		}
+		next := StatusRejected
+		if decision == "approve" {
+			if err := s.row(ctx, tx, `SELECT COUNT(*) FROM approvals WHERE package_id = ? AND decision = 'approve' AND user_name <> ?`, p.ID, p.Uploader).Scan(&n); err != nil {
+				return err
+			}
+			if n < required {
+				return nil
+			}
+			next = StatusApproved
+		}
+		return s.exec(ctx, tx, `UPDATE packages SET status = ?, updated = ? WHERE id = ?`, next, s.now().Unix(), p.ID)
 	})
+	if errors.Is(err, errChanged) {
+		err = fmt.Errorf("%w: %s was replaced meanwhile; look at it again", ErrConflict, p.Ref())
+	}
+	return n, err
 }
 
 // addReferrer records that manifest desc in repo has subject subject.

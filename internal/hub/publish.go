@@ -76,10 +76,15 @@ func (h *Hub) Submit(ctx context.Context, owner, name, version, actor string) (*
 	if status == StatusRejected {
 		digests = nil
 	}
-	if err := h.store.setGated(ctx, p, status, desc, sigs, results, digests); err != nil {
+	rec := &auditRecord{actor, ActionSubmit, p.Ref(), map[string]any{"digest": p.Digest, "status": status, "gates": results}}
+	switch err := h.store.setGated(ctx, p, p.Status, status, desc, sigs, results, digests, rec); {
+	case errors.Is(err, errChanged):
+		// Another submission (on this or another replica) finished
+		// first; its outcome stands.
+		return h.store.Package(ctx, owner, name, version)
+	case err != nil:
 		return nil, fmt.Errorf("recording the review of %s: %w", p.Ref(), err)
 	}
-	h.store.Audit(ctx, actor, ActionSubmit, p.Ref(), map[string]any{"digest": p.Digest, "status": status, "gates": results})
 	return h.store.Package(ctx, owner, name, version)
 }
 
@@ -177,24 +182,12 @@ func (h *Hub) Approve(ctx context.Context, owner, name, version, actor, comment 
 	if actor == p.Uploader {
 		return p, fmt.Errorf("%w: %s uploaded %s and cannot approve it: another administrator of %s must", ErrForbidden, actor, p.Ref(), owner)
 	}
-	if err := h.store.addApproval(ctx, p, actor, "approve", comment); err != nil {
+	audit := func(n int) *auditRecord {
+		return &auditRecord{actor, ActionApprove, p.Ref(), map[string]any{"digest": p.Digest, "approvals": n, "required": h.o.Approvals, "comment": comment}}
+	}
+	if _, err := h.store.decide(ctx, p, actor, "approve", comment, h.o.Approvals, audit, StatusPending); err != nil {
 		return nil, err
 	}
-	if p, err = h.store.Package(ctx, owner, name, version); err != nil {
-		return nil, err
-	}
-	n := 0
-	for _, a := range p.Approvals {
-		if a.Decision == "approve" && a.User != p.Uploader {
-			n++
-		}
-	}
-	if n >= h.o.Approvals {
-		if err := h.store.setStatus(ctx, p, StatusApproved); err != nil {
-			return nil, err
-		}
-	}
-	h.store.Audit(ctx, actor, ActionApprove, p.Ref(), map[string]any{"digest": p.Digest, "approvals": n, "required": h.o.Approvals, "comment": comment})
 	return h.store.Package(ctx, owner, name, version)
 }
 
@@ -207,13 +200,12 @@ func (h *Hub) Reject(ctx context.Context, owner, name, version, actor, comment s
 	if p.Status != StatusPending && p.Status != StatusQuarantined {
 		return p, fmt.Errorf("%w: %s is %s; only quarantined or pending packages can be rejected", ErrConflict, p.Ref(), p.Status)
 	}
-	if err := h.store.addApproval(ctx, p, actor, "reject", comment); err != nil {
+	audit := func(int) *auditRecord {
+		return &auditRecord{actor, ActionReject, p.Ref(), map[string]any{"digest": p.Digest, "comment": comment}}
+	}
+	if _, err := h.store.decide(ctx, p, actor, "reject", comment, 0, audit, StatusPending, StatusQuarantined); err != nil {
 		return nil, err
 	}
-	if err := h.store.setStatus(ctx, p, StatusRejected); err != nil {
-		return nil, err
-	}
-	h.store.Audit(ctx, actor, ActionReject, p.Ref(), map[string]any{"digest": p.Digest, "comment": comment})
 	return h.store.Package(ctx, owner, name, version)
 }
 
@@ -224,13 +216,13 @@ func (h *Hub) Remove(ctx context.Context, owner, name, version, actor string) (*
 	if err != nil {
 		return nil, err
 	}
-	if err := h.store.setStatus(ctx, p, StatusRemoved); err != nil {
+	rec := &auditRecord{actor, ActionRemove, p.Ref(), map[string]any{"digest": p.Digest}}
+	if err := h.store.setStatus(ctx, p, StatusRemoved, rec); err != nil {
 		return nil, err
 	}
 	// Delete the tag; the blobs stay until garbage collection.
 	req := httptest.NewRequestWithContext(ctx, http.MethodDelete, "/v2/"+p.Repository()+"/manifests/"+p.Version, nil)
 	h.registry.ServeHTTP(httptest.NewRecorder(), req)
-	h.store.Audit(ctx, actor, ActionRemove, p.Ref(), map[string]any{"digest": p.Digest})
 	return h.store.Package(ctx, owner, name, version)
 }
 

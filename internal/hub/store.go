@@ -3,8 +3,10 @@ package hub
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -41,6 +43,8 @@ type Store struct {
 	now  func() time.Time
 	// auditMu serializes audit appends within this process.
 	auditMu sync.Mutex
+	// logger receives audit append failures; the hub sets it.
+	logger *slog.Logger
 }
 
 // OpenStore opens (creating and migrating as needed) the hub database.
@@ -51,7 +55,7 @@ func OpenStore(ctx context.Context, o StoreOptions) (*Store, error) {
 	if err := os.MkdirAll(o.Root, 0o700); err != nil {
 		return nil, fmt.Errorf("hub: creating the root directory: %w", err)
 	}
-	s := &Store{root: o.Root, now: o.Now}
+	s := &Store{root: o.Root, now: o.Now, logger: slog.New(slog.DiscardHandler)}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -135,7 +139,18 @@ func (s *Store) rows(ctx context.Context, q querier, query string, args ...any) 
 
 // tx runs f in a transaction.
 func (s *Store) tx(ctx context.Context, f func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	return txOn(ctx, s.db, f)
+}
+
+// conn is a database handle transactions start on: *sql.DB or *sql.Conn.
+type conn interface {
+	querier
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
+
+// txOn runs f in a transaction on c.
+func txOn(ctx context.Context, c conn, f func(tx *sql.Tx) error) error {
+	tx, err := c.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -144,6 +159,41 @@ func (s *Store) tx(ctx context.Context, f func(tx *sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// Names of the database-wide locks (see withLock).
+const (
+	lockMigrate = "skiff.migrate"
+	lockAudit   = "skiff.audit"
+)
+
+// withLock runs f holding the lock name across every process sharing
+// the database, on the connection f receives. In PostgreSQL that is a
+// session advisory lock keyed by name and the current schema, taken on a
+// dedicated connection, so hub replicas sharing one database take turns.
+// SQLite is one process (one hub replica): its single connection and
+// immediate transactions serialize writers already, so f gets the pool.
+func (s *Store) withLock(ctx context.Context, name string, f func(c conn) error) error {
+	if !s.pg {
+		return f(s.db)
+	}
+	c, err := s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.ExecContext(ctx, `SELECT pg_advisory_lock(hashtext($1::text || '.' || current_schema()))`, name); err != nil {
+		return fmt.Errorf("taking the %s lock: %w", name, err)
+	}
+	ferr := f(c)
+	// Unlock even if ctx is done; if that fails, drop the connection so
+	// the lock cannot stay held by a pooled session.
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := c.ExecContext(uctx, `SELECT pg_advisory_unlock(hashtext($1::text || '.' || current_schema()))`, name); err != nil {
+		c.Raw(func(any) error { return driver.ErrBadConn })
+	}
+	return ferr
 }
 
 // migration is one schema step; {{id}} is the dialect's auto-increment
@@ -235,17 +285,28 @@ CREATE TABLE audit (
 	prev_hash TEXT NOT NULL,
 	hash TEXT NOT NULL
 );
+`}, {2, `
+CREATE TABLE settings (
+	name TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+);
 `}}
 
 // SchemaVersion is the schema version this build migrates to.
 var SchemaVersion = migrations[len(migrations)-1].version
 
+// migrate brings the schema up to SchemaVersion, once: replicas starting
+// together wait for each other on the migration lock.
 func (s *Store) migrate(ctx context.Context) error {
-	if err := s.exec(ctx, s.db, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied BIGINT NOT NULL)`); err != nil {
+	return s.withLock(ctx, lockMigrate, func(c conn) error { return s.migrateOn(ctx, c) })
+}
+
+func (s *Store) migrateOn(ctx context.Context, c conn) error {
+	if err := s.exec(ctx, c, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied BIGINT NOT NULL)`); err != nil {
 		return fmt.Errorf("hub: creating the migrations table: %w", err)
 	}
 	var cur sql.NullInt64
-	if err := s.row(ctx, s.db, `SELECT MAX(version) FROM schema_migrations`).Scan(&cur); err != nil {
+	if err := s.row(ctx, c, `SELECT MAX(version) FROM schema_migrations`).Scan(&cur); err != nil {
 		return fmt.Errorf("hub: reading the schema version: %w", err)
 	}
 	if int(cur.Int64) > SchemaVersion {
@@ -259,7 +320,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		if m.version <= int(cur.Int64) {
 			continue
 		}
-		err := s.tx(ctx, func(tx *sql.Tx) error {
+		err := txOn(ctx, c, func(tx *sql.Tx) error {
 			for _, stmt := range strings.Split(strings.ReplaceAll(m.sql, "{{id}}", id), ";") {
 				if strings.TrimSpace(stmt) == "" {
 					continue
@@ -275,4 +336,26 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// setSetting stores a hub-wide setting.
+func (s *Store) setSetting(ctx context.Context, name, value string) error {
+	if err := s.exec(ctx, s.db, `INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, value); err != nil {
+		return fmt.Errorf("hub: storing setting %s: %w", name, err)
+	}
+	return nil
+}
+
+// setting returns the value of a hub-wide setting, first storing
+// initial() when it has none; every replica sharing the database gets
+// the same value.
+func (s *Store) setting(ctx context.Context, name string, initial func() string) (string, error) {
+	if err := s.exec(ctx, s.db, `INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, initial()); err != nil {
+		return "", fmt.Errorf("hub: storing setting %s: %w", name, err)
+	}
+	var v string
+	if err := s.row(ctx, s.db, `SELECT value FROM settings WHERE name = ?`, name).Scan(&v); err != nil {
+		return "", fmt.Errorf("hub: reading setting %s: %w", name, err)
+	}
+	return v, nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha1"
+	"database/sql"
 	"encoding/base32"
 	"encoding/binary"
 	"fmt"
@@ -86,6 +87,12 @@ func (s *Store) EnrollTOTP(ctx context.Context, user string) (string, error) {
 
 // ConfirmTOTP turns MFA on when code is valid for the pending secret.
 func (s *Store) ConfirmTOTP(ctx context.Context, user, code string) error {
+	return s.confirmTOTP(ctx, user, code, nil)
+}
+
+// confirmTOTP is ConfirmTOTP appending rec to the audit log in the same
+// transaction.
+func (s *Store) confirmTOTP(ctx context.Context, user, code string, rec *auditRecord) error {
 	u, err := s.User(ctx, user)
 	if err != nil {
 		return err
@@ -97,7 +104,9 @@ func (s *Store) ConfirmTOTP(ctx context.Context, user, code string) error {
 	if step == 0 {
 		return ErrBadCredential
 	}
-	return s.updateUser(ctx, user, `UPDATE users SET totp_secret = totp_pending, totp_pending = '', totp_last_step = ? WHERE name = ?`, step, user)
+	return s.audited(ctx, rec, func(tx *sql.Tx) error {
+		return s.updateUserOn(ctx, tx, user, `UPDATE users SET totp_secret = totp_pending, totp_pending = '', totp_last_step = ? WHERE name = ?`, step, user)
+	})
 }
 
 // DisableTOTP turns MFA off for user.

@@ -185,13 +185,15 @@ func (h *Hub) uiLogin(w http.ResponseWriter, r *http.Request) {
 			Error: "The user name, password or code is wrong."})
 		return
 	}
-	t, err := h.store.CreateToken(ctx, user, sessionTokenName, h.o.TokenTTL)
+	// No session is issued without its login entry.
+	t, err := h.store.createToken(ctx, user, sessionTokenName, h.o.TokenTTL, func(t *Token) *auditRecord {
+		return &auditRecord{user, ActionLogin, user, map[string]any{"ip": clientIP(r), "expires": t.Expires, "via": "web"}}
+	})
 	if err != nil {
 		h.logger.Error("creating a web session", "user", user, "error", err)
 		h.uiError(w, r, nil, http.StatusInternalServerError, "The hub could not start a session: see its log.")
 		return
 	}
-	h.store.Audit(ctx, user, ActionLogin, user, map[string]any{"ip": clientIP(r), "expires": t.Expires, "via": "web"})
 	h.setSession(w, r, t.Secret, t.Expires)
 	http.Redirect(w, r, d.Next, http.StatusSeeOther)
 }
@@ -201,7 +203,9 @@ func (h *Hub) uiLogout(w http.ResponseWriter, r *http.Request, s *uiSession) {
 	if err := h.store.RevokeToken(ctx, s.secret); err != nil {
 		h.logger.Error("ending a web session", "user", s.user, "error", err)
 	}
-	h.store.Audit(ctx, s.user, ActionLogout, s.user, map[string]any{"ip": clientIP(r), "via": "web"})
+	// The session is revoked either way; a failed append is logged by
+	// the store.
+	_ = h.store.Audit(ctx, s.user, ActionLogout, s.user, map[string]any{"ip": clientIP(r), "via": "web"})
 	h.clearSession(w, r)
 	http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
 }
@@ -275,7 +279,7 @@ func (h *Hub) uiReview(verb string, f func(ctx context.Context, owner, name, ver
 			msg := err.Error()
 			if status == http.StatusInternalServerError {
 				h.logger.Error("reviewing a package", "verb", verb, "package", owner+"/"+name+":"+version, "error", err)
-				msg = "internal error: see the hub's log"
+				msg = publicMessage(err)
 			}
 			h.renderPackage(w, r, s, status, "", "Could not "+verb+": "+msg)
 			return

@@ -134,6 +134,18 @@ func RandomPassword() string {
 
 // AddUser creates a user. A password shorter than 8 characters is refused.
 func (s *Store) AddUser(ctx context.Context, name, password string, admin bool) error {
+	return s.addUser(ctx, name, password, admin, nil)
+}
+
+// AddUserAs is AddUser recorded in the audit log as done by actor, in
+// the same transaction: both happen or neither does.
+func (s *Store) AddUserAs(ctx context.Context, actor, name, password string, admin bool) error {
+	return s.addUser(ctx, name, password, admin, &auditRecord{actor, ActionUserAdd, name, map[string]any{"admin": admin}})
+}
+
+// addUser is AddUser appending rec to the audit log in the same
+// transaction.
+func (s *Store) addUser(ctx context.Context, name, password string, admin bool, rec *auditRecord) error {
 	if !ValidName(name) {
 		return fmt.Errorf("%w: user name %q: use lower case letters, digits, '.', '_' and '-'", ErrInvalid, name)
 	}
@@ -143,12 +155,15 @@ func (s *Store) AddUser(ctx context.Context, name, password string, admin bool) 
 	if _, err := s.User(ctx, name); err == nil {
 		return fmt.Errorf("user %s: %w", name, ErrExists)
 	}
-	err := s.exec(ctx, s.db, `INSERT INTO users (name, password_hash, admin, created) VALUES (?, ?, ?, ?)`,
-		name, HashPassword(password), boolInt(admin), s.now().Unix())
-	if err != nil {
-		return fmt.Errorf("adding user %s: %w", name, err)
-	}
-	return nil
+	hash := HashPassword(password)
+	err := s.audited(ctx, rec, func(tx *sql.Tx) error {
+		if err := s.exec(ctx, tx, `INSERT INTO users (name, password_hash, admin, created) VALUES (?, ?, ?, ?)`,
+			name, hash, boolInt(admin), s.now().Unix()); err != nil {
+			return fmt.Errorf("adding user %s: %w", name, err)
+		}
+		return nil
+	})
+	return err
 }
 
 // SetPassword replaces a user's password.
@@ -165,7 +180,11 @@ func (s *Store) SetAdmin(ctx context.Context, name string, admin bool) error {
 }
 
 func (s *Store) updateUser(ctx context.Context, name, q string, args ...any) error {
-	res, err := s.db.ExecContext(ctx, s.rebind(q), args...)
+	return s.updateUserOn(ctx, s.db, name, q, args...)
+}
+
+func (s *Store) updateUserOn(ctx context.Context, db querier, name, q string, args ...any) error {
+	res, err := db.ExecContext(ctx, s.rebind(q), args...)
 	if err != nil {
 		return fmt.Errorf("updating user %s: %w", name, err)
 	}
@@ -218,13 +237,19 @@ func (s *Store) Users(ctx context.Context) ([]User, error) {
 
 // AddGroupMember adds user to group, creating the group.
 func (s *Store) AddGroupMember(ctx context.Context, group, user string) error {
+	return s.addGroupMember(ctx, group, user, nil)
+}
+
+// addGroupMember is AddGroupMember appending rec to the audit log in the
+// same transaction.
+func (s *Store) addGroupMember(ctx context.Context, group, user string, rec *auditRecord) error {
 	if !ValidName(group) {
 		return fmt.Errorf("%w: group name %q", ErrInvalid, group)
 	}
 	if _, err := s.User(ctx, user); err != nil {
 		return err
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.audited(ctx, rec, func(tx *sql.Tx) error {
 		var n int
 		if err := s.row(ctx, tx, `SELECT COUNT(*) FROM hub_groups WHERE name = ?`, group).Scan(&n); err != nil {
 			return err
@@ -247,6 +272,17 @@ func (s *Store) AddGroupMember(ctx context.Context, group, user string) error {
 // Grant sets subject's permission on owner; subject is "user:NAME" or
 // "group:NAME" (a bare name is a user). LevelNone revokes.
 func (s *Store) Grant(ctx context.Context, owner, subject string, level Level) error {
+	return s.grant(ctx, owner, subject, level, nil)
+}
+
+// GrantAs is Grant recorded in the audit log as done by actor, in the
+// same transaction: both happen or neither does.
+func (s *Store) GrantAs(ctx context.Context, actor, owner, subject string, level Level) error {
+	return s.grant(ctx, owner, subject, level, &auditRecord{actor, ActionGrant, owner, map[string]any{"subject": subject, "level": level.String()}})
+}
+
+// grant is Grant appending rec to the audit log in the same transaction.
+func (s *Store) grant(ctx context.Context, owner, subject string, level Level, rec *auditRecord) error {
 	if !ValidName(owner) {
 		return fmt.Errorf("%w: owner name %q", ErrInvalid, owner)
 	}
@@ -267,7 +303,7 @@ func (s *Store) Grant(ctx context.Context, owner, subject string, level Level) e
 		return fmt.Errorf("%w: subject %q: use user:NAME or group:NAME", ErrInvalid, subject)
 	}
 	subject = kind + ":" + name
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.audited(ctx, rec, func(tx *sql.Tx) error {
 		if err := s.exec(ctx, tx, `DELETE FROM grants WHERE owner = ? AND subject = ?`, owner, subject); err != nil {
 			return err
 		}
@@ -339,6 +375,12 @@ type Token struct {
 // CreateToken issues an API token for user valid for ttl. Only its
 // sha256 is stored.
 func (s *Store) CreateToken(ctx context.Context, user, name string, ttl time.Duration) (*Token, error) {
+	return s.createToken(ctx, user, name, ttl, nil)
+}
+
+// createToken is CreateToken appending audit(token), if audit is not
+// nil, to the audit log in the same transaction.
+func (s *Store) createToken(ctx context.Context, user, name string, ttl time.Duration, audit func(*Token) *auditRecord) (*Token, error) {
 	if ttl <= 0 {
 		return nil, fmt.Errorf("%w: token lifetime %s: use a positive duration", ErrInvalid, ttl)
 	}
@@ -347,9 +389,19 @@ func (s *Store) CreateToken(ctx context.Context, user, name string, ttl time.Dur
 	secret := TokenPrefix + base64.RawURLEncoding.EncodeToString(b)
 	now := s.now()
 	t := &Token{Secret: secret, User: user, Name: name, Expires: now.Add(ttl).UTC().Truncate(time.Second)}
-	if err := s.exec(ctx, s.db, `INSERT INTO tokens (user_name, hash, name, created, expires) VALUES (?, ?, ?, ?, ?)`,
-		user, tokenHash(secret), name, now.Unix(), t.Expires.Unix()); err != nil {
-		return nil, fmt.Errorf("storing token: %w", err)
+	var rec *auditRecord
+	if audit != nil {
+		rec = audit(t)
+	}
+	err := s.audited(ctx, rec, func(tx *sql.Tx) error {
+		if err := s.exec(ctx, tx, `INSERT INTO tokens (user_name, hash, name, created, expires) VALUES (?, ?, ?, ?, ?)`,
+			user, tokenHash(secret), name, now.Unix(), t.Expires.Unix()); err != nil {
+			return fmt.Errorf("storing token: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return t, nil
 }

@@ -156,6 +156,8 @@ func (e *Error) Is(target error) bool {
 		return target == hub.ErrConflict
 	case hub.CodeInvalid:
 		return target == hub.ErrInvalid
+	case hub.CodeAuditFailed:
+		return target == hub.ErrAuditFailed
 	}
 	return false
 }

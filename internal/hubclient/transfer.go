@@ -2,9 +2,17 @@ package hubclient
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2"
+	orasoci "oras.land/oras-go/v2/content/oci"
 	"oras.land/oras-go/v2/registry"
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
@@ -109,6 +117,17 @@ func (c *Client) Push(ctx context.Context, archive, owner string, o PushOptions)
 
 // PullOptions configures [Client.Pull].
 type PullOptions struct {
+	// Concurrency bounds parallel downloads; oci.DefaultConcurrency if zero.
+	Concurrency int
+	// StagingDir holds the per-output staging layouts that make an
+	// interrupted pull resumable; "" means the user cache directory
+	// (skiff/pull).
+	StagingDir string
+	// Transfer receives download events: oci.BlobStart and oci.BlobDone
+	// for each blob (manifests too) fetched from the hub, oci.BlobSkipped
+	// for a blob, or a manifest with everything below it, staged by an
+	// earlier pull. Calls are serialized.
+	Transfer func(oci.Event)
 	// Progress receives archive-writing events.
 	Progress func(bundle.Event)
 }
@@ -117,12 +136,19 @@ type PullOptions struct {
 type PullResult struct {
 	Package *hub.Package
 	Write   *bundle.WriteResult
+	// Fetched is the number of blobs downloaded by this pull; the other
+	// Write.Blobs - Fetched were staged by an earlier, interrupted one.
+	Fetched int
 }
 
 // Pull writes the approved package owner/name:version as an archive at
-// out. The archive is rebuilt with bundle.Write from the hub's content:
-// the same package gives the same bytes as the archive that was pushed,
-// and its signatures still verify.
+// out. The package graph is copied from the hub into a staging OCI
+// layout named for out, then the archive is written from it with
+// bundle.Write: the same package gives the same bytes as the archive that
+// was pushed, and its signatures still verify. The staging layout is kept
+// when the pull fails or is interrupted, so that pulling to the same out
+// again fetches only the blobs it lacks; it is removed once the archive
+// is written (atomically: out is never left half written).
 func (c *Client) Pull(ctx context.Context, owner, name, version, out string, o PullOptions) (*PullResult, error) {
 	ref := Ref{Hub: c.host, Owner: owner, Name: name, Version: version}
 	p, err := c.Package(ctx, owner, name, version)
@@ -132,12 +158,84 @@ func (c *Client) Pull(ctx context.Context, owner, name, version, out string, o P
 	if p.Status != hub.StatusApproved {
 		return nil, fmt.Errorf("pulling %s: it is %s, not approved: %w", ref, p.Status, hub.ErrNotFound)
 	}
-	repo := c.repository(owner + "/" + name)
-	w, err := bundle.Write(ctx, repo, p.Root, out, bundle.WriteOptions{Signatures: p.Signatures, Progress: o.Progress})
+	abs, err := filepath.Abs(out)
 	if err != nil {
 		return nil, fmt.Errorf("pulling %s: %w", ref, err)
 	}
-	return &PullResult{Package: p, Write: w}, nil
+	stage, err := stagingDir(o.StagingDir, abs)
+	if err != nil {
+		return nil, fmt.Errorf("pulling %s: %w", ref, err)
+	}
+	store, err := orasoci.NewWithContext(ctx, stage)
+	if err != nil {
+		return nil, fmt.Errorf("pulling %s: opening the staging layout %s: %w (remove it and pull again)", ref, stage, err)
+	}
+	var (
+		mu      sync.Mutex
+		fetched int
+	)
+	emit := func(e oci.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		if e.Kind == oci.BlobDone {
+			fetched++
+		}
+		if o.Transfer != nil {
+			o.Transfer(e)
+		}
+	}
+	event := func(k oci.EventKind, d ocispec.Descriptor) oci.Event {
+		return oci.Event{Kind: k, Image: ref.String(), Digest: d.Digest, MediaType: d.MediaType, Size: d.Size}
+	}
+	conc := o.Concurrency
+	if conc <= 0 {
+		conc = oci.DefaultConcurrency
+	}
+	copts := oras.CopyGraphOptions{
+		Concurrency: conc,
+		PreCopy: func(_ context.Context, d ocispec.Descriptor) error {
+			emit(event(oci.BlobStart, d))
+			return nil
+		},
+		PostCopy: func(_ context.Context, d ocispec.Descriptor) error {
+			emit(event(oci.BlobDone, d))
+			return nil
+		},
+		OnCopySkipped: func(_ context.Context, d ocispec.Descriptor) error {
+			emit(event(oci.BlobSkipped, d))
+			return nil
+		},
+	}
+	repo := c.repository(owner + "/" + name)
+	for _, d := range append([]ocispec.Descriptor{p.Root}, p.Signatures...) {
+		if err := oras.CopyGraph(ctx, repo, store, d, copts); err != nil {
+			return nil, fmt.Errorf("pulling %s: %w (pull again to resume)", ref, err)
+		}
+	}
+	w, err := bundle.Write(ctx, store, p.Root, out, bundle.WriteOptions{Signatures: p.Signatures, Progress: o.Progress})
+	if err != nil {
+		return nil, fmt.Errorf("pulling %s: %w", ref, err)
+	}
+	os.RemoveAll(stage)
+	return &PullResult{Package: p, Write: w, Fetched: fetched}, nil
+}
+
+// stagingDir returns (and creates) the staging layout directory of the
+// archive out (an absolute path) under base.
+func stagingDir(base, out string) (string, error) {
+	if base == "" {
+		c, err := os.UserCacheDir()
+		if err != nil {
+			c = os.TempDir()
+		}
+		base = filepath.Join(c, "skiff", "pull")
+	}
+	sum := sha256.Sum256([]byte(out))
+	dir := filepath.Join(base, hex.EncodeToString(sum[:8]))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("creating the staging directory %s: %w", dir, err)
+	}
+	return dir, nil
 }
 
 // repository returns an authenticated OCI client of a hub repository.

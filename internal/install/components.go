@@ -45,6 +45,13 @@ func (s *session) deploy(ctx context.Context, p *Package, rec, prev *release.Rec
 	}
 	rec.Components = nil
 	post := relocator(m)
+	lc, err := lifecycleOf(d, prev != nil)
+	if err != nil {
+		return err
+	}
+	if err := s.runSteps(ctx, p, lc.pre, rec, prev, post); err != nil {
+		return err
+	}
 	for _, c := range d.Charts {
 		o.emit(Event{Step: kindChart, Component: c.Name, Message: fmt.Sprintf("chart %s (%s %s)", c.Name, c.Chart, c.Version)})
 		data, err := s.layer(ctx, p, c.Digest, c.Size, bundle.MediaTypeChart)
@@ -70,31 +77,18 @@ func (s *session) deploy(ctx context.Context, p *Package, rec, prev *release.Rec
 		}
 	}
 	for _, ms := range d.Manifests {
-		o.emit(Event{Step: kindManifests, Component: ms.Name, Message: "manifests " + ms.Name})
-		z, err := s.layer(ctx, p, ms.Digest, ms.Size, bundle.MediaTypeManifests)
-		if err != nil {
+		if lc.components[ms.Name] {
+			continue // applied by a lifecycle step
+		}
+		if err := s.deployManifestSet(ctx, p, ms, rec, prev, post); err != nil {
 			return err
 		}
-		y, err := unzstd(z)
-		if err != nil {
-			return fmt.Errorf("manifests %s: %w", ms.Name, err)
-		}
-		y, err = post(y)
-		if err != nil {
-			return fmt.Errorf("manifests %s: %w", ms.Name, err)
-		}
-		ns := ms.Namespace
-		if ns == "" {
-			ns = o.Namespace
-		}
-		comp := release.Component{Name: ms.Name, Kind: kindManifests, Namespace: ns, Manifest: string(y)}
-		if err := s.applyManifests(ctx, &comp, previous(prev, ms.Name)); err != nil {
-			return fmt.Errorf("manifests %s: %w", ms.Name, err)
-		}
-		rec.Components = append(rec.Components, comp)
-		if err := s.save(ctx, rec); err != nil {
-			return err
-		}
+	}
+	if err := s.runSteps(ctx, p, lc.post, rec, prev, post); err != nil {
+		return err
+	}
+	if err := s.recordLifecycle(ctx, p, lc, rec, prev, post); err != nil {
+		return err
 	}
 	if err := s.deployNetworkPolicies(ctx, d, rec, prev); err != nil {
 		return err
@@ -103,6 +97,32 @@ func (s *session) deploy(ctx context.Context, p *Package, rec, prev *release.Rec
 }
 
 // applyChart installs or upgrades one Helm release.
+// deployManifestSet relocates, applies and records one manifest set.
+func (s *session) deployManifestSet(ctx context.Context, p *Package, ms bundle.ManifestSet, rec, prev *release.Record, post func([]byte) ([]byte, error)) error {
+	s.o.emit(Event{Step: kindManifests, Component: ms.Name, Message: "manifests " + ms.Name})
+	z, err := s.layer(ctx, p, ms.Digest, ms.Size, bundle.MediaTypeManifests)
+	if err != nil {
+		return err
+	}
+	y, err := unzstd(z)
+	if err != nil {
+		return fmt.Errorf("manifests %s: %w", ms.Name, err)
+	}
+	if y, err = post(y); err != nil {
+		return fmt.Errorf("manifests %s: %w", ms.Name, err)
+	}
+	ns := ms.Namespace
+	if ns == "" {
+		ns = s.o.Namespace
+	}
+	comp := release.Component{Name: ms.Name, Kind: kindManifests, Namespace: ns, Manifest: string(y)}
+	if err := s.applyManifests(ctx, &comp, previous(prev, ms.Name)); err != nil {
+		return fmt.Errorf("manifests %s: %w", ms.Name, err)
+	}
+	rec.Components = append(rec.Components, comp)
+	return s.save(ctx, rec)
+}
+
 func (s *session) applyChart(ctx context.Context, data []byte, name, ns string, vals map[string]any, post func([]byte) ([]byte, error)) (*chart.Release, error) {
 	o := s.o
 	_, err := s.charts.Get(ctx, name, ns)
@@ -183,6 +203,9 @@ func (s *session) remove(ctx context.Context, rec *release.Record) error {
 }
 
 func (s *session) removeComponent(ctx context.Context, c release.Component) error {
+	if c.Deferred {
+		return nil // recorded for a later step, never applied
+	}
 	switch c.Kind {
 	case kindChart:
 		err := s.charts.Uninstall(ctx, c.HelmRelease, c.Namespace, chart.UninstallOptions{Wait: !s.o.NoWait, Timeout: s.o.Timeout})
@@ -229,6 +252,9 @@ func (s *session) rollback(ctx context.Context, target, cur *release.Record) (*r
 			}
 			c.HelmRevision = r.Revision
 		case kindManifests:
+			if c.Deferred {
+				break
+			}
 			if err := s.applyManifests(ctx, &c, previous(cur, c.Name)); err != nil {
 				return fail(fmt.Errorf("manifests %s: %w", c.Name, err))
 			}

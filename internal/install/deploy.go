@@ -115,35 +115,35 @@ func (o *Options) emit(e Event) {
 	}
 }
 
-// open connects to the cluster and takes the deployment's lock.
-func open(ctx context.Context, c Cluster, ns, deployment string, maxHistory int) (*session, error) {
+// open connects to the cluster named by o.Cluster and takes the lock of
+// o.Deployment in o.Namespace; the session keeps o.
+func open(ctx context.Context, o Options) (*session, error) {
+	c := o.Cluster
 	kc, err := kube.New(kube.Config{Kubeconfig: c.Kubeconfig, Context: c.Context})
 	if err != nil {
 		return nil, err
 	}
-	cc, err := chart.NewClient(chart.Config{Kubeconfig: c.Kubeconfig, Context: c.Context, Namespace: ns})
+	cc, err := chart.NewClient(chart.Config{Kubeconfig: c.Kubeconfig, Context: c.Context, Namespace: o.Namespace})
 	if err != nil {
 		return nil, err
 	}
-	if err := kc.EnsureNamespace(ctx, ns); err != nil {
+	if err := kc.EnsureNamespace(ctx, o.Namespace); err != nil {
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	unlock, err := kc.Lock(ctx, ns, "skiff-"+deployment, fmt.Sprintf("%s/%d", host, os.Getpid()), 10*time.Minute)
+	unlock, err := kc.Lock(ctx, o.Namespace, "skiff-"+o.Deployment, fmt.Sprintf("%s/%d", host, os.Getpid()), 10*time.Minute)
 	if err != nil {
 		return nil, err
 	}
-	return &session{kc: kc, charts: cc, store: release.NewStore(release.NewSecrets(kc), release.StoreOptions{MaxHistory: maxHistory}), unlock: unlock}, nil
+	store := release.NewStore(release.NewSecrets(kc), release.StoreOptions{MaxHistory: o.MaxHistory})
+	return &session{kc: kc, charts: cc, store: store, unlock: unlock, o: o}, nil
 }
 
-func (s *session) close() {
-	if s.unlock != nil {
-		_ = s.unlock(context.WithoutCancel(context.Background()))
-	}
-}
-
-// Install installs a package as a new deployment.
-func Install(ctx context.Context, p *Package, o Options) (*Result, error) {
+// begin is what Install and Upgrade do first: apply defaults to o, run
+// the gate, then either do the dry run or install missing dependencies
+// and open a session. A nil session means the operation is over: err is
+// its outcome (nil after a successful dry run).
+func begin(ctx context.Context, p *Package, o *Options) (*session, error) {
 	o.defaults(p.Description)
 	if o.Gate != nil {
 		if err := o.Gate(ctx, p); err != nil {
@@ -151,17 +151,27 @@ func Install(ctx context.Context, p *Package, o Options) (*Result, error) {
 		}
 	}
 	if o.DryRun {
-		return nil, dryRun(ctx, p, o)
+		return nil, dryRun(ctx, p, *o)
 	}
-	if err := ensureDependencies(ctx, p, o); err != nil {
+	if err := ensureDependencies(ctx, p, *o); err != nil {
 		return nil, err
 	}
-	s, err := open(ctx, o.Cluster, o.Namespace, o.Deployment, o.MaxHistory)
-	if err != nil {
+	return open(ctx, *o)
+}
+
+func (s *session) close() {
+	if s.unlock != nil {
+		_ = s.unlock(context.Background())
+	}
+}
+
+// Install installs a package as a new deployment.
+func Install(ctx context.Context, p *Package, o Options) (*Result, error) {
+	s, err := begin(ctx, p, &o)
+	if s == nil {
 		return nil, err
 	}
 	defer s.close()
-	s.o = o
 	rev := 1
 	latest, err := s.store.Latest(ctx, o.Namespace, o.Deployment)
 	switch {
@@ -207,24 +217,11 @@ func Install(ctx context.Context, p *Package, o Options) (*Result, error) {
 // Upgrade moves a deployment to another package version (or the same
 // version with other values).
 func Upgrade(ctx context.Context, p *Package, o Options) (*Result, error) {
-	o.defaults(p.Description)
-	if o.Gate != nil {
-		if err := o.Gate(ctx, p); err != nil {
-			return nil, err
-		}
-	}
-	if o.DryRun {
-		return nil, dryRun(ctx, p, o)
-	}
-	if err := ensureDependencies(ctx, p, o); err != nil {
-		return nil, err
-	}
-	s, err := open(ctx, o.Cluster, o.Namespace, o.Deployment, o.MaxHistory)
-	if err != nil {
+	s, err := begin(ctx, p, &o)
+	if s == nil {
 		return nil, err
 	}
 	defer s.close()
-	s.o = o
 	latest, err := s.store.Latest(ctx, o.Namespace, o.Deployment)
 	if errors.Is(err, release.ErrNotFound) {
 		return nil, fmt.Errorf("deployment %s in namespace %s: %w: use `skiff install`", o.Deployment, o.Namespace, ErrNotInstalled)

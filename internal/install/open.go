@@ -49,31 +49,14 @@ func Open(ctx context.Context, path string, trust *sign.Trust) (*Package, error)
 		return nil, err
 	}
 	if trust != nil {
-		ids, err := CheckSignature(ctx, a, trust)
+		v, err := a.VerifySignature(ctx, trust)
 		if err != nil {
 			a.Close()
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		p.SignedBy = ids
+		p.SignedBy = v.KeyIDs
 	}
 	return p, nil
-}
-
-// CheckSignature verifies that a trusted key signed the archive's root.
-func CheckSignature(ctx context.Context, a *bundle.Archive, trust *sign.Trust) ([]string, error) {
-	sigs, err := a.Signatures(ctx)
-	if err != nil {
-		return nil, err
-	}
-	envs := make([][]byte, len(sigs))
-	for i, s := range sigs {
-		envs[i] = s.Envelope
-	}
-	v, err := trust.Verify(envs, a.Root().Digest)
-	if err != nil {
-		return nil, err
-	}
-	return v.KeyIDs, nil
 }
 
 // LoadOptions configure [Load].

@@ -25,14 +25,13 @@ type RollbackOptions struct {
 // It needs no archive: charts roll back through their Helm history and
 // manifests are re-applied from the record.
 func Rollback(ctx context.Context, ns, deployment string, o RollbackOptions) (*release.Record, error) {
-	opts := Options{Deployment: deployment, Namespace: ns, Timeout: o.Timeout, NoWait: o.NoWait, Progress: o.Progress}
+	opts := Options{Deployment: deployment, Namespace: ns, Cluster: o.Cluster, Timeout: o.Timeout, NoWait: o.NoWait, Progress: o.Progress}
 	opts.defaults(nil)
-	s, err := open(ctx, o.Cluster, opts.Namespace, deployment, opts.MaxHistory)
+	s, err := open(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
 	defer s.close()
-	s.o = opts
 	cur, err := s.store.Deployed(ctx, opts.Namespace, deployment)
 	if err != nil {
 		return nil, err
@@ -77,14 +76,13 @@ type UninstallOptions struct {
 // Uninstall removes everything a deployment created and its records
 // (or marks them uninstalled with KeepHistory).
 func Uninstall(ctx context.Context, ns, deployment string, o UninstallOptions) error {
-	opts := Options{Deployment: deployment, Namespace: ns, Timeout: o.Timeout, NoWait: o.NoWait, Progress: o.Progress}
+	opts := Options{Deployment: deployment, Namespace: ns, Cluster: o.Cluster, Timeout: o.Timeout, NoWait: o.NoWait, Progress: o.Progress}
 	opts.defaults(nil)
-	s, err := open(ctx, o.Cluster, opts.Namespace, deployment, opts.MaxHistory)
+	s, err := open(ctx, opts)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	s.o = opts
 	latest, err := s.store.Latest(ctx, opts.Namespace, deployment)
 	if err != nil {
 		return err
@@ -101,11 +99,22 @@ func Uninstall(ctx context.Context, ns, deployment string, o UninstallOptions) e
 			return fmt.Errorf("deployment %s (package %s) is %w %v: uninstall those first, or pass --force", deployment, latest.Package.Name, ErrRequired, by)
 		}
 	}
+	// preDelete lifecycle steps run before anything is removed; with
+	// --force a failing step does not stop the uninstall.
+	if err := s.runPreDelete(ctx, latest); err != nil {
+		if !o.Force {
+			return fmt.Errorf("%w: nothing was removed; fix the cause, or pass --force to uninstall anyway", err)
+		}
+		opts.emit(Event{Step: "lifecycle", Message: "preDelete failed, continuing (--force): " + err.Error()})
+	}
 	// Components of every revision still pending or failed may have left
 	// objects behind; remove the union, newest first.
 	hist, err := s.store.History(ctx, opts.Namespace, deployment)
 	if err != nil {
 		return err
+	}
+	if n := len(hist); n > 0 && hist[n-1].Revision == latest.Revision {
+		hist[n-1] = latest // with the components preDelete applied
 	}
 	seen := map[string]bool{}
 	var errs []error

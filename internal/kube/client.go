@@ -105,10 +105,6 @@ func NewForConfig(rc *rest.Config, namespace string, qps float32, burst int) (*C
 	}, nil
 }
 
-// RESTConfig returns a copy of the client's REST config, for libraries
-// (such as Helm) that build their own clients.
-func (c *Client) RESTConfig() *rest.Config { return rest.CopyConfig(c.rest) }
-
 // Namespace returns the default namespace of the kubeconfig context
 // ("default" when the context names none).
 func (c *Client) Namespace() string { return c.namespace }

@@ -17,15 +17,16 @@ const LeasePrefix = "skiff.lock."
 
 // LockedError says who holds a deployment lock. It matches ErrLocked.
 type LockedError struct {
-	Name    string    // deployment
-	Holder  string    // holder identity of the lease
-	Since   time.Time // when the holder acquired it
-	Expires time.Time // when the lease expires unless renewed
+	Namespace string    // of the lock's Lease
+	Name      string    // deployment
+	Holder    string    // holder identity of the lease
+	Since     time.Time // when the holder acquired it
+	Expires   time.Time // when the lease expires unless renewed
 }
 
 func (e *LockedError) Error() string {
-	return fmt.Sprintf("deployment %s is locked by %s since %s: another skiff operation is running; wait, or if it died, retry after the lock expires (%s) or run with --force-unlock",
-		e.Name, e.Holder, e.Since.Format(time.RFC3339), e.Expires.Format(time.RFC3339))
+	return fmt.Sprintf("deployment %s is locked by %s since %s: another skiff operation is running; wait, or if it died, retry after the lock expires (%s) or remove the lock: kubectl -n %s delete lease %s%s",
+		e.Name, e.Holder, e.Since.Format(time.RFC3339), e.Expires.Format(time.RFC3339), e.Namespace, LeasePrefix, e.Name)
 }
 
 // Is makes errors.Is(err, ErrLocked) true.
@@ -131,7 +132,7 @@ func lockedBy(l *coordv1.Lease, name, holder string, now time.Time) *LockedError
 	if l.Spec.AcquireTime != nil {
 		since = l.Spec.AcquireTime.Time
 	}
-	return &LockedError{Name: name, Holder: h, Since: since, Expires: expires}
+	return &LockedError{Namespace: l.Namespace, Name: name, Holder: h, Since: since, Expires: expires}
 }
 
 // heldLock renews a lease until unlocked.

@@ -27,7 +27,7 @@ func TestLockContention(t *testing.T) {
 	if !errors.As(err, &le) || !errors.Is(err, ErrLocked) {
 		t.Fatalf("second Lock: err = %v, want ErrLocked", err)
 	}
-	if le.Holder != "alice" || !strings.Contains(err.Error(), "deployment shop is locked by alice") || !strings.Contains(err.Error(), "--force-unlock") {
+	if le.Holder != "alice" || !strings.Contains(err.Error(), "deployment shop is locked by alice") || !strings.Contains(err.Error(), "kubectl -n "+ns+" delete lease skiff.lock.shop") {
 		t.Errorf("LockedError = %v", err)
 	}
 	// another deployment is independent

@@ -73,10 +73,12 @@ type Record struct {
 	Values map[string]any `json:"values,omitempty"`
 	// Dependencies are the deployments this one required, as
 	// "namespace/deployment".
-	Dependencies []string  `json:"dependencies,omitempty"`
-	Description  string    `json:"description,omitempty"`
-	Created      time.Time `json:"created"`
-	Updated      time.Time `json:"updated"`
+	Dependencies []string `json:"dependencies,omitempty"`
+	// PreDelete are the package's preDelete lifecycle steps.
+	PreDelete   []Step    `json:"preDelete,omitempty"`
+	Description string    `json:"description,omitempty"`
+	Created     time.Time `json:"created"`
+	Updated     time.Time `json:"updated"`
 
 	// version is the storage version (a Secret's resourceVersion) the
 	// record was read at; Update fails with ErrConflict when it changed.
@@ -104,6 +106,18 @@ type Component struct {
 	// Manifest is the applied (relocated) YAML of a manifests component,
 	// kept so rollback works without the package archive.
 	Manifest string `json:"manifest,omitempty"`
+	// Deferred marks a lifecycle component recorded but not applied: it is
+	// applied by a step of a later operation (preDelete at uninstall).
+	Deferred bool `json:"deferred,omitempty"`
+}
+
+// Step is a lifecycle step kept in a record for a later operation
+// (the preDelete steps run by uninstall).
+type Step struct {
+	Name    string `json:"name"`
+	Apply   string `json:"apply,omitempty"`
+	Wait    string `json:"wait,omitempty"`
+	Timeout string `json:"timeout,omitempty"`
 }
 
 // Object identifies one object in the cluster; it has the fields of
@@ -143,6 +157,7 @@ func (r *Record) Clone() *Record {
 	}
 	c.Values, _ = cloneValue(r.Values).(map[string]any)
 	c.Dependencies = append([]string(nil), r.Dependencies...)
+	c.PreDelete = append([]Step(nil), r.PreDelete...)
 	return &c
 }
 

@@ -118,7 +118,7 @@ func parseRecipients(s string) ([]age.Recipient, error) {
 	rs, err := age.ParseRecipients(f)
 	if err != nil {
 		// age does not echo the line: it may be a private key.
-		return nil, fmt.Errorf("recipients file %s: %v", s, err)
+		return nil, fmt.Errorf("recipients file %s: %v: it should hold age1... public keys, one a line", s, err)
 	}
 	return rs, nil
 }

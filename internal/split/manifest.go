@@ -151,7 +151,7 @@ func (m *Manifest) check() error {
 		return fmt.Errorf("version %d, want %d: this skiff is too old or the file is not a parts manifest", m.Version, ManifestVersion)
 	}
 	if err := checkFile(m.Archive); err != nil {
-		return fmt.Errorf("archive: %v", err)
+		return fmt.Errorf("archive: %w", err)
 	}
 	if m.PartSize <= 0 {
 		return fmt.Errorf("part size %d is not positive", m.PartSize)

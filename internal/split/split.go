@@ -65,7 +65,7 @@ func Split(ctx context.Context, path string, o Options) (*Manifest, error) {
 		return nil, fmt.Errorf("splitting %s: part size %d: pass a positive --size such as 4G", path, o.PartSize)
 	}
 	if o.Parity < 0 {
-		return nil, fmt.Errorf("splitting %s: negative parity %d", path, o.Parity)
+		return nil, fmt.Errorf("splitting %s: negative parity %d: pass --parity 0 or more", path, o.Parity)
 	}
 	f, err := os.Open(path)
 	if err != nil {

@@ -356,7 +356,6 @@ func (g *genWriter) close() {
 	}
 }
 
-
 // advisories streams the advisories of one ecosystem, calling fn for
 // each whose affected packages include a name in names.
 func (db *DB) advisories(ecosystem string, names map[string]bool, fn func(*Advisory)) error {
