@@ -96,7 +96,7 @@ signed when --sign-key is given.`,
 	fl.StringVar(&o.DeltaFrom, "delta-from", "", "build a delta: leave out the image blobs an inventory (skiff inventory) or an older archive holds")
 	fl.BoolVar(&o.WithDeps, "with-deps", false, "bundle the dependencies (from --deps) and write skiff.lock")
 	fl.StringArrayVar(&o.DepArchives, "deps", []string{"."}, "dependency archives, or directories of *.skiff (repeatable)")
-	fl.StringArrayVar(&depHubs, "deps-hub", nil, "also resolve dependencies from approved packages of HUB/OWNER (repeatable; uses `skiff login`)")
+	fl.StringArrayVar(&depHubs, "deps-hub", nil, "also resolve dependencies from approved packages of HUB/OWNER (repeatable; uses the stored skiff login)")
 	hf.add(cmd)
 	rf.add(cmd)
 	ff.add(cmd)

@@ -57,7 +57,7 @@ func (f *deployFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.name, "name", "", "deployment name (default: the package name)")
 	fl.StringVar(&f.registry, "registry", "", "registry HOST[:PORT][/PREFIX] the images are loaded into and pulled from (required)")
 	fl.BoolVar(&f.flatten, "flatten", false, "keep only the last path element of each repository")
-	fl.BoolVar(&f.skipLoad, "skip-load", false, "assume the images were already loaded with `skiff load`")
+	fl.BoolVar(&f.skipLoad, "skip-load", false, "assume the images were already loaded (skiff load)")
 	fl.StringArrayVarP(&f.values, "values", "f", nil, "values file, top-level keys are chart names; .age files are decrypted in memory (repeatable)")
 	fl.StringArrayVar(&f.identities, "identity", nil, "age identity file to decrypt .age values files (or $SKIFF_PASSPHRASE)")
 	fl.StringArrayVar(&f.sets, "set", nil, "set a chart value: CHART.key=value (repeatable)")
