@@ -139,7 +139,7 @@ func Parse(b []byte) (*Inventory, error) {
 		return nil, fmt.Errorf("%w: version %d, want %d: this skiff is too old or the file is not an inventory", ErrInvalid, inv.Version, Version)
 	}
 	for i, bl := range inv.Blobs {
-		if bl.Digest.Algorithm() != digest.SHA256 || bl.Digest.Validate() != nil {
+		if bl.Digest.Validate() != nil || bl.Digest.Algorithm() != digest.SHA256 {
 			return nil, fmt.Errorf("%w: blob %d: %q is not a sha256 digest", ErrInvalid, i, bl.Digest)
 		}
 		if bl.Size < 0 {
