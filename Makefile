@@ -21,7 +21,9 @@ bench:
 	bash bench/run.sh
 
 update:
-	$(GO) test ./... -run 'Golden|Schema' -update
+	$(GO) test ./internal/spec -run JSONSchemaFileInSync -update
+	$(GO) test ./internal/convert -run Golden -update
+	$(GO) test ./internal/cli -run CLIReference -update
 
 clean:
 	rm -rf bin
