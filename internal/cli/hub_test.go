@@ -2,11 +2,10 @@ package cli
 
 import (
 	"context"
-	"net/http/httptest"
-	"strings"
 	"testing"
 
 	"github.com/skiffhq/skiff/internal/hub"
+	"github.com/skiffhq/skiff/internal/hub/hubtest"
 )
 
 // startTestHub runs a hub for the scripts: its address, the password of
@@ -20,14 +19,10 @@ func startTestHub(t *testing.T) (host, adminPassword, trustDir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() {
-		srv.Close()
-		h.Close()
-	})
+	host = hubtest.Serve(t, h)
 	pw, err := h.Store().InitAdmin(ctx, "root")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.TrimPrefix(srv.URL, "http://"), pw, trustDir
+	return host, pw, trustDir
 }

@@ -3,10 +3,10 @@ package cli
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/skiffhq/skiff/internal/atomicfile"
 	"github.com/skiffhq/skiff/internal/hub"
 )
 
@@ -38,22 +38,16 @@ DIR/audit-head.json (see docs/hub.md).`,
 			if out == "" {
 				return fmt.Errorf("no output file: pass -o backup.tar")
 			}
-			f, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp*")
+			f, err := atomicfile.Create(out, 0o600)
 			if err != nil {
 				return err
 			}
-			defer os.Remove(f.Name())
+			defer f.Abort()
 			m, err := hub.Backup(cmd.Context(), f, hub.BackupOptions{Root: d.root, DatabaseURL: d.databaseURL})
-			if err == nil {
-				err = f.Sync()
-			}
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
 			if err != nil {
 				return err
 			}
-			if err := os.Rename(f.Name(), out); err != nil {
+			if err := f.Commit(); err != nil {
 				return err
 			}
 			var size int64

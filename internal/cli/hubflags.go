@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/skiffhq/skiff/internal/hub"
 	"github.com/skiffhq/skiff/internal/hubclient"
 )
 
@@ -24,36 +25,86 @@ func (f *hubFlags) add(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.insecure, "hub-insecure", false, "skip TLS verification for the hub")
 }
 
-// client returns a client of hub with the stored login, if any.
-func (f *hubFlags) client(hub string) (*hubclient.Client, error) {
-	o := hubclient.Options{CAFile: f.caFile, Insecure: f.insecure}
+// loadHubConfig reads hubs.json from its default path.
+func loadHubConfig() (string, *hubclient.Config, error) {
 	path, err := hubclient.DefaultConfigPath()
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	cfg, err := hubclient.LoadConfig(path)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	host := hubHost(hub)
-	if l, ok := cfg.Hubs[host]; ok {
-		o.Username, o.Token = l.Username, l.Token
-	}
-	return hubclient.New(host, o)
+	return path, cfg, nil
+}
+
+// client returns a client of the hub at addr with the stored login, if any.
+func (f *hubFlags) client(addr string) (*hubclient.Client, error) {
+	c, _, err := f.login(addr)
+	return c, err
 }
 
 // mustLogin is client, failing when there is no stored login.
-func (f *hubFlags) mustLogin(hub string) (*hubclient.Client, error) {
-	c, err := f.client(hub)
+func (f *hubFlags) mustLogin(addr string) (*hubclient.Client, error) {
+	c, ok, err := f.login(addr)
 	if err != nil {
 		return nil, err
 	}
-	path, _ := hubclient.DefaultConfigPath()
-	cfg, _ := hubclient.LoadConfig(path)
-	if _, ok := cfg.Hubs[c.Host()]; !ok {
+	if !ok {
 		return nil, fmt.Errorf("not logged in to %s: run `skiff login %s --username NAME`", c.Host(), c.Host())
 	}
 	return c, nil
+}
+
+// login returns a client of the hub at addr and whether a login for it is stored.
+func (f *hubFlags) login(addr string) (*hubclient.Client, bool, error) {
+	o := hubclient.Options{CAFile: f.caFile, Insecure: f.insecure}
+	_, cfg, err := loadHubConfig()
+	if err != nil {
+		return nil, false, err
+	}
+	host := hubHost(addr)
+	l, ok := cfg.Hubs[host]
+	if ok {
+		o.Username, o.Token = l.Username, l.Token
+	}
+	c, err := hubclient.New(host, o)
+	return c, ok, err
+}
+
+// hubCmd completes cmd (Use, Short, Args) as a command on a running hub,
+// named by the first argument: run gets a logged-in client and the
+// remaining arguments.
+func (f *hubFlags) hubCmd(cmd *cobra.Command, run func(ctx context.Context, c *hubclient.Client, args []string) error) *cobra.Command {
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := f.mustLogin(args[0])
+		if err != nil {
+			return err
+		}
+		return run(cmd.Context(), c, args[1:])
+	}
+	f.add(cmd)
+	return cmd
+}
+
+// packageCmd completes cmd (Use, Short) as a command on one package,
+// named by its only argument HUB/OWNER/NAME:VERSION: run gets a
+// logged-in client of HUB and the parsed reference.
+func (f *hubFlags) packageCmd(cmd *cobra.Command, run func(ctx context.Context, c *hubclient.Client, ref hubclient.Ref) error) *cobra.Command {
+	cmd.Args = cobra.ExactArgs(1)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		ref, err := hubclient.ParseRef(args[0])
+		if err != nil {
+			return err
+		}
+		c, err := f.mustLogin(ref.Hub)
+		if err != nil {
+			return err
+		}
+		return run(cmd.Context(), c, ref)
+	}
+	f.add(cmd)
+	return cmd
 }
 
 func hubHost(s string) string {
@@ -100,4 +151,68 @@ func hubArchive(ctx context.Context, a *app, arg string) (string, func(), error)
 		return "", nil, err
 	}
 	return out, cleanup, nil
+}
+
+// dbFlags select direct database access instead of a running hub.
+type dbFlags struct {
+	root, databaseURL string
+}
+
+func (d *dbFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&d.root, "root", "", "work on the hub directory directly (no HUB argument; the hub may be stopped)")
+	cmd.Flags().StringVar(&d.databaseURL, "database-url", "", "with --root: the hub's PostgreSQL URL")
+}
+
+func (d *dbFlags) direct() bool { return d.root != "" }
+
+func (d *dbFlags) open(ctx context.Context) (*hub.Store, error) {
+	return hub.OpenStore(ctx, hub.StoreOptions{Root: d.root, DatabaseURL: d.databaseURL})
+}
+
+// hubArgs checks the argument count: n with --root, n+1 (HUB first) without.
+func hubArgs(d *dbFlags, n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		want := n + 1
+		if d.direct() {
+			want = n
+		}
+		if len(args) != want {
+			return fmt.Errorf("want %d arguments (%s), got %d", want, cmd.Use, len(args))
+		}
+		return nil
+	}
+}
+
+// hubTarget is what an administrative command acts on: the hub's
+// database directly (with --root) or a running hub.
+type hubTarget struct {
+	store  *hub.Store        // with --root
+	client *hubclient.Client // otherwise
+}
+
+// targetCmd completes cmd (Use, Short, Long) as an administrative command
+// taking n arguments after [HUB]: with --root run gets the opened store,
+// else a logged-in client of HUB (the first argument); either way the n
+// arguments.
+func (d *dbFlags) targetCmd(f *hubFlags, cmd *cobra.Command, n int, run func(ctx context.Context, t hubTarget, args []string) error) *cobra.Command {
+	cmd.Args = hubArgs(d, n)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		ctx := cmd.Context()
+		if d.direct() {
+			st, err := d.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			return run(ctx, hubTarget{store: st}, args)
+		}
+		c, err := f.mustLogin(args[0])
+		if err != nil {
+			return err
+		}
+		return run(ctx, hubTarget{client: c}, args[1:])
+	}
+	f.add(cmd)
+	d.add(cmd)
+	return cmd
 }

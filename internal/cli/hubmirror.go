@@ -1,12 +1,15 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/skiffhq/skiff/internal/hubclient"
 )
 
 func init() {
@@ -79,7 +82,7 @@ pushed. Carry it to another hub and run ` + "`skiff hub import`" + ` there.`,
 
 func newHubImport(a *app) *cobra.Command {
 	var f hubFlags
-	cmd := &cobra.Command{
+	return f.hubCmd(&cobra.Command{
 		Use:   "import HUB EXPORT.tar",
 		Short: "Publish the packages of an export through this hub's gates (site administrator)",
 		Long: `Import streams an export (skiff hub export) to the hub. The hub checks
@@ -90,37 +93,30 @@ hub's trust directory), the vulnerability gate, and this hub's approvals
 (approvals never travel; you are recorded as the uploader, so another
 administrator approves). Importing the same export again changes nothing.`,
 		Args: cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.mustLogin(args[0])
-			if err != nil {
-				return err
+	}, func(ctx context.Context, c *hubclient.Client, args []string) error {
+		res, err := c.Import(ctx, args[0])
+		if err != nil {
+			return err
+		}
+		failed := 0
+		for _, p := range res.Packages {
+			if p.Error != "" {
+				failed++
+				fmt.Fprintf(a.streams.Out, "%s: %s: %s\n", p.Package, p.Status, p.Error)
+				continue
 			}
-			res, err := c.Import(cmd.Context(), args[1])
-			if err != nil {
-				return err
-			}
-			failed := 0
-			for _, p := range res.Packages {
-				if p.Error != "" {
+			fmt.Fprintf(a.streams.Out, "%s: %s\n", p.Package, p.Status)
+			for _, g := range p.Gates {
+				if !g.Passed {
 					failed++
-					fmt.Fprintf(a.streams.Out, "%s: %s: %s\n", p.Package, p.Status, p.Error)
-					continue
-				}
-				fmt.Fprintf(a.streams.Out, "%s: %s\n", p.Package, p.Status)
-				for _, g := range p.Gates {
-					if !g.Passed {
-						failed++
-						fmt.Fprintf(a.streams.Out, "  gate %s: FAILED: %s\n", g.Name, strings.ReplaceAll(g.Message, "\n", "\n    "))
-					}
+					fmt.Fprintf(a.streams.Out, "  gate %s: FAILED: %s\n", g.Name, strings.ReplaceAll(g.Message, "\n", "\n    "))
 				}
 			}
-			if failed > 0 {
-				return &ExitError{Code: 1, Err: fmt.Errorf("%d problem(s) importing %d package(s): see above", failed, len(res.Packages))}
-			}
-			a.status("imported %d package(s); approve them with `skiff hub approve`", len(res.Packages))
-			return nil
-		},
-	}
-	f.add(cmd)
-	return cmd
+		}
+		if failed > 0 {
+			return &ExitError{Code: 1, Err: fmt.Errorf("%d problem(s) importing %d package(s): see above", failed, len(res.Packages))}
+		}
+		a.status("imported %d package(s); approve them with `skiff hub approve`", len(res.Packages))
+		return nil
+	})
 }

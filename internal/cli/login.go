@@ -42,11 +42,7 @@ has MFA on, pass the authenticator's current code with --otp.`,
 			if err != nil {
 				return err
 			}
-			path, err := hubclient.DefaultConfigPath()
-			if err != nil {
-				return err
-			}
-			cfg, err := hubclient.LoadConfig(path)
+			path, cfg, err := loadHubConfig()
 			if err != nil {
 				return err
 			}
@@ -71,11 +67,7 @@ func newLogout(a *app) *cobra.Command {
 		Short: "Forget the stored login to a Skiff hub",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path, err := hubclient.DefaultConfigPath()
-			if err != nil {
-				return err
-			}
-			cfg, err := hubclient.LoadConfig(path)
+			path, cfg, err := loadHubConfig()
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 
@@ -17,46 +18,40 @@ func newSearch(a *app) *cobra.Command {
 		o      hubclient.SearchOptions
 		output string
 	)
-	cmd := &cobra.Command{
+	cmd := f.hubCmd(&cobra.Command{
 		Use:   "search HUB [QUERY]",
 		Short: "Search a Skiff hub's packages",
 		Long: `Search lists the packages you may read whose OWNER/NAME or description
 contains QUERY: approved ones by default; --status all (or pending,
 rejected, ...) shows the review queue of owners you can write to.`,
 		Args: cobra.RangeArgs(1, 2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 2 {
-				o.Query = args[1]
-			}
-			c, err := f.mustLogin(args[0])
-			if err != nil {
-				return err
-			}
-			ps, err := c.Search(cmd.Context(), o)
-			if err != nil {
-				return err
-			}
-			if output == "json" {
-				enc := json.NewEncoder(a.streams.Out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(ps)
-			}
-			if len(ps) == 0 {
-				fmt.Fprintln(a.streams.Out, "no packages found")
-				return nil
-			}
-			w := a.table()
-			fmt.Fprintln(w, "PACKAGE\tVERSION\tSTATUS\tUPLOADER\tDIGEST")
-			for _, p := range ps {
-				fmt.Fprintf(w, "%s/%s\t%s\t%s\t%s\t%s\n", p.Owner, p.Name, p.Version, p.Status, p.Uploader, short(p.Digest))
-			}
-			return w.Flush()
-		},
-	}
+	}, func(ctx context.Context, c *hubclient.Client, args []string) error {
+		if len(args) == 1 {
+			o.Query = args[0]
+		}
+		ps, err := c.Search(ctx, o)
+		if err != nil {
+			return err
+		}
+		if output == "json" {
+			enc := json.NewEncoder(a.streams.Out)
+			enc.SetIndent("", "  ")
+			return enc.Encode(ps)
+		}
+		if len(ps) == 0 {
+			fmt.Fprintln(a.streams.Out, "no packages found")
+			return nil
+		}
+		w := a.table()
+		fmt.Fprintln(w, "PACKAGE\tVERSION\tSTATUS\tUPLOADER\tDIGEST")
+		for _, p := range ps {
+			fmt.Fprintf(w, "%s/%s\t%s\t%s\t%s\t%s\n", p.Owner, p.Name, p.Version, p.Status, p.Uploader, short(p.Digest))
+		}
+		return w.Flush()
+	})
 	cmd.Flags().StringVar(&o.Status, "status", "", "package state: approved (default), pending, quarantined, rejected, removed or all")
 	cmd.Flags().StringVar(&o.Owner, "owner", "", "only this owner's packages")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
-	f.add(cmd)
 	return cmd
 }
 

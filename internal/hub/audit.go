@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/skiffhq/skiff/internal/atomicfile"
 )
 
 // ErrAuditTampered reports an audit log whose hash chain does not hold.
@@ -151,7 +153,7 @@ func (s *Store) audited(ctx context.Context, rec *auditRecord, change func(tx *s
 			Seq  int64  `json:"seq"`
 			Hash string `json:"hash"`
 		}{e.Seq, e.Hash})
-		if err := writeFileAtomic(filepath.Join(s.root, auditHeadFile), head, 0o600); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(s.root, auditHeadFile), head, 0o600); err != nil {
 			// The change and its entry are committed; only the head
 			// (which detects truncation) lags behind.
 			return &auditError{action: rec.action, made: true, err: fmt.Errorf("recording the audit head: %w", err)}
@@ -285,30 +287,4 @@ func (s *Store) VerifyAudit(ctx context.Context) (*AuditReport, error) {
 		return r, fmt.Errorf("%w: %d problem(s), the first: %s", ErrAuditTampered, len(r.Problems), r.Problems[0])
 	}
 	return r, nil
-}
-
-// writeFileAtomic writes data to path via a synced temporary file.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

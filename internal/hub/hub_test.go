@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/skiffhq/skiff/internal/hub/hubtest"
 )
 
 func TestTOTPVectors(t *testing.T) {
@@ -113,8 +115,8 @@ func openTestStoreURL(t *testing.T, root, url string) *Store {
 }
 
 func TestStoreReopenAndPermissions(t *testing.T) {
-	for _, b := range backends(t) {
-		t.Run(b.name, func(t *testing.T) { testStoreReopenAndPermissions(t, freshSchema(t, b.url)) })
+	for _, b := range hubtest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) { testStoreReopenAndPermissions(t, hubtest.FreshSchema(t, b.URL)) })
 	}
 }
 
@@ -158,8 +160,8 @@ func testStoreReopenAndPermissions(t *testing.T, url string) {
 }
 
 func TestAuditTamper(t *testing.T) {
-	for _, b := range backends(t) {
-		t.Run(b.name, func(t *testing.T) { testAuditTamper(t, b.url) })
+	for _, b := range hubtest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) { testAuditTamper(t, b.URL) })
 	}
 }
 
@@ -181,7 +183,7 @@ func testAuditTamper(t *testing.T, url string) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			root := t.TempDir()
-			s := openTestStoreURL(t, root, freshSchema(t, url))
+			s := openTestStoreURL(t, root, hubtest.FreshSchema(t, url))
 			for i := range 5 {
 				if err := s.Audit(ctx, "ann", ActionPush, "acme/app:1."+string(rune('0'+i)), map[string]any{"i": i}); err != nil {
 					t.Fatal(err)

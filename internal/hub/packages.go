@@ -209,25 +209,19 @@ func (s *Store) Packages(ctx context.Context, q PackageQuery) ([]Package, error)
 		WHERE (? = '' OR status = ?) AND (? = '' OR owner = ?)
 		AND (LOWER(owner || '/' || name) LIKE ? OR LOWER(description) LIKE ?)
 		ORDER BY owner, name, created, version`, q.Status, q.Status, q.Owner, q.Owner, like, like)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Package
-	for rows.Next() {
-		p, err := scanPackage(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *p)
-	}
-	return out, rows.Err()
+	return scanPackages(rows, err)
 }
 
 // PackagesByDigest lists the packages of repository owner/name whose
 // root is d.
 func (s *Store) packagesByDigest(ctx context.Context, owner, name, d string) ([]Package, error) {
 	rows, err := s.rows(ctx, s.db, `SELECT `+packageCols+` FROM packages WHERE owner = ? AND name = ? AND digest = ?`, owner, name, d)
+	return scanPackages(rows, err)
+}
+
+// scanPackages reads the packages of a query's rows (and its error),
+// closing them.
+func scanPackages(rows *sql.Rows, err error) ([]Package, error) {
 	if err != nil {
 		return nil, err
 	}

@@ -153,15 +153,7 @@ func (h *Hub) verifySignature(ctx context.Context, a *bundle.Archive) ([]string,
 	if err != nil {
 		return nil, err
 	}
-	sigs, err := a.Signatures(ctx)
-	if err != nil {
-		return nil, err
-	}
-	envs := make([][]byte, len(sigs))
-	for i, s := range sigs {
-		envs[i] = s.Envelope
-	}
-	v, err := trust.Verify(envs, a.Root().Digest)
+	v, err := a.VerifySignature(ctx, trust)
 	if err != nil {
 		return nil, err
 	}

@@ -3,117 +3,22 @@ package hub_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	mrand "math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
-	specs "github.com/opencontainers/image-spec/specs-go"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
-	"oras.land/oras-go/v2/content"
-	"oras.land/oras-go/v2/content/memory"
 
-	"github.com/skiffhq/skiff/api/v1alpha1"
-	"github.com/skiffhq/skiff/internal/bundle"
 	"github.com/skiffhq/skiff/internal/hub"
+	"github.com/skiffhq/skiff/internal/hub/hubtest"
 	"github.com/skiffhq/skiff/internal/hubclient"
-	"github.com/skiffhq/skiff/internal/sign"
 )
-
-// pgSchema returns a PostgreSQL URL on a new schema dropped after the
-// test, or skips the test when $SKIFF_TEST_POSTGRES_URL is not set.
-func pgSchema(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv(hub.PostgresEnv)
-	if u == "" {
-		t.Skipf("set %s (hack/postgres.sh start) to run the replica test", hub.PostgresEnv)
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "hubrepl_" + hex.EncodeToString(b)
-	db, err := sql.Open("pgx", u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec("CREATE SCHEMA " + schema); err != nil {
-		db.Close()
-		t.Fatalf("creating schema: %v", err)
-	}
-	t.Cleanup(func() {
-		db.Exec("DROP SCHEMA " + schema + " CASCADE")
-		db.Close()
-	})
-	sep := "?"
-	if strings.Contains(u, "?") {
-		sep = "&"
-	}
-	return u + sep + "search_path=" + schema
-}
-
-// testArchive writes a small signed package archive: one image of two
-// random layers (seeded) and a chart layer.
-func testArchive(t *testing.T, dir, name, version string, seed uint64, key *sign.PrivateKey) string {
-	t.Helper()
-	ctx := context.Background()
-	s := memory.New()
-	push := func(mt string, b []byte) ocispec.Descriptor {
-		d := content.NewDescriptorFromBytes(mt, b)
-		d.Data = nil
-		if err := s.Push(ctx, d, bytes.NewReader(b)); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	rnd := mrand.New(mrand.NewPCG(seed, 11))
-	var layers []ocispec.Descriptor
-	for range 2 {
-		b := make([]byte, 4096)
-		for i := range b {
-			b[i] = byte(rnd.Uint32())
-		}
-		layers = append(layers, push(ocispec.MediaTypeImageLayerGzip, b))
-	}
-	cfgJSON, _ := json.Marshal(ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}})
-	manJSON, _ := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest,
-		Config: push(ocispec.MediaTypeImageConfig, cfgJSON), Layers: layers})
-	img := push(ocispec.MediaTypeImageManifest, manJSON)
-	ref := "registry.example/acme/" + name + ":" + version
-	img.Annotations = map[string]string{bundle.AnnotationRefName: ref}
-	d := &bundle.Description{
-		Name: name, Version: version, Description: "the " + name + " package",
-		Spec:   &v1alpha1.Package{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.Kind, Metadata: v1alpha1.Metadata{Name: name, Version: version}},
-		Images: []bundle.Image{{Ref: ref, Digest: img.Digest, MediaType: img.MediaType, Size: img.Size}},
-		Charts: []bundle.Chart{{Name: "web", Chart: "web", Version: "0.1.0", Digest: digest.FromString("chart"), Size: 5}},
-	}
-	root, err := bundle.Assemble(ctx, s, d, []ocispec.Descriptor{img}, []bundle.Layer{{MediaType: bundle.MediaTypeChart, Data: []byte("chart"), Title: "web"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, name+"-"+version+".skiff")
-	if _, err := bundle.Write(ctx, s, root, out, bundle.WriteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	env, err := sign.Sign(ctx, key, sign.Subject{Name: name + ":" + version, Digest: root.Digest}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bundle.AddSignature(ctx, out, env); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
 
 const password = uiPassword
 
@@ -132,17 +37,9 @@ type replica struct {
 func TestReplicas(t *testing.T) {
 	t.Setenv("OTEL_TRACES_EXPORTER", "none")
 	ctx := context.Background()
-	dbURL := pgSchema(t)
+	dbURL := hubtest.Postgres(t)
 	root := t.TempDir()
-	key, err := sign.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	trustDir := t.TempDir()
-	pub, _ := sign.MarshalPublicKey(key.Public())
-	if err := sign.AddTrusted(trustDir, pub, "publisher"); err != nil {
-		t.Fatal(err)
-	}
+	key, trustDir := hubtest.TrustedKey(t)
 
 	// Both replicas start at once: the schema is migrated once.
 	reps := make([]replica, 2)
@@ -153,12 +50,7 @@ func TestReplicas(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			srv := httptest.NewServer(h)
-			t.Cleanup(func() {
-				srv.Close()
-				h.Close()
-			})
-			reps[i] = replica{hub: h, host: strings.TrimPrefix(srv.URL, "http://")}
+			reps[i] = replica{hub: h, host: hubtest.Serve(t, h)}
 			return nil
 		})
 	}
@@ -208,7 +100,7 @@ func TestReplicas(t *testing.T) {
 	dir := t.TempDir()
 	archives := make([]string, packages)
 	for i := range archives {
-		archives[i] = testArchive(t, dir, fmt.Sprintf("app%d", i), "1.0.0", uint64(i), key)
+		archives[i] = hubtest.Archive(t, dir, fmt.Sprintf("app%d", i), "1.0.0", uint64(i), key)
 	}
 	g = errgroup.Group{}
 	g.SetLimit(4)
@@ -327,7 +219,7 @@ func TestReplicas(t *testing.T) {
 func TestReplicasShareUploads(t *testing.T) {
 	t.Setenv("OTEL_TRACES_EXPORTER", "none")
 	ctx := context.Background()
-	dbURL := pgSchema(t)
+	dbURL := hubtest.Postgres(t)
 	root := t.TempDir()
 	var hosts []string
 	var first *hub.Hub
@@ -336,12 +228,7 @@ func TestReplicasShareUploads(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv := httptest.NewServer(h)
-		t.Cleanup(func() {
-			srv.Close()
-			h.Close()
-		})
-		hosts = append(hosts, strings.TrimPrefix(srv.URL, "http://"))
+		hosts = append(hosts, hubtest.Serve(t, h))
 		if first == nil {
 			first = h
 		}

@@ -14,9 +14,9 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/skiffhq/skiff/internal/hub"
+	"github.com/skiffhq/skiff/internal/hub/hubtest"
 	"github.com/skiffhq/skiff/internal/hubclient"
 	skregistry "github.com/skiffhq/skiff/internal/registry"
-	"github.com/skiffhq/skiff/internal/sign"
 )
 
 // TestS3Storage runs a hub whose content lives in an S3 bucket (gofakes3,
@@ -33,15 +33,7 @@ func TestS3Storage(t *testing.T) {
 	s3srv := httptest.NewServer(gofakes3.New(mem).Server())
 	t.Cleanup(s3srv.Close)
 
-	key, err := sign.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	trustDir := t.TempDir()
-	pub, _ := sign.MarshalPublicKey(key.Public())
-	if err := sign.AddTrusted(trustDir, pub, "publisher"); err != nil {
-		t.Fatal(err)
-	}
+	key, trustDir := hubtest.TrustedKey(t)
 	root := t.TempDir()
 	h, err := hub.New(ctx, hub.Options{Root: root, TrustDir: trustDir, Storage: skregistry.Storage{S3: &skregistry.S3Storage{
 		Endpoint: s3srv.URL, Region: "us-east-1", Bucket: "skiff-hub", AccessKey: "test", SecretKey: "test-secret",
@@ -50,11 +42,7 @@ func TestS3Storage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("hub.New: %v", err)
 	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() {
-		srv.Close()
-		h.Close()
-	})
+	host := hubtest.Serve(t, h)
 	st := h.Store()
 	for _, u := range []string{"alice", "bob"} {
 		if err := st.AddUser(ctx, u, password, false); err != nil {
@@ -63,7 +51,6 @@ func TestS3Storage(t *testing.T) {
 	}
 	st.Grant(ctx, "acme", "alice", hub.LevelWrite)
 	st.Grant(ctx, "acme", "bob", hub.LevelAdmin)
-	host := strings.TrimPrefix(srv.URL, "http://")
 	client := func(user string) *hubclient.Client {
 		anon, _ := hubclient.New(host, hubclient.Options{})
 		tok, err := anon.Login(ctx, user, password, "", 0)
@@ -75,7 +62,7 @@ func TestS3Storage(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	archive := testArchive(t, dir, "shop", "1.2.0", 42, key)
+	archive := hubtest.Archive(t, dir, "shop", "1.2.0", 42, key)
 	res, err := client("alice").Push(ctx, archive, "acme", hubclient.PushOptions{})
 	if err != nil {
 		t.Fatalf("push: %v", err)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/skiffhq/skiff/internal/bundle"
+	"github.com/skiffhq/skiff/internal/bytesize"
 )
 
 // The web UI: server-rendered pages (html/template, embedded; no
@@ -35,7 +36,7 @@ var uiPages = func() map[string]*template.Template {
 	funcs := template.FuncMap{
 		"statusLabel": statusLabel,
 		"shortDigest": shortDigest,
-		"size":        humanSize,
+		"size":        bytesize.Format,
 		"when":        func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 		"pkgPath":     func(p *Package) string { return packagePath(p.Owner, p.Name, p.Version) },
 	}
@@ -308,19 +309,6 @@ func shortDigest(d string) string {
 		return d[:len(d)-len(hex)] + hex[:12]
 	}
 	return d
-}
-
-func humanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // decodeDescription decodes a package's stored description (nil before

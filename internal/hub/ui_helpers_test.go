@@ -1,10 +1,8 @@
 package hub_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,12 +12,12 @@ import (
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/content/memory"
 
 	"github.com/skiffhq/skiff/api/v1alpha1"
 	"github.com/skiffhq/skiff/internal/bundle"
 	"github.com/skiffhq/skiff/internal/hub"
+	"github.com/skiffhq/skiff/internal/hub/hubtest"
 	"github.com/skiffhq/skiff/internal/hubclient"
 	"github.com/skiffhq/skiff/internal/sbom"
 	"github.com/skiffhq/skiff/internal/sbom/sbomtest"
@@ -48,15 +46,7 @@ func newUIHub(t *testing.T, now func() time.Time) *uiHub {
 	t.Helper()
 	t.Setenv("OTEL_TRACES_EXPORTER", "none")
 	ctx := context.Background()
-	key, err := sign.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	trustDir := t.TempDir()
-	pub, _ := sign.MarshalPublicKey(key.Public())
-	if err := sign.AddTrusted(trustDir, pub, "publisher"); err != nil {
-		t.Fatal(err)
-	}
+	key, trustDir := hubtest.TrustedKey(t)
 	advisories := t.TempDir()
 	os.WriteFile(filepath.Join(advisories, "GHSA-test-0001.json"), []byte(`{"id":"GHSA-test-0001","aliases":["CVE-2099-0001"],"summary":"left-pad pads wrong",
 	 "affected":[{"package":{"ecosystem":"npm","name":"left-pad"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":"1.3.0"}]}]}],
@@ -74,11 +64,7 @@ func newUIHub(t *testing.T, now func() time.Time) *uiHub {
 	if err != nil {
 		t.Fatalf("hub.New: %v", err)
 	}
-	srv := httptest.NewServer(h) // 127.0.0.1
-	t.Cleanup(func() {
-		srv.Close()
-		h.Close()
-	})
+	host := hubtest.Serve(t, h) // 127.0.0.1
 	st := h.Store()
 	for _, u := range []struct {
 		name  string
@@ -96,7 +82,7 @@ func newUIHub(t *testing.T, now func() time.Time) *uiHub {
 			t.Fatal(err)
 		}
 	}
-	return &uiHub{hub: h, url: srv.URL, key: key}
+	return &uiHub{hub: h, url: "http://" + host, key: key}
 }
 
 // publish builds a signed package name:version whose one image
@@ -108,14 +94,7 @@ func (u *uiHub) publish(t *testing.T, name, version, leftPad string, o ...hubcli
 	t.Helper()
 	ctx := context.Background()
 	s := memory.New()
-	push := func(mt string, b []byte) ocispec.Descriptor {
-		d := content.NewDescriptorFromBytes(mt, b)
-		d.Data = nil
-		if err := s.Push(ctx, d, bytes.NewReader(b)); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
+	push := func(mt string, b []byte) ocispec.Descriptor { return hubtest.Push(t, s, mt, b) }
 	tarball := sbomtest.TarLayer(t, []sbomtest.File{
 		{Name: "etc/os-release", Data: []byte("ID=debian\nVERSION_ID=\"12\"\n")},
 		{Name: "var/lib/dpkg/status", Data: []byte("Package: libc6\nStatus: install ok installed\nArchitecture: amd64\nSource: glibc\nVersion: 2.36-9+deb12u7\n\nPackage: tzdata\nStatus: install ok installed\nArchitecture: all\nVersion: 2024a-0+deb12u1\n")},
@@ -141,21 +120,7 @@ func (u *uiHub) publish(t *testing.T, name, version, leftPad string, o ...hubcli
 	d.SBOMs = entries
 	img.Annotations = map[string]string{bundle.AnnotationRefName: ref}
 	layers := append([]bundle.Layer{{MediaType: bundle.MediaTypeChart, Data: []byte("chart"), Title: "web"}}, sbomLayers...)
-	root, err := bundle.Assemble(ctx, s, d, []ocispec.Descriptor{img}, layers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(t.TempDir(), name+"-"+version+".skiff")
-	if _, err := bundle.Write(ctx, s, root, out, bundle.WriteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	env, err := sign.Sign(ctx, u.key, sign.Subject{Name: name + ":" + version, Digest: root.Digest}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bundle.AddSignature(ctx, out, env); err != nil {
-		t.Fatal(err)
-	}
+	out := hubtest.WriteArchive(t, s, d, []ocispec.Descriptor{img}, layers, t.TempDir(), u.key)
 	host := strings.TrimPrefix(u.url, "http://")
 	anon, err := hubclient.New(host, hubclient.Options{})
 	if err != nil {

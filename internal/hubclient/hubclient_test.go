@@ -12,6 +12,7 @@ import (
 
 	"github.com/skiffhq/skiff/internal/bundle"
 	"github.com/skiffhq/skiff/internal/hub"
+	"github.com/skiffhq/skiff/internal/hub/hubtest"
 	"github.com/skiffhq/skiff/internal/hubclient"
 	"github.com/skiffhq/skiff/internal/install"
 	"github.com/skiffhq/skiff/internal/sign"
@@ -35,16 +36,16 @@ func rawGet(t *testing.T, th *testHub, path, user, pass string) int {
 }
 
 func TestPublishReviewPull(t *testing.T) {
-	for _, b := range backends(t) {
-		t.Run(b.name, func(t *testing.T) { testPublishReviewPull(t, b.url) })
+	for _, b := range hubtest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) { testPublishReviewPull(t, b.URL) })
 	}
 }
 
 func testPublishReviewPull(t *testing.T, dbURL string) {
-	th := newTestHub(t, hub.Options{DatabaseURL: freshSchema(t, dbURL)})
+	th := newTestHub(t, hub.Options{DatabaseURL: hubtest.FreshSchema(t, dbURL)})
 	ctx := th.ctx
 	dir := t.TempDir()
-	archive := makeArchive(t, dir, "app", "1.0.0", 1, th.key)
+	archive := hubtest.Archive(t, dir, "app", "1.0.0", 1, th.key)
 	alice, bob, carol, dave := th.client(t, "alice"), th.client(t, "bob"), th.client(t, "carol"), th.client(t, "dave")
 
 	// A reader cannot push.
@@ -161,7 +162,7 @@ func testPublishReviewPull(t *testing.T, dbURL string) {
 	}
 
 	// Versions are immutable once published.
-	other := makeArchive(t, t.TempDir(), "app", "1.0.0", 2, th.key)
+	other := hubtest.Archive(t, t.TempDir(), "app", "1.0.0", 2, th.key)
 	if _, err := alice.Push(ctx, other, "acme", hubclient.PushOptions{}); err == nil {
 		t.Fatal("re-pushing a published version with other content succeeded")
 	}
@@ -206,7 +207,7 @@ func TestGates(t *testing.T) {
 		{"vuln", th.key, hub.StatusRejected, "vulnerabilities"},
 		{"fine", th.key, hub.StatusPending, ""},
 	} {
-		res, err := alice.Push(ctx, makeArchive(t, dir, c.name, "1.0.0", 3, c.key), "acme", hubclient.PushOptions{})
+		res, err := alice.Push(ctx, hubtest.Archive(t, dir, c.name, "1.0.0", 3, c.key), "acme", hubclient.PushOptions{})
 		if err != nil {
 			t.Fatalf("%s: push: %v", c.name, err)
 		}

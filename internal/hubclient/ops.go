@@ -8,9 +8,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"time"
 
+	"github.com/skiffhq/skiff/internal/atomicfile"
 	"github.com/skiffhq/skiff/internal/hub"
 )
 
@@ -37,28 +37,20 @@ func (c *Client) Export(ctx context.Context, since time.Time, out string) (*hub.
 		return nil, err
 	}
 	defer resp.Body.Close()
-	f, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp*")
+	f, err := atomicfile.Create(out, 0o600)
 	if err != nil {
 		return nil, err
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	_, err = io.Copy(f, resp.Body)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	defer f.Abort()
+	if _, err := io.Copy(f, resp.Body); err != nil {
 		return nil, fmt.Errorf("downloading the export: %w", err)
 	}
-	m, err := checkExportFile(tmp)
+	m, err := checkExportFile(f.Name())
 	if err != nil {
 		return nil, fmt.Errorf("the downloaded export is incomplete (did the hub fail? see its log): %w", err)
 	}
-	if err := os.Rename(tmp, out); err != nil {
-		return nil, err
+	if err := f.Commit(); err != nil {
+		return nil, fmt.Errorf("downloading the export: %w", err)
 	}
 	return m, nil
 }

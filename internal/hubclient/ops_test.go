@@ -21,6 +21,7 @@ import (
 	"github.com/skiffhq/skiff/api/v1alpha1"
 	"github.com/skiffhq/skiff/internal/bundle"
 	"github.com/skiffhq/skiff/internal/hub"
+	"github.com/skiffhq/skiff/internal/hub/hubtest"
 	"github.com/skiffhq/skiff/internal/hubclient"
 	"github.com/skiffhq/skiff/internal/sbom"
 	"github.com/skiffhq/skiff/internal/sign"
@@ -31,11 +32,10 @@ import (
 // SBOM listing npm left-pad at leftPad.
 func makeSBOMArchive(t *testing.T, dir, name, version, leftPad string, key *sign.PrivateKey) string {
 	t.Helper()
-	ctx := context.Background()
 	s := memory.New()
-	layer := pushBytes(t, s, ocispec.MediaTypeImageLayerGzip, []byte("layer of "+name+version))
-	cfg := pushJSON(t, s, ocispec.MediaTypeImageConfig, ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}})
-	img := pushJSON(t, s, ocispec.MediaTypeImageManifest, ocispec.Manifest{
+	layer := hubtest.Push(t, s, ocispec.MediaTypeImageLayerGzip, []byte("layer of "+name+version))
+	cfg := hubtest.PushJSON(t, s, ocispec.MediaTypeImageConfig, ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}})
+	img := hubtest.PushJSON(t, s, ocispec.MediaTypeImageManifest, ocispec.Manifest{
 		Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, Config: cfg, Layers: []ocispec.Descriptor{layer},
 	})
 	ref := "docker.io/library/" + name + ":1.0"
@@ -43,29 +43,14 @@ func makeSBOMArchive(t *testing.T, dir, name, version, leftPad string, key *sign
 	bom, _ := json.Marshal(sbom.BOM{BOMFormat: sbom.BOMFormat, SpecVersion: sbom.SpecVersion, Version: 1, Components: []sbom.Component{
 		{Type: "library", Name: "left-pad", Version: leftPad, PURL: "pkg:npm/left-pad@" + leftPad},
 	}})
-	bomDesc := pushBytes(t, s, bundle.MediaTypeSBOM, bom)
+	bomDesc := hubtest.Push(t, s, bundle.MediaTypeSBOM, bom)
 	d := &bundle.Description{
 		Name: name, Version: version,
 		Spec:   &v1alpha1.Package{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.Kind, Metadata: v1alpha1.Metadata{Name: name, Version: version}},
 		Images: []bundle.Image{{Ref: ref, Digest: img.Digest, MediaType: img.MediaType, Size: img.Size}},
 		SBOMs:  []bundle.SBOM{{Image: ref, Platform: "linux/amd64", Digest: bomDesc.Digest}},
 	}
-	root, err := bundle.Assemble(ctx, s, d, []ocispec.Descriptor{img}, []bundle.Layer{{Desc: bomDesc, Title: sbom.Title(ref, "linux/amd64")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, name+"-"+version+".skiff")
-	if _, err := bundle.Write(ctx, s, root, out, bundle.WriteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	env, err := sign.Sign(ctx, key, sign.Subject{Name: name + ":" + version, Digest: root.Digest}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bundle.AddSignature(ctx, out, env); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return hubtest.WriteArchive(t, s, d, []ocispec.Descriptor{img}, []bundle.Layer{{Desc: bomDesc, Title: sbom.Title(ref, "linux/amd64")}}, dir, key)
 }
 
 // importAdvisories replaces the database in dir with the advisories.
@@ -225,29 +210,14 @@ func TestVulnGateAndRescan(t *testing.T) {
 	}
 }
 
-// trustedKey returns a signing key and a trust directory holding it.
-func trustedKey(t *testing.T) (*sign.PrivateKey, string) {
-	t.Helper()
-	key, err := sign.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	pub, _ := sign.MarshalPublicKey(key.Public())
-	if err := sign.AddTrusted(dir, pub, "mirror-publisher"); err != nil {
-		t.Fatal(err)
-	}
-	return key, dir
-}
-
 func TestExportImport(t *testing.T) {
-	key, trust := trustedKey(t)
+	key, trust := hubtest.TrustedKey(t)
 	a := newTestHub(t, hub.Options{TrustDir: trust})
 	b := newTestHub(t, hub.Options{TrustDir: trust})
 	ctx := a.ctx
 	dir := t.TempDir()
-	archive := makeArchive(t, dir, "app", "1.0.0", 1, key)
-	other := makeArchive(t, dir, "tool", "2.0.0", 2, key)
+	archive := hubtest.Archive(t, dir, "app", "1.0.0", 1, key)
+	other := hubtest.Archive(t, dir, "tool", "2.0.0", 2, key)
 	aAlice, aBob, aRoot := a.client(t, "alice"), a.client(t, "bob"), a.client(t, "root")
 	for _, f := range []string{archive, other} {
 		if _, err := aAlice.Push(ctx, f, "acme", hubclient.PushOptions{}); err != nil {
@@ -340,34 +310,21 @@ func mustPackage(t *testing.T, th *testHub, owner, name, version string) *hub.Pa
 	return p
 }
 
-// tamperExport copies an export, flipping one byte in the middle of its
-// first package entry.
+// tamperExport copies an export, flipping one byte in the middle of each
+// package entry.
 func tamperExport(t *testing.T, in, out string) {
 	t.Helper()
-	f, err := os.Open(in)
+	data, err := os.ReadFile(in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var buf bytes.Buffer
-	tr, tw := tar.NewReader(f), tar.NewWriter(&buf)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
+	data = rewriteTar(t, data, func(m member) []member {
+		if strings.HasSuffix(m.h.Name, ".skiff") {
+			m.b[len(m.b)/2] ^= 0xff
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(tr)
-		if strings.HasSuffix(hdr.Name, ".skiff") {
-			b[len(b)/2] ^= 0xff
-		}
-		tw.WriteHeader(hdr)
-		tw.Write(b)
-	}
-	tw.Close()
-	if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
+		return []member{m}
+	})
+	if err := os.WriteFile(out, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -376,7 +333,7 @@ func TestBackupRestoreCheck(t *testing.T) {
 	th := newTestHub(t, hub.Options{})
 	ctx := th.ctx
 	dir := t.TempDir()
-	archive := makeArchive(t, dir, "app", "1.0.0", 1, th.key)
+	archive := hubtest.Archive(t, dir, "app", "1.0.0", 1, th.key)
 	alice, bob := th.client(t, "alice"), th.client(t, "bob")
 	if _, err := alice.Push(ctx, archive, "acme", hubclient.PushOptions{}); err != nil {
 		t.Fatal(err)

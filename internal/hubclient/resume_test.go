@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/skiffhq/skiff/internal/hub"
+	"github.com/skiffhq/skiff/internal/hub/hubtest"
 	"github.com/skiffhq/skiff/internal/hubclient"
 	"github.com/skiffhq/skiff/internal/oci"
 )
@@ -20,7 +21,7 @@ import (
 // publish pushes an archive as alice and has bob approve it.
 func publish(t *testing.T, th *testHub, name string, seed uint64) string {
 	t.Helper()
-	archive := makeArchive(t, t.TempDir(), name, "1.0.0", seed, th.key)
+	archive := hubtest.Archive(t, t.TempDir(), name, "1.0.0", seed, th.key)
 	if _, err := th.client(t, "alice").Push(th.ctx, archive, "acme", hubclient.PushOptions{}); err != nil {
 		t.Fatalf("push: %v", err)
 	}
@@ -97,8 +98,8 @@ func TestPullResumesAfterInterruption(t *testing.T) {
 }
 
 func TestAuditFailureRefusesChanges(t *testing.T) {
-	for _, b := range backends(t) {
-		t.Run(b.name, func(t *testing.T) { testAuditFailureRefusesChanges(t, b.url) })
+	for _, b := range hubtest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) { testAuditFailureRefusesChanges(t, b.URL) })
 	}
 }
 
@@ -138,10 +139,10 @@ func breakAudit(t *testing.T, th *testHub, dbURL string) (repair func()) {
 }
 
 func testAuditFailureRefusesChanges(t *testing.T, dbURL string) {
-	dbURL = freshSchema(t, dbURL)
+	dbURL = hubtest.FreshSchema(t, dbURL)
 	th := newTestHub(t, hub.Options{DatabaseURL: dbURL})
 	ctx := th.ctx
-	archive := makeArchive(t, t.TempDir(), "app", "1.0.0", 5, th.key)
+	archive := hubtest.Archive(t, t.TempDir(), "app", "1.0.0", 5, th.key)
 	alice, bob, carol, root := th.client(t, "alice"), th.client(t, "bob"), th.client(t, "carol"), th.client(t, "root")
 	if _, err := alice.Push(ctx, archive, "acme", hubclient.PushOptions{}); err != nil {
 		t.Fatalf("push: %v", err)
