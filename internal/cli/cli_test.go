@@ -2,6 +2,10 @@ package cli
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"testing"
 
@@ -31,6 +35,7 @@ func TestScript(t *testing.T) {
 	sbomtest.PushLayers(t, reg+"/demo/pkgs:1", "linux/amd64", sbomtest.Image(t))
 	airgap := fixture.Registry(t)
 	hubHost, hubPassword, hubTrust := startTestHub(t) // hub_test.go
+	proxy := startProxy(t, proxiedHost, reg)
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(e *testscript.Env) error {
@@ -39,6 +44,8 @@ func TestScript(t *testing.T) {
 			e.Setenv("HUB", hubHost)
 			e.Setenv("HUB_ADMIN_PASSWORD", hubPassword)
 			e.Setenv("HUB_TRUST", hubTrust)
+			e.Setenv("PROXY", proxy)
+			e.Setenv("PROXIED", proxiedHost)
 			e.Setenv("SKIFF_TRUST_DIR", e.WorkDir+"/trust")
 			e.Setenv("OTEL_TRACES_EXPORTER", "none")
 			e.Setenv("HOME", e.WorkDir+"/home")
@@ -63,4 +70,25 @@ func TestScript(t *testing.T) {
 			},
 		},
 	})
+}
+
+// proxiedHost is a registry name only the test proxy knows: requests for it
+// reach the client only through HTTP_PROXY (no name is ever resolved).
+const proxiedHost = "registry.proxied.test:5000"
+
+// startProxy starts a forward HTTP proxy on 127.0.0.1 that sends requests
+// for host to the registry at target and refuses everything else.
+func startProxy(t *testing.T, host, target string) string {
+	t.Helper()
+	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: target})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Host != host {
+			http.Error(w, "this test proxy only forwards to "+host, http.StatusForbidden)
+			return
+		}
+		w.Header().Set("X-Test-Proxy", "1")
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().String()
 }
