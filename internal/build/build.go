@@ -7,8 +7,6 @@ package build
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -23,12 +21,10 @@ import (
 
 	"github.com/skiffhq/skiff/internal/bundle"
 	"github.com/skiffhq/skiff/internal/chart"
-	"github.com/skiffhq/skiff/internal/images"
 	"github.com/skiffhq/skiff/internal/inventory"
 	"github.com/skiffhq/skiff/internal/oci"
 	"github.com/skiffhq/skiff/internal/sbom"
 	"github.com/skiffhq/skiff/internal/sign"
-	"github.com/skiffhq/skiff/internal/spec"
 )
 
 // Options configure [Build].
@@ -121,7 +117,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	// Blobs are staged in a directory named for the output, kept when the
 	// build fails or is interrupted, so that the next build of the same
 	// output resumes: blobs already pulled are not fetched again.
-	stage, err := stagingDir(o.StagingDir, out)
+	stage, err := bundle.StagingDir(o.StagingDir, "build", out)
 	if err != nil {
 		return nil, err
 	}
@@ -266,26 +262,4 @@ func checkVersion(v string) error {
 		return fmt.Errorf("%w %q: use a semantic version such as 1.2.3", ErrBadVersion, v)
 	}
 	return nil
-}
-
-// keep images imported for plan.go's use in this package's API surface.
-var _ = images.Normalize
-var _ = spec.FileName
-
-// stagingDir returns (and creates) the staging layout directory for the
-// archive out.
-func stagingDir(base, out string) (string, error) {
-	if base == "" {
-		c, err := os.UserCacheDir()
-		if err != nil {
-			c = os.TempDir()
-		}
-		base = filepath.Join(c, "skiff", "build")
-	}
-	sum := sha256.Sum256([]byte(out))
-	dir := filepath.Join(base, hex.EncodeToString(sum[:8]))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("creating the staging directory %s: %w", dir, err)
-	}
-	return dir, nil
 }

@@ -96,7 +96,7 @@ func (f *deployFlags) open(a *app, cmd *cobra.Command, path string) (*install.Pa
 		Deployment: f.name, Namespace: f.namespace, Cluster: f.cluster(),
 		Load:     install.LoadOptions{Registry: f.registry, Flatten: f.flatten, Remote: remote},
 		SkipLoad: f.skipLoad, Values: vals, Set: f.sets, Timeout: f.timeout, NoWait: f.noWait,
-		Atomic: f.atomic, DryRun: f.dryRun, DryRunOut: a.streams.Out,
+		Atomic: f.atomic, DryRun: f.dryRun, DryRunOut: a.streams.Out, Logger: a.log,
 	}
 	if o.Gate, err = f.gf.gate(a); err != nil {
 		p.Close()

@@ -37,7 +37,7 @@ func newRollback(a *app) *cobra.Command {
 				rev = n
 			}
 			progress, done := a.deployProgress()
-			r, err := install.Rollback(cmd.Context(), cf.namespace, args[0], install.RollbackOptions{Cluster: cf.cluster(), Revision: rev, Timeout: timeout, NoWait: noWait, Progress: progress})
+			r, err := install.Rollback(cmd.Context(), cf.namespace, args[0], install.RollbackOptions{Cluster: cf.cluster(), Revision: rev, Timeout: timeout, NoWait: noWait, Progress: progress, Logger: a.log})
 			done()
 			if err != nil {
 				return err
@@ -62,7 +62,7 @@ func newUninstall(a *app) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			progress, done := a.deployProgress()
-			err := install.Uninstall(cmd.Context(), cf.namespace, args[0], install.UninstallOptions{Cluster: cf.cluster(), KeepHistory: keep, Force: force, Timeout: timeout, Progress: progress})
+			err := install.Uninstall(cmd.Context(), cf.namespace, args[0], install.UninstallOptions{Cluster: cf.cluster(), KeepHistory: keep, Force: force, Timeout: timeout, Progress: progress, Logger: a.log})
 			done()
 			if err != nil {
 				return err

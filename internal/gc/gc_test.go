@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -60,15 +59,7 @@ spec:
       containers:
 ` + containers.String(),
 	}
-	for name, data := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	fixture.WriteFiles(t, dir, files)
 	out := filepath.Join(t.TempDir(), "gcdemo-"+version+".skiff")
 	_, err := build.Build(context.Background(), build.Options{Spec: dir, Output: out,
 		Remote: oci.RemoteOptions{Mirrors: map[string]string{upstream: up}}})

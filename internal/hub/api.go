@@ -82,6 +82,22 @@ func writeError(w http.ResponseWriter, err error) {
 	writeJSON(w, status, map[string]APIError{"error": {Code: code, Message: msg}})
 }
 
+// codeErrors are the sentinel errors API error codes stand for.
+var codeErrors = map[string]error{
+	CodeUnauthorized: ErrUnauthorized,
+	CodeOTPRequired:  ErrOTPRequired,
+	CodeRateLimited:  ErrRateLimited,
+	CodeForbidden:    ErrForbidden,
+	CodeNotFound:     ErrNotFound,
+	CodeConflict:     ErrConflict,
+	CodeInvalid:      ErrInvalid,
+	CodeAuditFailed:  ErrAuditFailed,
+}
+
+// ErrorForCode returns the sentinel error an API error code stands for,
+// or nil, so clients can match hub errors with errors.Is.
+func ErrorForCode(code string) error { return codeErrors[code] }
+
 // errorStatus maps sentinel errors to an HTTP status and an API code.
 func errorStatus(err error) (status int, code string) {
 	status, code = http.StatusInternalServerError, CodeInternal

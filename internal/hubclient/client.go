@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -108,16 +107,9 @@ func New(host string, o Options) (*Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.Insecure}
 	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
+		pool, err := oci.CertPool(o.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("reading CA file: %w", err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("CA file %s holds no PEM certificate", o.CAFile)
+			return nil, err
 		}
 		tr.TLSClientConfig.RootCAs = pool
 	}
@@ -141,25 +133,8 @@ func (e *Error) Error() string { return e.Message }
 
 // Is maps hub error codes to the hub's sentinel errors.
 func (e *Error) Is(target error) bool {
-	switch e.Code {
-	case hub.CodeUnauthorized:
-		return target == hub.ErrUnauthorized
-	case hub.CodeOTPRequired:
-		return target == hub.ErrOTPRequired
-	case hub.CodeRateLimited:
-		return target == hub.ErrRateLimited
-	case hub.CodeForbidden:
-		return target == hub.ErrForbidden
-	case hub.CodeNotFound:
-		return target == hub.ErrNotFound
-	case hub.CodeConflict:
-		return target == hub.ErrConflict
-	case hub.CodeInvalid:
-		return target == hub.ErrInvalid
-	case hub.CodeAuditFailed:
-		return target == hub.ErrAuditFailed
-	}
-	return false
+	s := hub.ErrorForCode(e.Code)
+	return s != nil && target == s
 }
 
 // call sends a JSON request and decodes the JSON answer into out.

@@ -28,20 +28,17 @@ type Config struct {
 	Hubs map[string]Login `json:"hubs"`
 }
 
-// DefaultConfigPath returns $SKIFF_HUBS_FILE, else
-// $XDG_CONFIG_HOME/skiff/hubs.json, else ~/.config/skiff/hubs.json.
+// DefaultConfigPath returns $SKIFF_HUBS_FILE, else skiff/hubs.json in the
+// user configuration directory ($XDG_CONFIG_HOME or ~/.config on Linux).
 func DefaultConfigPath() (string, error) {
 	if p := os.Getenv(ConfigEnv); p != "" {
 		return p, nil
 	}
-	if d := os.Getenv("XDG_CONFIG_HOME"); d != "" {
-		return filepath.Join(d, "skiff", "hubs.json"), nil
-	}
-	home, err := os.UserHomeDir()
+	d, err := os.UserConfigDir()
 	if err != nil {
 		return "", fmt.Errorf("finding hubs.json: %w: set %s", err, ConfigEnv)
 	}
-	return filepath.Join(home, ".config", "skiff", "hubs.json"), nil
+	return filepath.Join(d, "skiff", "hubs.json"), nil
 }
 
 // LoadConfig reads hubs.json; a missing file is an empty Config.

@@ -2,8 +2,6 @@ package hubclient
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"os"
@@ -162,7 +160,7 @@ func (c *Client) Pull(ctx context.Context, owner, name, version, out string, o P
 	if err != nil {
 		return nil, fmt.Errorf("pulling %s: %w", ref, err)
 	}
-	stage, err := stagingDir(o.StagingDir, abs)
+	stage, err := bundle.StagingDir(o.StagingDir, "pull", abs)
 	if err != nil {
 		return nil, fmt.Errorf("pulling %s: %w", ref, err)
 	}
@@ -218,24 +216,6 @@ func (c *Client) Pull(ctx context.Context, owner, name, version, out string, o P
 	}
 	os.RemoveAll(stage)
 	return &PullResult{Package: p, Write: w, Fetched: fetched}, nil
-}
-
-// stagingDir returns (and creates) the staging layout directory of the
-// archive out (an absolute path) under base.
-func stagingDir(base, out string) (string, error) {
-	if base == "" {
-		c, err := os.UserCacheDir()
-		if err != nil {
-			c = os.TempDir()
-		}
-		base = filepath.Join(c, "skiff", "pull")
-	}
-	sum := sha256.Sum256([]byte(out))
-	dir := filepath.Join(base, hex.EncodeToString(sum[:8]))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("creating the staging directory %s: %w", dir, err)
-	}
-	return dir, nil
 }
 
 // repository returns an authenticated OCI client of a hub repository.

@@ -37,16 +37,6 @@ func writeSpec(t *testing.T, version string, images []string) string {
 	return dir
 }
 
-func openUnsigned(t *testing.T, path string) *install.Package {
-	t.Helper()
-	p, err := install.Open(context.Background(), path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	return p
-}
-
 func TestDeltaLoad(t *testing.T) {
 	ctx := context.Background()
 	up := fixture.Registry(t)
@@ -76,7 +66,7 @@ func TestDeltaLoad(t *testing.T) {
 	// airgap starts a registry holding v1.
 	airgap := func(t *testing.T) string {
 		reg := fixture.Registry(t)
-		if _, err := install.Load(ctx, openUnsigned(t, v1), install.LoadOptions{Registry: reg + "/mirror"}); err != nil {
+		if _, err := install.Load(ctx, openArchive(t, v1, nil), install.LoadOptions{Registry: reg + "/mirror"}); err != nil {
 			t.Fatalf("load v1: %v", err)
 		}
 		return reg
@@ -131,14 +121,14 @@ func TestDeltaLoad(t *testing.T) {
 
 			// Into an empty registry: the base is missing.
 			empty := fixture.Registry(t)
-			_, err = install.Load(ctx, openUnsigned(t, delta), install.LoadOptions{Registry: empty + "/mirror"})
+			_, err = install.Load(ctx, openArchive(t, delta, nil), install.LoadOptions{Registry: empty + "/mirror"})
 			if !errors.Is(err, install.ErrBaseMissing) || !strings.Contains(err.Error(), "load the base package first") {
 				t.Fatalf("load into an empty registry: %v, want ErrBaseMissing", err)
 			}
 
 			// Into the registry holding the base: every image complete and
 			// pinned.
-			lres, err := install.Load(ctx, openUnsigned(t, delta), install.LoadOptions{Registry: reg + "/mirror"})
+			lres, err := install.Load(ctx, openArchive(t, delta, nil), install.LoadOptions{Registry: reg + "/mirror"})
 			if err != nil {
 				t.Fatalf("load delta: %v", err)
 			}
@@ -179,7 +169,7 @@ func TestLoadResume(t *testing.T) {
 	if _, err := build.Build(ctx, build.Options{Spec: writeSpec(t, "1.0.0", refs), Output: path}); err != nil {
 		t.Fatal(err)
 	}
-	p := openUnsigned(t, path)
+	p := openArchive(t, path, nil)
 
 	// The whole package, loaded in one go.
 	ref, err := install.Load(ctx, p, install.LoadOptions{Registry: fixture.Registry(t), Concurrency: 1})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
 
@@ -66,6 +67,8 @@ type Options struct {
 	// MaxHistory bounds the revisions kept; if <= 0, 10 is used.
 	MaxHistory int
 	Progress   func(Event)
+	// Logger receives Helm's logs; nil discards them.
+	Logger *slog.Logger
 	// Gate, when set, is called before Install or Upgrade touches the
 	// registry or the cluster (dry runs included); an error refuses the
 	// operation. The vulnerability gate plugs in here.
@@ -126,6 +129,9 @@ func open(ctx context.Context, o Options) (*session, error) {
 	cc, err := chart.NewClient(chart.Config{Kubeconfig: c.Kubeconfig, Context: c.Context, Namespace: o.Namespace})
 	if err != nil {
 		return nil, err
+	}
+	if o.Logger != nil {
+		cc = cc.WithLogger(o.Logger.Handler())
 	}
 	if err := kc.EnsureNamespace(ctx, o.Namespace); err != nil {
 		return nil, err

@@ -37,12 +37,7 @@ spec:
         - name: c
           image: %[2]s/dep/%[1]s:1
 `, name, reg)
-	for f, data := range map[string]string{"skiff.yaml": spec, "app.yaml": app} {
-		if err := os.WriteFile(filepath.Join(dir, f), []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
+	return fixture.WriteFiles(t, dir, map[string]string{"skiff.yaml": spec, "app.yaml": app})
 }
 
 func TestDependencyChain(t *testing.T) {
@@ -88,18 +83,10 @@ func TestDependencyChain(t *testing.T) {
 	opts := func(name string) install.Options {
 		return install.Options{Deployment: name, Namespace: ns, Cluster: cluster, Load: install.LoadOptions{Registry: fixture.Registry(t) + "/deps"}, Timeout: time.Minute}
 	}
-	open := func(path string) *install.Package {
-		p, err := install.Open(ctx, path, trust)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { p.Close() })
-		return p
-	}
-	if _, err := install.Install(ctx, open(topNoDeps), opts("top")); !errors.Is(err, install.ErrDependencyMissing) {
+	if _, err := install.Install(ctx, openArchive(t, topNoDeps, trust), opts("top")); !errors.Is(err, install.ErrDependencyMissing) {
 		t.Fatalf("install without its dependencies: got %v, want ErrDependencyMissing", err)
 	}
-	if _, err := install.Install(ctx, open(top), opts("top")); err != nil {
+	if _, err := install.Install(ctx, openArchive(t, top, trust), opts("top")); err != nil {
 		t.Fatalf("install top: %v", err)
 	}
 	store, err := install.Records(cluster)

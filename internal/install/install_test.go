@@ -82,7 +82,14 @@ func newSite(t *testing.T) *site {
 
 func (s *site) open(t *testing.T, path string) *install.Package {
 	t.Helper()
-	p, err := install.Open(context.Background(), path, s.trust)
+	return openArchive(t, path, s.trust)
+}
+
+// openArchive opens an archive for a test, checking its signature against
+// trust (nil waives it), and closes it when the test ends.
+func openArchive(t *testing.T, path string, trust *sign.Trust) *install.Package {
+	t.Helper()
+	p, err := install.Open(context.Background(), path, trust)
 	if err != nil {
 		t.Fatal(err)
 	}

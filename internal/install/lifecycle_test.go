@@ -3,7 +3,6 @@ package install_test
 import (
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -56,11 +55,7 @@ spec:
 	for _, n := range []string{"seed", "smoke", "migrate", "backup"} {
 		files[n+".yaml"] = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: " + n + "}\ndata: {step: " + n + "}\n"
 	}
-	for f, data := range files {
-		if err := os.WriteFile(filepath.Join(dir, f), []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	fixture.WriteFiles(t, dir, files)
 	out := filepath.Join(t.TempDir(), "lc.skiff")
 	if _, err := build.Build(ctx, build.Options{Spec: dir, Output: out}); err != nil {
 		t.Fatal(err)
@@ -85,15 +80,7 @@ spec:
 				steps = append(steps, e.Step+":"+e.Component)
 			}
 		}}
-	open := func() *install.Package {
-		p, err := install.Open(ctx, out, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { p.Close() })
-		return p
-	}
-	if _, err := install.Install(ctx, open(), o); err != nil {
+	if _, err := install.Install(ctx, openArchive(t, out, nil), o); err != nil {
 		t.Fatalf("install: %v", err)
 	}
 	if want := "lifecycle:seed manifests:seed manifests:app lifecycle: lifecycle:smoke manifests:smoke"; strings.Join(steps, " ") != want {
@@ -106,7 +93,7 @@ spec:
 	}
 
 	steps = nil
-	if _, err := install.Upgrade(ctx, open(), o); err != nil {
+	if _, err := install.Upgrade(ctx, openArchive(t, out, nil), o); err != nil {
 		t.Fatalf("upgrade: %v", err)
 	}
 	if !strings.HasPrefix(strings.Join(steps, " "), "lifecycle:migrate manifests:migrate") {

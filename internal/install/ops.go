@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/skiffhq/skiff/internal/chart"
@@ -19,13 +20,15 @@ type RollbackOptions struct {
 	Timeout  time.Duration
 	NoWait   bool
 	Progress func(Event)
+	// Logger receives Helm's logs; nil discards them.
+	Logger *slog.Logger
 }
 
 // Rollback returns a deployment to an earlier revision as a new revision.
 // It needs no archive: charts roll back through their Helm history and
 // manifests are re-applied from the record.
 func Rollback(ctx context.Context, ns, deployment string, o RollbackOptions) (*release.Record, error) {
-	opts := Options{Deployment: deployment, Namespace: ns, Cluster: o.Cluster, Timeout: o.Timeout, NoWait: o.NoWait, Progress: o.Progress}
+	opts := Options{Deployment: deployment, Namespace: ns, Cluster: o.Cluster, Timeout: o.Timeout, NoWait: o.NoWait, Progress: o.Progress, Logger: o.Logger}
 	opts.defaults(nil)
 	s, err := open(ctx, opts)
 	if err != nil {
@@ -71,12 +74,14 @@ type UninstallOptions struct {
 	Timeout  time.Duration
 	NoWait   bool
 	Progress func(Event)
+	// Logger receives Helm's logs; nil discards them.
+	Logger *slog.Logger
 }
 
 // Uninstall removes everything a deployment created and its records
 // (or marks them uninstalled with KeepHistory).
 func Uninstall(ctx context.Context, ns, deployment string, o UninstallOptions) error {
-	opts := Options{Deployment: deployment, Namespace: ns, Cluster: o.Cluster, Timeout: o.Timeout, NoWait: o.NoWait, Progress: o.Progress}
+	opts := Options{Deployment: deployment, Namespace: ns, Cluster: o.Cluster, Timeout: o.Timeout, NoWait: o.NoWait, Progress: o.Progress, Logger: o.Logger}
 	opts.defaults(nil)
 	s, err := open(ctx, opts)
 	if err != nil {

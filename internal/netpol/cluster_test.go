@@ -3,7 +3,6 @@ package netpol_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -54,15 +53,7 @@ spec:
           image: ` + upstream + `/np/app:1
 `,
 	}
-	for name, data := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	fixture.WriteFiles(t, dir, files)
 	out := filepath.Join(t.TempDir(), "npdemo-"+version+".skiff")
 	if _, err := build.Build(context.Background(), build.Options{Spec: dir, Output: out,
 		Remote: oci.RemoteOptions{Mirrors: map[string]string{upstream: up}}}); err != nil {

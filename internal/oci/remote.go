@@ -126,16 +126,9 @@ func transport(o RemoteOptions) (http.RoundTripper, error) {
 	base.Proxy = http.ProxyFromEnvironment
 	base.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
+		pool, err := CertPool(o.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("reading CA file: %w", err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("CA file %s holds no PEM certificate: pass the registry's CA certificate", o.CAFile)
+			return nil, err
 		}
 		base.TLSClientConfig.RootCAs = pool
 	}
@@ -323,4 +316,20 @@ func withRetry(ctx context.Context, retries int, op func() error) error {
 		}
 		wait = min(wait*2, retryMaxWait)
 	}
+}
+
+// CertPool returns the system roots plus the PEM certificates in caFile.
+func CertPool(caFile string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading CA file: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("CA file %s holds no PEM certificate: pass the server's CA certificate", caFile)
+	}
+	return pool, nil
 }

@@ -67,20 +67,17 @@ func (t *Trust) Keys() []TrustedKey { return slices.Clone(t.keys) }
 // Dir returns the directory t was loaded from, or "".
 func (t *Trust) Dir() string { return t.dir }
 
-// DefaultTrustDir returns $SKIFF_TRUST_DIR if set, else
-// $XDG_CONFIG_HOME/skiff/trust, else ~/.config/skiff/trust.
+// DefaultTrustDir returns $SKIFF_TRUST_DIR if set, else skiff/trust in the
+// user configuration directory ($XDG_CONFIG_HOME or ~/.config on Linux).
 func DefaultTrustDir() (string, error) {
 	if d := os.Getenv(TrustDirEnv); d != "" {
 		return d, nil
 	}
-	if d := os.Getenv("XDG_CONFIG_HOME"); d != "" {
-		return filepath.Join(d, "skiff", "trust"), nil
-	}
-	home, err := os.UserHomeDir()
+	d, err := os.UserConfigDir()
 	if err != nil {
 		return "", fmt.Errorf("finding the trust directory: %w: set %s", err, TrustDirEnv)
 	}
-	return filepath.Join(home, ".config", "skiff", "trust"), nil
+	return filepath.Join(d, "skiff", "trust"), nil
 }
 
 // LoadTrust reads every *.pub file in dir. A missing dir gives an empty

@@ -67,15 +67,7 @@ spec:
               value: ` + password + `
 `,
 	}
-	for name, data := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	fixture.WriteFiles(t, dir, files)
 	out := filepath.Join(t.TempDir(), "supdemo.skiff")
 	if _, err := build.Build(context.Background(), build.Options{Spec: dir, Output: out,
 		Remote: oci.RemoteOptions{Mirrors: map[string]string{upstream: up}}}); err != nil {
