@@ -47,11 +47,22 @@ export OTEL_TRACES_EXPORTER=none
 # The hub against the OCI distribution-spec conformance suite (< 1 min).
 conformance_rc=0
 bash hack/conformance.sh || conformance_rc=$?
-go vet ./...
-go test -count=1 -timeout 40m ${GOTESTFLAGS:-} ./... 2>&1 | tee "$state/go-test.log"
+# Every step runs even when an earlier one fails, and the summary is
+# printed in every case (set -e would stop at the first failure).
+vet_rc=0
+go vet ./... || vet_rc=$?
+# -race unless GOTESTFLAGS says otherwise (GOTESTFLAGS= runs without it).
+set +e
+go test -count=1 -timeout 40m ${GOTESTFLAGS--race} ./... 2>&1 | tee "$state/go-test.log"
 rc=${PIPESTATUS[0]}
+set -e
 passed=$(grep -c '^ok ' "$state/go-test.log" || true)
 failed=$(grep -c '^FAIL' "$state/go-test.log" || true)
 log "packages: $passed passed, $failed failed"
+if [[ "$rc" != 0 ]]; then
+  grep -E '^(--- FAIL|FAIL|panic:|WARNING: DATA RACE)' "$state/go-test.log" | sed 's/^/  /' >&2 || true
+fi
+if [[ "$vet_rc" != 0 ]]; then log "go vet failed"; [[ "$rc" != 0 ]] || rc=$vet_rc; fi
 if [[ "$conformance_rc" != 0 ]]; then log "OCI conformance of the hub failed (hack/conformance.sh)"; [[ "$rc" != 0 ]] || rc=$conformance_rc; fi
+[[ "$rc" == 0 ]] && log "all tests passed" || log "FAILED (exit $rc)"
 exit "$rc"

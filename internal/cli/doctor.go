@@ -82,6 +82,8 @@ is not healthy. It exits non-zero when any check fails.`,
 	fl.BoolVar(&skipCluster, "skip-cluster", false, "run only the registry, disk and hub checks")
 	fl.StringVar(&o.Registry, "registry", "", "the site's registry HOST[:PORT][/PREFIX]: check it answers and holds every workload image")
 	fl.StringVar(&o.RegistryRoot, "registry-root", "", "storage directory of a local registry whose free disk space to check")
+	fl.Float64Var(&o.DiskWarnPercent, "disk-warn-percent", doctor.DefaultDiskWarnPercent, "warn when the registry root has less free space than this, in percent (negative: never)")
+	fl.Float64Var(&o.DiskFailPercent, "disk-fail-percent", doctor.DefaultDiskFailPercent, "fail when the registry root has less free space than this, in percent (negative: never)")
 	fl.StringVar(&o.Hub, "hub", "", "base URL of a Skiff hub whose /healthz to check")
 	fl.IntVar(&o.Days, "days", 30, "warn about certificates expiring within this many days")
 	fl.DurationVar(&o.MaxSkew, "max-skew", 10*time.Second, "warn about clocks this far apart")

@@ -78,6 +78,14 @@ type Options struct {
 	// RegistryRoot is the storage directory of a local registry whose
 	// free disk space is checked; empty skips the check.
 	RegistryRoot string
+	// DiskWarnPercent and DiskFailPercent are the free space, in percent
+	// of the file system, below which the disk check warns and fails; 0
+	// means DefaultDiskWarnPercent and DefaultDiskFailPercent, a negative
+	// value never warns (fails).
+	DiskWarnPercent, DiskFailPercent float64
+	// DiskSpace measures the free and total bytes of the file system
+	// holding dir; nil means the operating system's figures.
+	DiskSpace func(dir string) (free, total uint64, err error)
 	// Hub is the base URL of a Skiff hub whose /healthz is checked; empty
 	// skips the check.
 	Hub string
@@ -138,6 +146,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	if o.MaxSkew <= 0 {
 		o.MaxSkew = 10 * time.Second
+	}
+	if o.DiskWarnPercent == 0 {
+		o.DiskWarnPercent = DefaultDiskWarnPercent
+	}
+	if o.DiskFailPercent == 0 {
+		o.DiskFailPercent = DefaultDiskFailPercent
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 8

@@ -147,7 +147,7 @@ spec:
 	t.Cleanup(hub.Close)
 
 	rep, err := doctor.Run(ctx, doctor.Options{Kubeconfig: kubeconfig, Namespace: ns, Registry: reg + "/airgap",
-		RegistryRoot: t.TempDir(), Hub: hub.URL, Days: 30})
+		RegistryRoot: t.TempDir(), Hub: hub.URL, Days: 30, DiskSpace: fixedDisk(60, 100)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,4 +284,47 @@ func FuzzParseCertificates(f *testing.F) {
 			t.Fatal("no error and no certificates")
 		}
 	})
+}
+
+// fixedDisk measures every directory as free of total bytes.
+func fixedDisk(free, total uint64) func(string) (uint64, uint64, error) {
+	return func(string) (uint64, uint64, error) { return free, total, nil }
+}
+
+// TestDiskThresholds runs the disk check on measured figures, so it does
+// not depend on the free space of the machine running it.
+func TestDiskThresholds(t *testing.T) {
+	disk := []doctor.Check{}
+	for _, c := range doctor.Checks() {
+		if c.Name == "disk" {
+			disk = append(disk, c)
+		}
+	}
+	for _, tc := range []struct {
+		name       string
+		free       uint64
+		warn, fail float64
+		want       doctor.Severity
+	}{
+		{"roomy", 50, 0, 0, doctor.OK},
+		{"below the default warning", 10, 0, 0, doctor.Warn},
+		{"below the default failure", 4, 0, 0, doctor.Fail},
+		{"custom warning", 30, 40, 20, doctor.Warn},
+		{"custom failure", 30, 50, 35, doctor.Fail},
+		{"checks off", 0, -1, -1, doctor.OK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep, err := doctor.Run(context.Background(), doctor.Options{Checks: disk, RegistryRoot: "/registry",
+				DiskSpace: fixedDisk(tc.free, 100), DiskWarnPercent: tc.warn, DiskFailPercent: tc.fail})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Results) != 1 || rep.Results[0].Severity != tc.want {
+				t.Fatalf("results %+v, want one %s", rep.Results, tc.want)
+			}
+			if tc.want != doctor.OK && rep.Results[0].Fix == "" {
+				t.Errorf("no fix hint: %+v", rep.Results[0])
+			}
+		})
+	}
 }

@@ -11,11 +11,11 @@ import (
 	"github.com/skiffhq/skiff/internal/oci"
 )
 
-// Free space below which the disk check warns and fails, in percent of
-// the file system.
+// Free space below which the disk check warns and fails by default, in
+// percent of the file system.
 const (
-	diskWarnPercent = 15
-	diskFailPercent = 5
+	DefaultDiskWarnPercent = 15
+	DefaultDiskFailPercent = 5
 )
 
 // checkRegistry checks that the registry answers on /v2/.
@@ -41,7 +41,11 @@ func checkDisk(ctx context.Context, e *Env) []Result {
 		return nil
 	}
 	subject := e.RegistryRoot
-	free, total, err := diskSpace(e.RegistryRoot)
+	measure := e.DiskSpace
+	if measure == nil {
+		measure = diskSpace
+	}
+	free, total, err := measure(e.RegistryRoot)
 	if err != nil {
 		return []Result{{Severity: Fail, Subject: subject, Message: err.Error(), Fix: "pass the --root the registry serves from"}}
 	}
@@ -49,9 +53,9 @@ func checkDisk(ctx context.Context, e *Env) []Result {
 	msg := fmt.Sprintf("%s free of %s (%.0f%%)", bytesize.Format(int64(free)), bytesize.Format(int64(total)), pct)
 	fix := "free space: run skiff registry gc --registry HOST --root " + e.RegistryRoot + ", or grow the file system"
 	switch {
-	case pct < diskFailPercent:
+	case pct < e.DiskFailPercent:
 		return []Result{{Severity: Fail, Subject: subject, Message: msg + ": loads will fail", Fix: fix}}
-	case pct < diskWarnPercent:
+	case pct < e.DiskWarnPercent:
 		return []Result{{Severity: Warn, Subject: subject, Message: msg, Fix: fix}}
 	}
 	return []Result{{Severity: OK, Subject: subject, Message: msg}}
