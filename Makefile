@@ -23,6 +23,7 @@ bench:
 update:
 	$(GO) test ./internal/spec -run JSONSchemaFileInSync -update
 	$(GO) test ./internal/convert -run Golden -update
+	$(GO) test ./internal/mirror -run Golden -update
 	$(GO) test ./internal/cli -run CLIReference -update
 
 clean:

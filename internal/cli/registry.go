@@ -52,5 +52,6 @@ with on-disk storage, for sites that have no registry yet. With
 	fl.StringVar(&o.Htpasswd, "htpasswd", "", "htpasswd file (bcrypt) to require basic auth")
 	cmd.AddCommand(serve)
 	cmd.AddCommand(newRegistryGC(a))
+	cmd.AddCommand(newRegistryMirrorConfig(a))
 	return cmd
 }
