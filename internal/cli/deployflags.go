@@ -46,6 +46,8 @@ type deployFlags struct {
 	noWait     bool
 	atomic     bool
 	dryRun     bool
+	// upgrade only
+	allowDowngrade bool
 }
 
 func (f *deployFlags) add(cmd *cobra.Command) {
@@ -56,7 +58,7 @@ func (f *deployFlags) add(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.name, "name", "", "deployment name (default: the package name)")
 	fl.StringVar(&f.registry, "registry", "", "registry HOST[:PORT][/PREFIX] the images are loaded into and pulled from (required)")
-	fl.BoolVar(&f.flatten, "flatten", false, "keep only the last path element of each repository")
+	fl.BoolVar(&f.flatten, "flatten", false, "keep only the last path element of each repository (refused when two images would collide)")
 	fl.BoolVar(&f.skipLoad, "skip-load", false, "assume the images were already loaded (skiff load)")
 	fl.StringArrayVarP(&f.values, "values", "f", nil, "values file, top-level keys are chart names; .age files are decrypted in memory (repeatable)")
 	fl.StringArrayVar(&f.identities, "identity", nil, "age identity file to decrypt .age values files (or $SKIFF_PASSPHRASE)")
@@ -65,6 +67,12 @@ func (f *deployFlags) add(cmd *cobra.Command) {
 	fl.BoolVar(&f.noWait, "no-wait", false, "do not wait for readiness")
 	fl.BoolVar(&f.atomic, "atomic", false, "undo a failed operation (uninstall or roll back)")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print the relocated manifests; change nothing")
+}
+
+// addUpgrade adds the flags only upgrade has.
+func (f *deployFlags) addUpgrade(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.BoolVar(&f.allowDowngrade, "allow-downgrade", false, "allow a package version older than the deployed one")
 }
 
 // open verifies and opens the archive and builds the options.
@@ -97,6 +105,7 @@ func (f *deployFlags) open(a *app, cmd *cobra.Command, path string) (*install.Pa
 		Load:     install.LoadOptions{Registry: f.registry, Flatten: f.flatten, Remote: remote},
 		SkipLoad: f.skipLoad, Values: vals, Set: f.sets, Timeout: f.timeout, NoWait: f.noWait,
 		Atomic: f.atomic, DryRun: f.dryRun, DryRunOut: a.streams.Out, Logger: a.log,
+		AllowDowngrade: f.allowDowngrade,
 	}
 	if o.Gate, err = f.gf.gate(a); err != nil {
 		p.Close()

@@ -30,6 +30,10 @@ Nothing is pushed or applied. Exit code 2 means there are changes.`,
 				return err
 			}
 			for _, c := range changes {
+				if c.Component == "" {
+					fmt.Fprintf(a.streams.Out, "%s: %s\n", c.Op, c.Object)
+					continue
+				}
 				fmt.Fprintf(a.streams.Out, "%s %s: %s\n", c.Op, c.Component, c.Object)
 				if c.Diff != "" {
 					fmt.Fprint(a.streams.Out, c.Diff)

@@ -18,6 +18,7 @@ type deployVerb struct {
 	use, short, long string
 	run              func(context.Context, *install.Package, install.Options) (*install.Result, error)
 	report           func(w io.Writer, r *release.Record)
+	upgrade          bool // add the upgrade-only flags
 }
 
 func newInstall(a *app) *cobra.Command {
@@ -42,8 +43,10 @@ func newUpgrade(a *app) *cobra.Command {
 		long: `Upgrade applies a package over an existing deployment as a new revision:
 charts are upgraded, manifests re-applied, objects the new version no
 longer has are pruned, and components it dropped are removed. With
---atomic a failed upgrade rolls back to the deployed revision.`,
-		run: install.Upgrade,
+--atomic a failed upgrade rolls back to the deployed revision. An older
+package version than the deployed one is refused unless --allow-downgrade.`,
+		run:     install.Upgrade,
+		upgrade: true,
 		report: func(w io.Writer, r *release.Record) {
 			fmt.Fprintf(w, "upgraded %s to %s %s: revision %d, %s\n", r.Deployment, r.Package.Name, r.Package.Version, r.Revision, r.Status)
 		},
@@ -77,5 +80,8 @@ func newDeploy(a *app, v deployVerb) *cobra.Command {
 		},
 	}
 	f.add(cmd)
+	if v.upgrade {
+		f.addUpgrade(cmd)
+	}
 	return cmd
 }

@@ -49,7 +49,7 @@ and digests are preserved, so a second load moves no layer bytes.`,
 		},
 	}
 	cmd.Flags().StringVar(&o.Registry, "registry", "", "target registry HOST[:PORT][/PREFIX] (required)")
-	cmd.Flags().BoolVar(&o.Flatten, "flatten", false, "keep only the last path element of each repository")
+	cmd.Flags().BoolVar(&o.Flatten, "flatten", false, "keep only the last path element of each repository (refused when two images would collide)")
 	cmd.Flags().IntVar(&o.Concurrency, "concurrency", 4, "images pushed in parallel")
 	_ = cmd.MarkFlagRequired("registry")
 	rf.add(cmd)

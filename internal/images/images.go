@@ -52,13 +52,18 @@ type Destination struct {
 	// Prefix is an optional repository path prepended to each image path.
 	Prefix string
 	// Flatten keeps only the last element of the source path, so
-	// quay.io/org/team/app becomes Host/Prefix/app.
+	// quay.io/org/team/app becomes Host/Prefix/app. Without it the source
+	// registry host is kept: Host/Prefix/quay.io/org/team/app (and
+	// nginx is Host/Prefix/docker.io/library/nginx), so two source
+	// registries never collide and a node-level mirror can map an upstream
+	// name to Host/Prefix/<upstream host>/<path> one to one.
 	Flatten bool
 }
 
 // Target returns the relocated, digest-pinned reference of src in t:
-// host/prefix/path@digest. When dgst is empty the digest of src is used; a
-// src without digest then is an error.
+// host/prefix/<source host>/path@digest, or host/prefix/<last path
+// element>@digest with t.Flatten (see [Destination]). When dgst is empty
+// the digest of src is used; a src without digest then is an error.
 func Target(src string, t Destination, dgst digest.Digest) (string, error) {
 	named, err := parse(src)
 	if err != nil {
@@ -86,8 +91,9 @@ func Target(src string, t Destination, dgst digest.Digest) (string, error) {
 }
 
 // TargetTag returns the relocated, tagged reference of src in t:
-// host/prefix/path:tag, for pushing the tag next to the digest. A src pinned
-// only by digest has no tag: the error then wraps ErrNoTag.
+// host/prefix/<source host>/path:tag, for pushing the tag next to the
+// digest. A src pinned only by digest has no tag: the error then wraps
+// ErrNoTag.
 func TargetTag(src string, t Destination) (string, error) {
 	named, err := parse(src)
 	if err != nil {
@@ -108,12 +114,20 @@ func TargetTag(src string, t Destination) (string, error) {
 	return out, nil
 }
 
+// SourceHostPath is the path element a source registry host becomes under
+// a Destination: the host, lower-cased, with a port's ':' as '_'
+// (localhost:5000 becomes localhost_5000), since ':' is not allowed in a
+// repository path.
+func SourceHostPath(host string) string {
+	return strings.ReplaceAll(strings.ToLower(host), ":", "_")
+}
+
 func targetRepo(named reference.Named, t Destination) (string, error) {
 	host := strings.TrimSuffix(strings.TrimSpace(t.Host), "/")
 	if host == "" {
 		return "", fmt.Errorf("target for %s: destination host is empty", named)
 	}
-	p := reference.Path(named)
+	p := SourceHostPath(reference.Domain(named)) + "/" + reference.Path(named)
 	if t.Flatten {
 		p = path.Base(p)
 	}

@@ -56,11 +56,15 @@ func TestTarget(t *testing.T) {
 		want    string
 		wantErr bool
 	}{
-		{name: "library", src: "nginx:1.27", dst: dst, dgst: dgstA, want: "127.0.0.1:5000/library/nginx@" + dgstA},
-		{name: "prefix", src: "quay.io/org/team/app:v1", dst: Destination{Host: "reg.local", Prefix: "/mirror/"}, dgst: dgstA, want: "reg.local/mirror/org/team/app@" + dgstA},
+		{name: "library", src: "nginx:1.27", dst: dst, dgst: dgstA, want: "127.0.0.1:5000/docker.io/library/nginx@" + dgstA},
+		{name: "prefix", src: "quay.io/org/team/app:v1", dst: Destination{Host: "reg.local", Prefix: "/mirror/"}, dgst: dgstA, want: "reg.local/mirror/quay.io/org/team/app@" + dgstA},
+		// The source host keeps two registries' images apart.
+		{name: "docker hub", src: "docker.io/prometheus/node-exporter:v1.12.1", dst: Destination{Host: "reg.local", Prefix: "p"}, dgst: dgstA, want: "reg.local/p/docker.io/prometheus/node-exporter@" + dgstA},
+		{name: "quay", src: "quay.io/prometheus/node-exporter:v1.12.1", dst: Destination{Host: "reg.local", Prefix: "p"}, dgst: dgstA, want: "reg.local/p/quay.io/prometheus/node-exporter@" + dgstA},
+		{name: "source port", src: "localhost:5000/app:v1", dst: dst, dgst: dgstA, want: "127.0.0.1:5000/localhost_5000/app@" + dgstA},
 		{name: "flatten", src: "quay.io/org/team/app:v1", dst: Destination{Host: "reg.local", Prefix: "p", Flatten: true}, dgst: dgstA, want: "reg.local/p/app@" + dgstA},
-		{name: "digest from source", src: "nginx@" + dgstB, dst: dst, want: "127.0.0.1:5000/library/nginx@" + dgstB},
-		{name: "given digest wins", src: "nginx@" + dgstB, dst: dst, dgst: dgstA, want: "127.0.0.1:5000/library/nginx@" + dgstA},
+		{name: "digest from source", src: "nginx@" + dgstB, dst: dst, want: "127.0.0.1:5000/docker.io/library/nginx@" + dgstB},
+		{name: "given digest wins", src: "nginx@" + dgstB, dst: dst, dgst: dgstA, want: "127.0.0.1:5000/docker.io/library/nginx@" + dgstA},
 		{name: "no digest", src: "nginx", dst: dst, wantErr: true},
 		{name: "bad digest", src: "nginx", dst: dst, dgst: "sha256:xyz", wantErr: true},
 		{name: "no host", src: "nginx", dst: Destination{}, dgst: dgstA, wantErr: true},
@@ -83,7 +87,7 @@ func TestTargetTag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "r:5000/x/a/b/c:v2"; got != want {
+	if want := "r:5000/x/ghcr.io/a/b/c:v2"; got != want {
 		t.Errorf("TargetTag = %q, want %q", got, want)
 	}
 	got, err = TargetTag("nginx", Destination{Host: "r:5000", Flatten: true})

@@ -9,6 +9,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/Masterminds/semver/v3"
+
 	"github.com/skiffhq/skiff/internal/bundle"
 	"github.com/skiffhq/skiff/internal/chart"
 	"github.com/skiffhq/skiff/internal/images"
@@ -60,6 +62,9 @@ type Options struct {
 	NoWait bool
 	// Atomic undoes a failed install (uninstall) or upgrade (roll back).
 	Atomic bool
+	// AllowDowngrade lets Upgrade install an older package version than
+	// the deployed one (a replayed old package is refused otherwise).
+	AllowDowngrade bool
 	// DryRun renders and relocates everything and writes the result to
 	// DryRunOut without touching the cluster or the registry.
 	DryRun    bool
@@ -242,6 +247,11 @@ func Upgrade(ctx context.Context, p *Package, o Options) (*Result, error) {
 	if p.Description.Name != latest.Package.Name {
 		return nil, fmt.Errorf("deployment %s runs package %s, not %s: install %s under another --name", o.Deployment, latest.Package.Name, p.Description.Name, p.Description.Name)
 	}
+	if prev != nil && !o.AllowDowngrade {
+		if err := checkDowngrade(prev.Package.Version, p.Description.Version); err != nil {
+			return nil, fmt.Errorf("deployment %s runs %s %s: %w", o.Deployment, prev.Package.Name, prev.Package.Version, err)
+		}
+	}
 	m, lr, err := s.load(ctx, p)
 	if err != nil {
 		return nil, err
@@ -296,6 +306,20 @@ func (s *session) load(ctx context.Context, p *Package) (images.Map, *LoadResult
 		return nil, nil, err
 	}
 	return lr.Map, lr, nil
+}
+
+// ErrDowngrade: an upgrade would install an older package version.
+var ErrDowngrade = errors.New("downgrade")
+
+// checkDowngrade refuses moving from version from to an older version to.
+// Versions that do not parse as semantic versions are not compared.
+func checkDowngrade(from, to string) error {
+	a, err1 := semver.StrictNewVersion(from)
+	b, err2 := semver.StrictNewVersion(to)
+	if err1 != nil || err2 != nil || !b.LessThan(a) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s is older than %s: pass --allow-downgrade if you mean it (or `skiff rollback` to return to a recorded revision)", ErrDowngrade, to, from)
 }
 
 func newRecord(p *Package, o Options, rev int, st release.Status, m images.Map) *release.Record {

@@ -18,7 +18,8 @@ import (
 
 // Change is what an upgrade would do to one object.
 type Change struct {
-	// Op is "add", "remove" or "change".
+	// Op is "add", "remove" or "change" for an object; "downgrade" (with
+	// no Component) when the package is older than the deployed one.
 	Op        string
 	Component string
 	Object    string
@@ -104,7 +105,11 @@ func Diff(ctx context.Context, p *Package, o Options) ([]Change, error) {
 	if err != nil && !errors.Is(err, release.ErrNotFound) {
 		return nil, err
 	}
+	var pkg []Change
 	if cur != nil {
+		if err := checkDowngrade(cur.Package.Version, p.Description.Version); err != nil {
+			pkg = append(pkg, Change{Op: "downgrade", Object: fmt.Sprintf("package %s %s -> %s (upgrade refuses it without --allow-downgrade)", p.Description.Name, cur.Package.Version, p.Description.Version)})
+		}
 		cc, err := chart.NewClient(chart.Config{Kubeconfig: o.Cluster.Kubeconfig, Context: o.Cluster.Context, Namespace: o.Namespace})
 		if err != nil {
 			return nil, err
@@ -123,7 +128,7 @@ func Diff(ctx context.Context, p *Package, o Options) ([]Change, error) {
 			}
 		}
 	}
-	return compare(have, want), nil
+	return append(pkg, compare(have, want)...), nil
 }
 
 // objectMap splits a YAML stream into canonical YAML per object key. For

@@ -92,18 +92,39 @@ func ParseRegistry(s string, flatten bool) (images.Destination, error) {
 	return images.Destination{Host: host, Prefix: prefix, Flatten: flatten}, nil
 }
 
+// ErrImageCollision: two source repositories would share one target
+// repository (only possible with Flatten) and overwrite each other's tags.
+var ErrImageCollision = errors.New("image target collision")
+
 // Relocation computes the image map for a package and a target registry
-// without moving anything.
+// without moving anything. Two source repositories that map to one target
+// repository are refused.
 func Relocation(d *bundle.Description, dest images.Destination) (images.Map, error) {
 	m := images.Map{}
+	from := map[string]string{} // target repository -> source repository
 	for _, im := range d.Images {
 		t, err := images.Target(im.Ref, dest, im.Digest)
 		if err != nil {
 			return nil, fmt.Errorf("relocating %s: %w", im.Ref, err)
 		}
 		m[im.Ref] = t
+		repo, _, _ := strings.Cut(t, "@")
+		src := sourceRepo(im.Ref)
+		if other, ok := from[repo]; ok && other != src {
+			return nil, fmt.Errorf("%w: %s and %s would both be pushed to %s: drop --flatten (the target path then keeps the source registry and path)", ErrImageCollision, other, src, repo)
+		}
+		from[repo] = src
 	}
 	return m, nil
+}
+
+// sourceRepo is ref without tag and digest.
+func sourceRepo(ref string) string {
+	r, _, _ := strings.Cut(ref, "@")
+	if i := strings.LastIndexByte(r, ':'); i > strings.LastIndexByte(r, '/') {
+		r = r[:i]
+	}
+	return r
 }
 
 // Load pushes every image of the package into the target registry
