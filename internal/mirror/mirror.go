@@ -26,6 +26,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/skiffhq/skiff/internal/atomicfile"
+	"github.com/skiffhq/skiff/internal/images"
 )
 
 // Format names a container runtime's registry configuration.
@@ -110,6 +111,7 @@ func (o Options) upstreams(s site) ([]string, error) {
 	var out []string
 	for _, u := range ups {
 		u = strings.TrimSpace(u)
+		u = strings.ToLower(u)
 		if u == "index.docker.io" || u == "registry-1.docker.io" {
 			u = "docker.io"
 		}
@@ -134,9 +136,10 @@ func (o Options) scheme() string {
 	return "https"
 }
 
-// repoPrefix is where skiff load put upstream's images: PREFIX/UPSTREAM.
+// repoPrefix is where skiff load put upstream's images: PREFIX/UPSTREAM
+// (a port's ':' written as '_', see images.SourceHostPath).
 func (s site) repoPrefix(upstream string) string {
-	return path.Join(s.prefix, upstream)
+	return path.Join(s.prefix, images.SourceHostPath(upstream))
 }
 
 // Files returns the configuration of format for o, sorted by path.

@@ -23,7 +23,7 @@ const testCA = "-----BEGIN CERTIFICATE-----\nMIIBdGVzdA==\n-----END CERTIFICATE-
 var cases = map[string]Options{
 	"plain":    {Registry: "10.0.0.5:5000/site", Upstreams: []string{"quay.io", "docker.io"}, PlainHTTP: true},
 	"tls":      {Registry: "registry.example.com/airgap/team", Upstreams: []string{"registry.k8s.io", "index.docker.io"}, CA: []byte(testCA), Username: "node", Password: "p\"w"},
-	"noprefix": {Registry: "registry.example.com:443", Upstreams: []string{"ghcr.io"}, SkipVerify: true},
+	"noprefix": {Registry: "registry.example.com:443", Upstreams: []string{"ghcr.io", "Harbor.corp:8443"}, SkipVerify: true},
 }
 
 // render prints files as the golden files hold them.
