@@ -27,16 +27,22 @@ const (
 	ActionLogin       = "login"
 	ActionLoginFailed = "login.failed"
 	ActionPush        = "push"
-	ActionSubmit      = "submit"
-	ActionPull        = "pull"
-	ActionApprove     = "approve"
-	ActionReject      = "reject"
-	ActionRemove      = "remove"
-	ActionUserAdd     = "user.add"
-	ActionGrant       = "grant"
-	ActionGroupAdd    = "group.add"
-	ActionToken       = "token.create"
-	ActionMFA         = "mfa"
+	// ActionPushFailed withdraws a push record whose manifest the
+	// registry then refused.
+	ActionPushFailed = "push.failed"
+	ActionSubmit     = "submit"
+	ActionPull       = "pull"
+	ActionApprove    = "approve"
+	ActionReject     = "reject"
+	ActionRemove     = "remove"
+	ActionUserAdd    = "user.add"
+	ActionGrant      = "grant"
+	ActionGroupAdd   = "group.add"
+	ActionToken      = "token.create"
+	ActionMFA        = "mfa"
+	// ActionRegistryDelete is a DELETE of a manifest or blob under /v2/,
+	// made or refused (details.refused says why).
+	ActionRegistryDelete = "registry.delete"
 )
 
 // AuditEntry is one row of the hash-chained audit log. Hash is the

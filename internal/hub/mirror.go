@@ -395,6 +395,14 @@ func (h *Hub) ingest(ctx context.Context, e ExportEntry, file, actor string) (*P
 	if err := oras.CopyGraph(ctx, a, repo, root, oras.DefaultCopyGraphOptions); err != nil {
 		return nil, fmt.Errorf("storing: %w", err)
 	}
+	// Bind the version to this root before the tag moves (as a push).
+	rec, err := pushedDescriptor(ctx, a, root)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := h.store.recordPush(ctx, e.Owner, e.Name, e.Version, rec, actor, map[string]any{"import": true}); err != nil {
+		return nil, err
+	}
 	if err := repo.Tag(ctx, root, e.Version); err != nil {
 		return nil, fmt.Errorf("tagging: %w", err)
 	}
@@ -409,13 +417,6 @@ func (h *Hub) ingest(ctx context.Context, e ExportEntry, file, actor string) (*P
 		if err := h.store.addReferrer(ctx, repoName, root.Digest.String(), desc); err != nil {
 			return nil, err
 		}
-	}
-	rec, err := pushedDescriptor(ctx, a, root)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := h.store.recordPush(ctx, e.Owner, e.Name, e.Version, rec, actor, map[string]any{"import": true}); err != nil {
-		return nil, err
 	}
 	return h.Submit(ctx, e.Owner, e.Name, e.Version, actor)
 }

@@ -133,8 +133,8 @@ func (h *Hub) serveOCI(w http.ResponseWriter, r *http.Request) {
 		h.serveTags(w, r, req, level)
 	case req.kind == "manifests" && r.Method == http.MethodPut:
 		h.putManifest(w, r, req, p)
-	case req.kind == "manifests" && r.Method == http.MethodDelete:
-		h.deleteManifest(w, r, req)
+	case (req.kind == "manifests" || req.kind == "blobs") && r.Method == http.MethodDelete:
+		h.deleteContent(w, r, req, p)
 	case req.kind == "manifests" || req.kind == "blobs":
 		h.readContent(w, r, req, p, level)
 	case req.kind == "uploads":
@@ -297,6 +297,25 @@ func (h *Hub) putManifest(w http.ResponseWriter, r *http.Request, req ociRequest
 			return
 		}
 	}
+	// A package's version is bound to its root before the tag moves: of
+	// concurrent pushes of one version with different roots, one wins
+	// and the others are refused here.
+	var reserved *Package
+	if isPackage {
+		root := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: dgst, Size: int64(len(body)), ArtifactType: bundle.ArtifactTypePackage, Annotations: head.Annotations}
+		pkg, created, err := h.store.recordPush(ctx, req.owner, req.name, req.ref, root, p.user, nil)
+		switch {
+		case errors.Is(err, ErrConflict):
+			ociError(w, http.StatusForbidden, "DENIED", err.Error())
+			return
+		case err != nil:
+			h.logger.Error("hub: recording a push", "repo", req.repo, "err", err)
+			ociError(w, http.StatusInternalServerError, "UNKNOWN", publicMessage(err))
+			return
+		case created:
+			reserved = pkg
+		}
+	}
 	r2 := r.Clone(ctx)
 	r2.Body = io.NopCloser(bytes.NewReader(body))
 	r2.ContentLength = int64(len(body))
@@ -310,6 +329,11 @@ func (h *Hub) putManifest(w http.ResponseWriter, r *http.Request, req ociRequest
 	}
 	h.registry.ServeHTTP(sw, r2)
 	if sw.status != http.StatusCreated {
+		if reserved != nil {
+			if err := h.store.releasePush(context.WithoutCancel(ctx), reserved, p.user); err != nil && !errors.Is(err, errChanged) {
+				h.logger.Error("hub: withdrawing a failed push", "package", reserved.Ref(), "err", err)
+			}
+		}
 		return
 	}
 	desc := ocispec.Descriptor{MediaType: head.MediaType, Digest: dgst, Size: int64(len(body)), ArtifactType: head.ArtifactType, Annotations: head.Annotations}
@@ -321,39 +345,101 @@ func (h *Hub) putManifest(w http.ResponseWriter, r *http.Request, req ociRequest
 			h.logger.Error("hub: recording a referrer", "repo", req.repo, "digest", dgst, "err", err)
 		}
 	}
-	if isPackage {
-		root := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: dgst, Size: int64(len(body)), ArtifactType: bundle.ArtifactTypePackage, Annotations: head.Annotations}
-		// The push is recorded with its audit entry, or not at all; the
-		// registry has answered already, so a failure is only logged,
-		// and the submission that follows finds no package.
-		if _, err := h.store.RecordPush(ctx, req.owner, req.name, req.ref, root, p.user); err != nil {
-			h.logger.Error("hub: recording a push", "repo", req.repo, "err", err)
-			return
-		}
-	}
 }
 
-// deleteManifest refuses to delete a package root or version (use
-// `skiff hub remove`) and forgets deleted referrers.
-func (h *Hub) deleteManifest(w http.ResponseWriter, r *http.Request, req ociRequest) {
+// deleteContent guards registry deletes: a version tag of a package,
+// and every digest reachable from a quarantined, pending, approved or
+// blocked package of the repository (its root, manifests, blobs and
+// signatures), cannot be deleted through /v2/ by anyone (`skiff hub
+// remove` withdraws a package). Every delete, done or refused, is
+// audited; one that cannot be recorded is not made.
+func (h *Hub) deleteContent(w http.ResponseWriter, r *http.Request, req ociRequest, p *principal) {
 	ctx := r.Context()
-	var pkgs []Package
-	if strings.Contains(req.ref, ":") {
-		pkgs, _ = h.store.packagesByDigest(ctx, req.owner, req.name, req.ref)
-	} else if p, err := h.store.Package(ctx, req.owner, req.name, req.ref); err == nil {
-		pkgs = append(pkgs, *p)
+	target := req.repo + "@" + req.ref
+	if !strings.Contains(req.ref, ":") {
+		target = req.repo + ":" + req.ref
 	}
-	for _, p := range pkgs {
-		if p.Status != StatusRemoved && p.Status != StatusRejected {
-			ociError(w, http.StatusForbidden, "DENIED", fmt.Sprintf("%s is a package (%s): remove it with `skiff hub remove`", p.Ref(), p.Status))
-			return
-		}
+	details := map[string]any{"kind": req.kind}
+	refusal, err := h.protectedRef(ctx, req)
+	if err != nil {
+		h.logger.Error("hub: checking a registry delete", "target", target, "err", err)
+		ociError(w, http.StatusInternalServerError, "UNKNOWN", "internal error: see the hub's log")
+		return
+	}
+	if refusal != "" {
+		details["refused"] = refusal
+		// A refusal changes nothing: a failed append is only logged.
+		_ = h.store.Audit(ctx, p.user, ActionRegistryDelete, target, details)
+		ociError(w, http.StatusForbidden, "DENIED", refusal)
+		return
+	}
+	if err := h.store.Audit(ctx, p.user, ActionRegistryDelete, target, details); err != nil {
+		ociError(w, http.StatusInternalServerError, "UNKNOWN", publicMessage(err))
+		return
 	}
 	sw := &statusWriter{ResponseWriter: w}
 	h.registry.ServeHTTP(sw, r)
-	if sw.status == http.StatusAccepted && strings.Contains(req.ref, ":") {
+	if req.kind == "manifests" && sw.status == http.StatusAccepted && strings.Contains(req.ref, ":") {
 		h.store.deleteReferrer(ctx, req.repo, req.ref)
 	}
+}
+
+// protectedRef returns why the manifest or blob req names may not be
+// deleted, or "".
+func (h *Hub) protectedRef(ctx context.Context, req ociRequest) (string, error) {
+	immutable := func(p *Package, what string) string {
+		return fmt.Sprintf("%s is part of package %s (%s), which is immutable: withdraw the package with `skiff hub remove %s`", what, p.Ref(), p.Status, p.Ref())
+	}
+	pkgs, err := h.store.livePackages(ctx, req.owner, req.name)
+	if err != nil {
+		return "", err
+	}
+	if !strings.Contains(req.ref, ":") {
+		if req.kind == "manifests" {
+			for i := range pkgs {
+				if pkgs[i].Version == req.ref {
+					return immutable(&pkgs[i], "tag "+req.ref), nil
+				}
+			}
+		}
+		return "", nil
+	}
+	for i := range pkgs {
+		set, err := h.packageContent(ctx, &pkgs[i])
+		if err != nil {
+			return "", err
+		}
+		if set[req.ref] {
+			return immutable(&pkgs[i], req.ref), nil
+		}
+	}
+	return "", nil
+}
+
+// packageContent returns the digests of p: those its review recorded,
+// and those reachable in the hub's storage from its root and from the
+// manifests referring to it (signatures), as far as they were pushed.
+func (h *Hub) packageContent(ctx context.Context, p *Package) (map[string]bool, error) {
+	set := map[string]bool{}
+	recorded, err := h.store.packageDigests(ctx, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range recorded {
+		set[d] = true
+	}
+	refs, err := h.store.referrers(ctx, p.Repository(), p.Digest)
+	if err != nil {
+		return nil, err
+	}
+	reached, err := h.closure(ctx, h.localRepository(p.Repository()), append([]ocispec.Descriptor{p.Root}, refs...), true)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range reached {
+		set[d] = true
+	}
+	return set, nil
 }
 
 // serveReferrers answers the referrers API from the recorded referrers.
@@ -484,10 +570,12 @@ func copyResponse(w http.ResponseWriter, rec *httptest.ResponseRecorder) {
 	w.Write(rec.Body.Bytes())
 }
 
-// closure returns every digest reachable from roots in repo.
+// closure returns every digest reachable from roots in src. With
+// partial, a manifest src lacks (or cannot decode) ends that branch
+// instead of failing: the content of a push still in progress.
 func (h *Hub) closure(ctx context.Context, src interface {
 	Fetch(context.Context, ocispec.Descriptor) (io.ReadCloser, error)
-}, roots []ocispec.Descriptor) ([]string, error) {
+}, roots []ocispec.Descriptor, partial bool) ([]string, error) {
 	seen := map[digest.Digest]bool{}
 	var out []string
 	var walk func(d ocispec.Descriptor) error
@@ -502,11 +590,17 @@ func (h *Hub) closure(ctx context.Context, src interface {
 		}
 		rc, err := src.Fetch(ctx, d)
 		if err != nil {
+			if partial && ctx.Err() == nil {
+				return nil
+			}
 			return err
 		}
 		b, err := io.ReadAll(io.LimitReader(rc, maxManifest+1))
 		rc.Close()
 		if err != nil {
+			if partial && ctx.Err() == nil {
+				return nil
+			}
 			return err
 		}
 		var m struct {
@@ -515,6 +609,9 @@ func (h *Hub) closure(ctx context.Context, src interface {
 			Manifests []ocispec.Descriptor `json:"manifests"`
 		}
 		if err := json.Unmarshal(b, &m); err != nil {
+			if partial {
+				return nil
+			}
 			return fmt.Errorf("decoding %s: %w", d.Digest, err)
 		}
 		var next []ocispec.Descriptor

@@ -99,23 +99,29 @@ func scanPackage(sc interface{ Scan(...any) error }) (*Package, error) {
 
 // RecordPush records that uploader pushed the package root root as
 // owner/name:version, quarantined, and appends the push to the audit log
-// in the same transaction. A version that is already pending or approved
-// with another root is immutable (ErrConflict); a rejected or removed one
-// is replaced.
+// in the same transaction. A version is bound to one root digest: while
+// it is quarantined, pending, approved or blocked with another root, a
+// push is refused (ErrConflict); a rejected or removed one is replaced.
+// Pushes are serialized (the audit lock), across replicas too, so of
+// two concurrent pushes of one version with different roots one wins.
 func (s *Store) RecordPush(ctx context.Context, owner, name, version string, root ocispec.Descriptor, uploader string) (*Package, error) {
-	return s.recordPush(ctx, owner, name, version, root, uploader, nil)
+	p, _, err := s.recordPush(ctx, owner, name, version, root, uploader, nil)
+	return p, err
 }
 
-// recordPush is RecordPush with audit details beyond the digest.
-func (s *Store) recordPush(ctx context.Context, owner, name, version string, root ocispec.Descriptor, uploader string, details map[string]any) (*Package, error) {
+// recordPush is RecordPush with audit details beyond the digest; it
+// also reports whether it created the record (false: the same root was
+// recorded already).
+func (s *Store) recordPush(ctx context.Context, owner, name, version string, root ocispec.Descriptor, uploader string, details map[string]any) (*Package, bool, error) {
 	rootJSON, err := json.Marshal(root)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	d := map[string]any{"digest": root.Digest.String()}
 	for k, v := range details {
 		d[k] = v
 	}
+	created := false
 	rec := &auditRecord{uploader, ActionPush, owner + "/" + name + ":" + version, d}
 	now := s.now().Unix()
 	err = s.audited(ctx, rec, func(tx *sql.Tx) error {
@@ -124,10 +130,10 @@ func (s *Store) recordPush(ctx context.Context, owner, name, version string, roo
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
 			return err
-		case old.Digest == root.Digest.String() && old.Status != StatusRemoved && old.Status != StatusRejected:
+		case old.Digest == root.Digest.String() && bound(old.Status):
 			return nil // the same push again
-		case published(old.Status):
-			return fmt.Errorf("%w: %s/%s:%s is already published as %s (%s): versions are immutable; publish a new version", ErrConflict, owner, name, version, old.Digest, old.Status)
+		case bound(old.Status):
+			return versionTaken(old)
 		default:
 			for _, q := range []string{`DELETE FROM package_digests WHERE package_id = ?`, `DELETE FROM approvals WHERE package_id = ?`, `DELETE FROM packages WHERE id = ?`} {
 				if err := s.exec(ctx, tx, q, old.ID); err != nil {
@@ -135,13 +141,34 @@ func (s *Store) recordPush(ctx context.Context, owner, name, version string, roo
 				}
 			}
 		}
+		created = true
 		return s.exec(ctx, tx, `INSERT INTO packages (owner, name, version, digest, root, status, uploader, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			owner, name, version, root.Digest.String(), string(rootJSON), StatusQuarantined, uploader, now, now)
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return s.Package(ctx, owner, name, version)
+	p, err := s.Package(ctx, owner, name, version)
+	return p, created, err
+}
+
+// releasePush forgets the record recordPush created for a push whose
+// manifest the registry then refused, unless it changed meanwhile, and
+// audits that.
+func (s *Store) releasePush(ctx context.Context, p *Package, uploader string) error {
+	rec := &auditRecord{uploader, ActionPushFailed, p.Ref(), map[string]any{"digest": p.Digest}}
+	return s.audited(ctx, rec, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.rebind(`DELETE FROM packages WHERE id = ? AND status = ? AND digest = ?`), p.ID, StatusQuarantined, p.Digest)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return errChanged
+		}
+		return nil
+	})
 }
 
 // published reports whether a version in this state is immutable.
@@ -149,9 +176,20 @@ func published(status string) bool {
 	return status == StatusPending || status == StatusApproved || status == StatusBlocked
 }
 
+// bound reports whether a version in this state is bound to its root
+// digest: published, or quarantined (pushed, not yet reviewed).
+func bound(status string) bool { return status == StatusQuarantined || published(status) }
+
+// versionTaken is the error for a push of p's version with another root.
+func versionTaken(p *Package) error {
+	if p.Status == StatusQuarantined {
+		return fmt.Errorf("%w: %s was pushed already as %s and awaits review (quarantined): versions are immutable; publish a new version, or have an administrator reject it (`skiff hub reject %s`) first", ErrConflict, p.Ref(), p.Digest, p.Ref())
+	}
+	return fmt.Errorf("%w: %s is already published as %s (%s): versions are immutable; publish a new version", ErrConflict, p.Ref(), p.Digest, p.Status)
+}
+
 // CanPush reports whether owner/name:version may be (re)pushed with root
-// digest d: ErrConflict when the version is pending or approved with
-// another root.
+// digest d: ErrConflict when the version is bound to another root.
 func (s *Store) CanPush(ctx context.Context, owner, name, version, d string) error {
 	p, err := s.Package(ctx, owner, name, version)
 	if errors.Is(err, ErrNotFound) {
@@ -160,8 +198,8 @@ func (s *Store) CanPush(ctx context.Context, owner, name, version, d string) err
 	if err != nil {
 		return err
 	}
-	if p.Digest != d && published(p.Status) {
-		return fmt.Errorf("%w: %s is already published as %s (%s): versions are immutable; publish a new version", ErrConflict, p.Ref(), p.Digest, p.Status)
+	if p.Digest != d && bound(p.Status) {
+		return versionTaken(p)
 	}
 	return nil
 }
@@ -235,6 +273,14 @@ func scanPackages(rows *sql.Rows, err error) ([]Package, error) {
 		out = append(out, *p)
 	}
 	return out, rows.Err()
+}
+
+// livePackages lists the quarantined, pending, approved and blocked
+// packages of repository owner/name: those whose content is immutable.
+func (s *Store) livePackages(ctx context.Context, owner, name string) ([]Package, error) {
+	rows, err := s.rows(ctx, s.db, `SELECT `+packageCols+` FROM packages WHERE owner = ? AND name = ? AND status IN (?, ?, ?, ?)`,
+		owner, name, StatusQuarantined, StatusPending, StatusApproved, StatusBlocked)
+	return scanPackages(rows, err)
 }
 
 // approvedDigest reports whether d is part of an approved package of

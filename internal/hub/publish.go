@@ -107,8 +107,13 @@ func (h *Hub) runGates(ctx context.Context, p *Package) (results []GateResult, d
 	if err != nil {
 		return fail(GateStructure, err), nil, sigs, nil
 	}
-	path := filepath.Join(tmp, p.Digest[len("sha256:"):]+".skiff")
-	defer os.Remove(path)
+	// Concurrent reviews of one package each rebuild their own copy.
+	work, err := os.MkdirTemp(tmp, "review-*")
+	if err != nil {
+		return fail(GateStructure, err), nil, sigs, nil
+	}
+	defer os.RemoveAll(work)
+	path := filepath.Join(work, p.Digest[len("sha256:"):]+".skiff")
 	if _, err := bundle.Write(ctx, repo, p.Root, path, bundle.WriteOptions{Signatures: sigs}); err != nil {
 		return fail(GateStructure, fmt.Errorf("the pushed package is incomplete or corrupt: %w; push it again", err)), nil, sigs, nil
 	}
@@ -125,7 +130,7 @@ func (h *Hub) runGates(ctx context.Context, p *Package) (results []GateResult, d
 	if d.Name != p.Name || d.Version != p.Version {
 		return fail(GateStructure, fmt.Errorf("the package is %s:%s but was pushed as %s:%s", d.Name, d.Version, p.Name, p.Version)), desc, sigs, nil
 	}
-	if digests, err = h.closure(ctx, a, append([]ocispec.Descriptor{p.Root}, sigs...)); err != nil {
+	if digests, err = h.closure(ctx, a, append([]ocispec.Descriptor{p.Root}, sigs...), false); err != nil {
 		return fail(GateStructure, err), desc, sigs, nil
 	}
 	results = append(results, GateResult{Name: GateStructure, Passed: true})
