@@ -17,7 +17,6 @@ import (
 	"github.com/Masterminds/semver/v3"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	orasoci "oras.land/oras-go/v2/content/oci"
 
 	"github.com/skiffhq/skiff/internal/bundle"
 	"github.com/skiffhq/skiff/internal/chart"
@@ -127,7 +126,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 			os.RemoveAll(stage)
 		}
 	}()
-	store, err := orasoci.NewWithContext(ctx, stage)
+	store, err := newStagingStore(ctx, stage)
 	if err != nil {
 		return nil, fmt.Errorf("opening staging layout: %w", err)
 	}
@@ -229,7 +228,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 
 	emit(o.Progress, Event{Stage: "write", Message: "writing " + out})
-	wr, err := bundle.Write(ctx, store, root, out, bundle.WriteOptions{Signatures: sigs, Omit: omit})
+	wr, err := bundle.Write(ctx, store, root, out, bundle.WriteOptions{Signatures: sigs, Omit: omit, Trusted: store.verified})
 	if err != nil {
 		return nil, err
 	}

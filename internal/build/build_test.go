@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -178,6 +179,12 @@ func TestBuildResumesAfterInterruption(t *testing.T) {
 	if _, err := os.Stat(out); err == nil {
 		t.Fatal("interrupted build left an archive")
 	}
+	// Damage what the first run staged: the next run must notice (it
+	// re-checks blobs it did not fetch itself) and fetch them again.
+	damaged := damageStagedLayers(t, staging)
+	if damaged == 0 {
+		t.Fatal("the interrupted build staged no layer")
+	}
 	total := 0
 	res, err := build.Build(context.Background(), build.Options{Spec: dir, Output: out, StagingDir: staging,
 		Progress: func(e build.Event) {
@@ -200,4 +207,30 @@ func TestBuildResumesAfterInterruption(t *testing.T) {
 	if left, _ := os.ReadDir(staging); len(left) != 0 {
 		t.Errorf("a successful build left staging data: %v", left)
 	}
+}
+
+// damageStagedLayers flips the first byte of every staged blob of at least
+// 3000 bytes (the test images' layers) and returns how many it damaged.
+func damageStagedLayers(t *testing.T, staging string) int {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(staging, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.Contains(p, "/blobs/sha256/") {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil || len(b) < 3000 {
+			return err
+		}
+		b[0] ^= 0xff
+		if err := os.Chmod(p, 0o644); err != nil {
+			return err
+		}
+		n++
+		return os.WriteFile(p, b, 0o444)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -26,7 +26,7 @@ func TestRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "demo.skiff")
 	var events []Event
-	wres, err := Write(ctx, p.store, p.root, out, WriteOptions{Progress: func(e Event) { events = append(events, e) }})
+	wres, err := Write(ctx, p.store, p.root, out, WriteOptions{Digest: true, Progress: func(e Event) { events = append(events, e) }})
 	if err != nil {
 		t.Fatalf("Write: %v", err)
 	}

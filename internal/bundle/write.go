@@ -3,6 +3,7 @@ package bundle
 import (
 	"archive/tar"
 	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -11,6 +12,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"os"
 	"slices"
 
 	"github.com/opencontainers/go-digest"
@@ -62,6 +64,15 @@ type WriteOptions struct {
 	Omit func(digest.Digest) bool
 	// Progress, if set, receives events; it is called synchronously.
 	Progress func(Event)
+	// Trusted, if set, reports blobs whose content the caller verified
+	// in this process (hashed as they arrived in src). Write copies those
+	// without hashing them again, checking only their size; it verifies
+	// every other blob while copying. Blobs src held before, from an
+	// earlier run, must not be reported.
+	Trusted func(digest.Digest) bool
+	// Digest asks for the sha256 of the whole archive in
+	// WriteResult.Digest; it costs one more hash of every byte.
+	Digest bool
 }
 
 // WriteResult describes a written archive.
@@ -70,14 +81,15 @@ type WriteResult struct {
 	Blobs, Omitted int
 	// Bytes is the size of the archive.
 	Bytes int64
-	// Digest is the sha256 of the whole archive file.
+	// Digest is the sha256 of the whole archive file, when
+	// WriteOptions.Digest asked for it.
 	Digest digest.Digest
 }
 
 // Write writes the package whose root index is root, read from src, as an
 // archive at out. It walks the graph from root and opts.Signatures, writes
 // oci-layout, index.json and every blob once in digest order, and verifies
-// each blob's digest and size while copying. It writes a temporary file
+// each blob's digest and size while copying (see WriteOptions.Trusted). It writes a temporary file
 // beside out and renames it into place: on error, out is untouched and no
 // temporary file is left.
 func Write(ctx context.Context, src content.ReadOnlyStorage, root ocispec.Descriptor, out string, opts WriteOptions) (*WriteResult, error) {
@@ -110,14 +122,14 @@ func Write(ctx context.Context, src content.ReadOnlyStorage, root ocispec.Descri
 	}
 
 	res := &WriteResult{Blobs: len(blobs), Omitted: len(omitted)}
-	err = writeAtomic(out, func(w io.Writer) error {
-		return writeTar(ctx, w, index, blobs, func(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
+	err = writeAtomic(out, opts.Digest, func(a *archiveWriter) error {
+		return writeBlobs(ctx, a, index, blobs, func(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
 			rc, err := src.Fetch(ctx, d)
 			if errors.Is(err, errdef.ErrNotFound) {
 				return nil, fmt.Errorf("%w: %s (%s) is not in the store: %w", ErrMissingBlob, d.Digest, d.MediaType, err)
 			}
 			return rc, err
-		}, opts.Progress)
+		}, opts.Trusted, opts.Progress)
 	}, res)
 	if err != nil {
 		return nil, fmt.Errorf("writing %s: %w", out, err)
@@ -176,65 +188,175 @@ func plan(ctx context.Context, src content.Fetcher, roots []ocispec.Descriptor, 
 	return blobs, omitted, nil
 }
 
-// writeTar writes the archive: oci-layout, index.json, then blobs in the
-// given (sorted) order, each fetched with fetch and verified while copied.
-func writeTar(ctx context.Context, w io.Writer, index []byte, blobs []ocispec.Descriptor, fetch func(context.Context, ocispec.Descriptor) (io.ReadCloser, error), progress func(Event)) error {
-	tw := tar.NewWriter(w)
-	for _, m := range []struct {
-		name string
-		data []byte
-	}{{memberLayout, []byte(layoutJSON)}, {memberIndex, index}} {
-		if err := tw.WriteHeader(header(m.name, int64(len(m.data)))); err != nil {
-			return err
-		}
-		if _, err := tw.Write(m.data); err != nil {
-			return err
-		}
+// tarBlock is the tar block size: member data is padded to it, and the
+// archive ends with two zero blocks.
+const tarBlock = 512
+
+// archiveWriter writes the archive's tar stream member by member. Headers
+// are the ones archive/tar writes (see header); data is copied straight to
+// the file, through the kernel (copy_file_range) when the source is a file
+// whose content is already verified, so output is byte for byte what a
+// tar.Writer would produce.
+type archiveWriter struct {
+	f    *os.File
+	w    *bufio.Writer // over hw: headers, padding and hashed copies
+	hw   io.Writer     // f, or f and the whole-archive hash
+	sum  hash.Hash     // nil unless the whole-archive digest is wanted
+	n    int64         // bytes written so far
+	hdr  bytes.Buffer
+	buf  []byte
+	zero [2 * tarBlock]byte
+}
+
+func newArchiveWriter(f *os.File, withDigest bool) *archiveWriter {
+	a := &archiveWriter{f: f, hw: f, buf: make([]byte, 1<<20)}
+	if withDigest {
+		a.sum = sha256.New()
+		a.hw = io.MultiWriter(f, a.sum)
+	}
+	a.w = bufio.NewWriterSize(a.hw, 1<<20)
+	return a
+}
+
+func (a *archiveWriter) write(b []byte) error {
+	n, err := a.w.Write(b)
+	a.n += int64(n)
+	return err
+}
+
+// header writes the tar header of a member of the given size.
+func (a *archiveWriter) header(name string, size int64) error {
+	a.hdr.Reset()
+	tw := tar.NewWriter(&a.hdr)
+	if err := tw.WriteHeader(header(name, size)); err != nil {
+		return err
+	}
+	return a.write(a.hdr.Bytes())
+}
+
+// pad ends a member of the given size.
+func (a *archiveWriter) pad(size int64) error {
+	if r := size % tarBlock; r != 0 {
+		return a.write(a.zero[:tarBlock-r])
+	}
+	return nil
+}
+
+// member writes a small member held in memory.
+func (a *archiveWriter) member(name string, data []byte) error {
+	if err := a.header(name, int64(len(data))); err != nil {
+		return err
+	}
+	if err := a.write(data); err != nil {
+		return err
+	}
+	return a.pad(int64(len(data)))
+}
+
+// close writes the end-of-archive marker and flushes.
+func (a *archiveWriter) close() error {
+	if err := a.write(a.zero[:]); err != nil {
+		return err
+	}
+	return a.w.Flush()
+}
+
+// writeBlobs writes the archive: oci-layout, index.json, then blobs in the
+// given (sorted) order, each fetched with fetch. A blob trusted reports
+// (its content was verified by the caller, in this process) is copied
+// without hashing it again, its size still checked; every other blob is
+// verified while copied.
+func writeBlobs(ctx context.Context, a *archiveWriter, index []byte, blobs []ocispec.Descriptor, fetch func(context.Context, ocispec.Descriptor) (io.ReadCloser, error), trusted func(digest.Digest) bool, progress func(Event)) error {
+	if err := a.member(memberLayout, []byte(layoutJSON)); err != nil {
+		return err
+	}
+	if err := a.member(memberIndex, index); err != nil {
+		return err
 	}
 	var total int64
 	for _, b := range blobs {
 		total += b.Size
 	}
 	p := &progressWriter{progress: progress, total: total}
-	buf := make([]byte, 1<<20)
 	for _, b := range blobs {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		p.desc = b
 		emit(progress, Event{Kind: EventBlobStart, Descriptor: b, Done: p.done, Total: total})
-		if err := tw.WriteHeader(header(blobName(b.Digest), b.Size)); err != nil {
+		if err := a.header(blobName(b.Digest), b.Size); err != nil {
 			return err
 		}
 		rc, err := fetch(ctx, b)
 		if err != nil {
 			return fmt.Errorf("fetching %s: %w", b.Digest, err)
 		}
-		err = copyVerified(ctx, tw, rc, b, p, buf)
+		if f, ok := rc.(*os.File); ok && a.sum == nil && trusted != nil && trusted(b.Digest) {
+			err = a.copyFile(ctx, f, b, p)
+		} else {
+			err = a.copyVerified(ctx, rc, b, p)
+		}
 		rc.Close()
 		if err != nil {
 			return err
 		}
+		if err := a.pad(b.Size); err != nil {
+			return err
+		}
 		emit(progress, Event{Kind: EventBlobDone, Descriptor: b, Done: p.done, Total: total})
 	}
-	return tw.Close()
+	return a.close()
 }
 
-// copyVerified copies exactly d.Size bytes of r to w and checks that r
-// holds no more and that the content matches d.Digest.
-func copyVerified(ctx context.Context, w io.Writer, r io.Reader, d ocispec.Descriptor, p *progressWriter, buf []byte) error {
+// copyVerified copies exactly d.Size bytes of r and checks that r holds no
+// more and that the content matches d.Digest.
+func (a *archiveWriter) copyVerified(ctx context.Context, r io.Reader, d ocispec.Descriptor, p *progressWriter) error {
 	h := sha256.New()
-	n, err := io.CopyBuffer(io.MultiWriter(w, h, p), io.LimitReader(ctxReader{ctx, r}, d.Size), buf)
+	n, err := io.CopyBuffer(io.MultiWriter(a.w, h, p), io.LimitReader(ctxReader{ctx, r}, d.Size), a.buf)
+	a.n += n
 	if err != nil {
 		return fmt.Errorf("copying %s: %w", d.Digest, err)
 	}
 	if n < d.Size {
 		return fmt.Errorf("%w: blob %s has %d bytes, its descriptor says %d", ErrSizeMismatch, d.Digest, n, d.Size)
 	}
-	if m, _ := io.ReadFull(r, buf[:1]); m > 0 {
+	if m, _ := io.ReadFull(r, a.buf[:1]); m > 0 {
 		return fmt.Errorf("%w: blob %s is larger than the %d bytes its descriptor says", ErrSizeMismatch, d.Digest, d.Size)
 	}
 	return checkDigest(h, d.Digest)
+}
+
+// copyFile copies a verified blob file into the archive through the
+// kernel, in progressEvery chunks so that progress and cancellation are
+// still seen. Its size is checked, its content not hashed again.
+func (a *archiveWriter) copyFile(ctx context.Context, f *os.File, d ocispec.Descriptor, p *progressWriter) error {
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("copying %s: %w", d.Digest, err)
+	}
+	if st.Size() != d.Size {
+		return fmt.Errorf("%w: blob %s has %d bytes, its descriptor says %d", ErrSizeMismatch, d.Digest, st.Size(), d.Size)
+	}
+	if err := a.w.Flush(); err != nil {
+		return err
+	}
+	for left := d.Size; left > 0; {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		chunk := min(left, progressEvery)
+		n, err := a.f.ReadFrom(io.LimitReader(f, chunk))
+		a.n += n
+		left -= n
+		p.add(n)
+		if err != nil {
+			return fmt.Errorf("copying %s: %w", d.Digest, err)
+		}
+		if n < chunk {
+			return fmt.Errorf("%w: blob %s has %d bytes, its descriptor says %d", ErrSizeMismatch, d.Digest, d.Size-left, d.Size)
+		}
+	}
+	return nil
 }
 
 func checkDigest(h hash.Hash, want digest.Digest) error {
@@ -253,12 +375,16 @@ type progressWriter struct {
 }
 
 func (p *progressWriter) Write(b []byte) (int, error) {
-	p.done += int64(len(b))
+	p.add(int64(len(b)))
+	return len(b), nil
+}
+
+func (p *progressWriter) add(n int64) {
+	p.done += n
 	if p.progress != nil && p.done-p.last >= progressEvery {
 		p.last = p.done
 		p.progress(Event{Kind: EventBytes, Descriptor: p.desc, Done: p.done, Total: p.total})
 	}
-	return len(b), nil
 }
 
 func emit(progress func(Event), e Event) {
@@ -269,37 +395,23 @@ func emit(progress func(Event), e Event) {
 
 // writeAtomic writes out through write: into a temporary file beside out,
 // fsynced and renamed into place. On error the temporary file is removed.
-// It fills res.Bytes and res.Digest.
-func writeAtomic(out string, write func(io.Writer) error, res *WriteResult) error {
+// It fills res.Bytes, and res.Digest when withDigest is set.
+func writeAtomic(out string, withDigest bool, write func(*archiveWriter) error, res *WriteResult) error {
 	f, err := atomicfile.Create(out, 0o644)
 	if err != nil {
 		return err
 	}
 	defer f.Abort()
-	h := sha256.New()
-	cw := &countWriter{w: io.MultiWriter(f, h)}
-	bw := bufio.NewWriterSize(cw, 1<<20)
-	if err := write(bw); err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
+	a := newArchiveWriter(f.File, withDigest)
+	if err := write(a); err != nil {
 		return err
 	}
 	if err := f.Commit(); err != nil {
 		return err
 	}
-	res.Bytes = cw.n
-	res.Digest = digest.NewDigest(digest.SHA256, h)
+	res.Bytes = a.n
+	if a.sum != nil {
+		res.Digest = digest.NewDigest(digest.SHA256, a.sum)
+	}
 	return nil
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }

@@ -111,7 +111,7 @@ func (h *Hub) Export(ctx context.Context, w io.Writer, o ExportOptions) (*Export
 			continue
 		}
 		file := filepath.Join(dir, strconv.Itoa(len(files))+".skiff")
-		res, err := bundle.Write(ctx, h.localRepository(p.Repository()), p.Root, file, bundle.WriteOptions{Signatures: p.Signatures})
+		res, err := bundle.Write(ctx, h.localRepository(p.Repository()), p.Root, file, bundle.WriteOptions{Signatures: p.Signatures, Digest: true})
 		if err != nil {
 			return nil, fmt.Errorf("exporting %s: %w: run `skiff hub check` on the hub directory", p.Ref(), err)
 		}
