@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -29,11 +30,15 @@ they reference, pulls those images (keeping only the requested platforms)
 and writes ONE archive: an OCI image layout in a tar, layers deduplicated,
 signed when --sign-key is given.`,
 		Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			if len(args) == 1 {
 				o.Spec = args[0]
 			}
-			var err error
+			stopProfiling, err := startProfiling()
+			if err != nil {
+				return err
+			}
+			defer func() { err = errors.Join(err, stopProfiling()) }()
 			if o.Remote, err = rf.options(); err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -25,8 +26,12 @@ into the target registry, under the given path prefix. Blobs the registry
 already has are skipped, layers shared between repositories are mounted,
 and digests are preserved, so a second load moves no layer bytes.`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var err error
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			stopProfiling, err := startProfiling()
+			if err != nil {
+				return err
+			}
+			defer func() { err = errors.Join(err, stopProfiling()) }()
 			if o.Remote, err = rf.options(); err != nil {
 				return err
 			}
