@@ -34,7 +34,10 @@ type PushImage struct {
 	Target string
 }
 
-// PushResult counts what Push moved. Blob counts exclude manifests.
+// PushResult counts what Push moved. Blob counts exclude manifests and
+// count each blob once per registry, however many repositories it went
+// to: as pushed if it was uploaded at all, else as mounted if it was
+// mounted from another repository, else as skipped (already there).
 type PushResult struct {
 	BlobsPushed, BlobsSkipped, BlobsMounted int
 	BytesPushed, BytesSkipped               int64
@@ -77,6 +80,7 @@ func Push(ctx context.Context, src content.ReadOnlyStorage, images []PushImage, 
 		sem:      semaphore.NewWeighted(int64(conc)),
 		progress: newProgress(o.Progress),
 		have:     map[string]map[digest.Digest][]string{},
+		outcomes: map[string]blobOutcome{},
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(conc)
@@ -86,6 +90,18 @@ func Push(ctx context.Context, src content.ReadOnlyStorage, images []PushImage, 
 	err = g.Wait()
 	p.mu.Lock()
 	res := p.res
+	for _, o := range p.outcomes {
+		switch o.state {
+		case blobPushed:
+			res.BlobsPushed++
+			res.BytesPushed += o.size
+		case blobMounted:
+			res.BlobsMounted++
+		case blobSkipped:
+			res.BlobsSkipped++
+			res.BytesSkipped += o.size
+		}
+	}
 	p.mu.Unlock()
 	return &res, err
 }
@@ -99,9 +115,35 @@ type pusher struct {
 	sem      *semaphore.Weighted
 	progress *progress
 
-	mu   sync.Mutex
-	have map[string]map[digest.Digest][]string // host → digest → repos holding it
-	res  PushResult
+	mu       sync.Mutex
+	have     map[string]map[digest.Digest][]string // host → digest → repos holding it
+	outcomes map[string]blobOutcome               // host|digest → what happened to the blob
+	res      PushResult                           // manifests; blobs are counted from outcomes
+}
+
+// blobState is what happened to a blob; a larger state wins when the
+// blob went to several repositories.
+type blobState int
+
+const (
+	blobSkipped blobState = iota + 1
+	blobMounted
+	blobPushed
+)
+
+type blobOutcome struct {
+	state blobState
+	size  int64
+}
+
+// outcome records what happened to blob d at host.
+func (p *pusher) outcome(host string, d ocispec.Descriptor, st blobState) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	key := host + "|" + d.Digest.String()
+	if o := p.outcomes[key]; st > o.state {
+		p.outcomes[key] = blobOutcome{state: st, size: d.Size}
+	}
 }
 
 // record notes that repo at host holds d.
@@ -216,7 +258,7 @@ func (s *pushStore) skipped(ctx context.Context, d ocispec.Descriptor) error {
 		s.p.record(s.t.host, s.t.repo, d.Digest)
 		s.event(BlobSkipped, d)
 		if !isManifest(d.MediaType) {
-			s.p.count(func(r *PushResult) { r.BlobsSkipped++; r.BytesSkipped += d.Size })
+			s.p.outcome(s.t.host, d, blobSkipped)
 			return nil
 		}
 		children, err := content.Successors(ctx, s.p.src, d)
@@ -285,7 +327,7 @@ func (s *pushStore) pushManifest(ctx context.Context, d ocispec.Descriptor, raw 
 func (s *pushStore) pushBlob(ctx context.Context, d ocispec.Descriptor) error {
 	here, other := s.p.holder(s.t.host, s.t.repo, d.Digest)
 	if here {
-		s.p.count(func(r *PushResult) { r.BlobsSkipped++; r.BytesSkipped += d.Size })
+		s.p.outcome(s.t.host, d, blobSkipped)
 		s.event(BlobSkipped, d)
 		return nil
 	}
@@ -307,10 +349,10 @@ func (s *pushStore) pushBlob(ctx context.Context, d ocispec.Descriptor) error {
 		if err == nil {
 			s.p.record(s.t.host, s.t.repo, d.Digest)
 			if uploaded {
-				s.p.count(func(r *PushResult) { r.BlobsPushed++; r.BytesPushed += d.Size })
+				s.p.outcome(s.t.host, d, blobPushed)
 				s.event(BlobDone, d)
 			} else {
-				s.p.count(func(r *PushResult) { r.BlobsMounted++ })
+				s.p.outcome(s.t.host, d, blobMounted)
 				s.event(BlobMounted, d)
 			}
 			return nil
@@ -332,7 +374,7 @@ func (s *pushStore) pushBlob(ctx context.Context, d ocispec.Descriptor) error {
 		return err
 	}
 	s.p.record(s.t.host, s.t.repo, d.Digest)
-	s.p.count(func(r *PushResult) { r.BlobsPushed++; r.BytesPushed += d.Size })
+	s.p.outcome(s.t.host, d, blobPushed)
 	s.event(BlobDone, d)
 	return nil
 }
