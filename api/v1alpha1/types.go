@@ -68,6 +68,15 @@ type Chart struct {
 	ValuesFiles []string `json:"valuesFiles,omitempty"`
 	// Values are inline values merged after ValuesFiles.
 	Values map[string]any `json:"values,omitempty"`
+	// ImageValues map dotted value paths (acmesolver.image) to images the
+	// package carries (quay.io/jetstack/cert-manager-acmesolver:v1.21.1).
+	// The images are carried even when no manifest names them, and at
+	// install each value is set to the relocated, digest-pinned reference
+	// before rendering: a string value gets the whole reference, a
+	// {registry, repository, tag, digest} mapping gets field by field.
+	// It reaches images that charts pass as flags or that operators
+	// start at run time.
+	ImageValues map[string]string `json:"imageValues,omitempty"`
 }
 
 // Manifest is a set of plain Kubernetes manifests or a kustomization.

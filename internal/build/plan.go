@@ -43,8 +43,13 @@ type Plan struct {
 	Charts    []PlannedChart
 	Manifests []PlannedManifests
 	// Images are the normalized references of every image to carry:
-	// declared ones plus those discovered in charts and manifests.
+	// declared ones, those mapped to chart values, and those discovered in
+	// charts and manifests.
 	Images []string
+	// Unreferenced are the carried images that no manifest names and no
+	// chart value is mapped to: nodes reach them only through a mirror or
+	// the admission agent. lint shows them as a hint.
+	Unreferenced []string
 }
 
 // PlannedChart is a fetched and rendered chart.
@@ -55,6 +60,9 @@ type PlannedChart struct {
 	Values    map[string]any
 	Rendered  []byte
 	Images    []string
+	// ImageValues are the chart's value paths mapped to normalized image
+	// references.
+	ImageValues map[string]string
 }
 
 // PlannedManifests is one collected manifest set.
@@ -98,6 +106,7 @@ func NewPlan(ctx context.Context, o PlanOptions) (*Plan, error) {
 		}
 		all[n] = true
 	}
+	referenced := map[string]bool{}
 	for _, c := range s.Charts {
 		emit(o.Progress, Event{Stage: "chart", Message: "fetching chart " + c.Name})
 		src := chart.Source{Chart: c.Chart, Version: c.Version, Repo: c.Repo}
@@ -132,10 +141,22 @@ func NewPlan(ctx context.Context, o PlanOptions) (*Plan, error) {
 		if err != nil {
 			return nil, fmt.Errorf("chart %s: finding images: %w", c.Name, err)
 		}
-		for _, f := range found {
-			all[f] = true
+		var iv map[string]string
+		for k, ref := range c.ImageValues {
+			n, err := images.Normalize(ref)
+			if err != nil {
+				return nil, fmt.Errorf("chart %s: imageValues: %w", c.Name, err)
+			}
+			if iv == nil {
+				iv = map[string]string{}
+			}
+			iv[k] = n
+			all[n], referenced[n] = true, true
 		}
-		p.Charts = append(p.Charts, PlannedChart{Name: c.Name, Namespace: c.Namespace, Archive: arc, Values: vals, Rendered: r.Manifest, Images: found})
+		for _, f := range found {
+			all[f], referenced[f] = true, true
+		}
+		p.Charts = append(p.Charts, PlannedChart{Name: c.Name, Namespace: c.Namespace, Archive: arc, Values: vals, Rendered: r.Manifest, Images: found, ImageValues: iv})
 	}
 	for _, m := range s.Manifests {
 		emit(o.Progress, Event{Stage: "manifests", Message: "collecting manifests " + m.Name})
@@ -157,14 +178,18 @@ func NewPlan(ctx context.Context, o PlanOptions) (*Plan, error) {
 			return nil, fmt.Errorf("manifests %s: finding images: %w", m.Name, err)
 		}
 		for _, f := range found {
-			all[f] = true
+			all[f], referenced[f] = true, true
 		}
 		p.Manifests = append(p.Manifests, PlannedManifests{Name: m.Name, Namespace: m.Namespace, YAML: y, Images: found})
 	}
 	for ref := range all {
 		p.Images = append(p.Images, ref)
+		if !referenced[ref] {
+			p.Unreferenced = append(p.Unreferenced, ref)
+		}
 	}
 	sort.Strings(p.Images)
+	sort.Strings(p.Unreferenced)
 	return p, nil
 }
 
@@ -211,7 +236,7 @@ func (p *Plan) layers(d *bundle.Description) ([]bundle.Layer, error) {
 		d.Charts = append(d.Charts, bundle.Chart{
 			Name: c.Name, Chart: c.Archive.Name, Version: c.Archive.Version, AppVersion: c.Archive.AppVersion,
 			Namespace: c.Namespace, Digest: digest.FromBytes(c.Archive.Data), Size: int64(len(c.Archive.Data)),
-			Images: c.Images, Values: vals,
+			Images: c.Images, Values: vals, ImageValues: c.ImageValues,
 		})
 	}
 	for _, m := range p.Manifests {

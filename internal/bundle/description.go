@@ -67,6 +67,9 @@ type Chart struct {
 	// Values are the package's values for the chart (values files, inline
 	// values and build-time --set merged), the defaults at install.
 	Values json.RawMessage `json:"values,omitempty"`
+	// ImageValues map dotted value paths to normalized image references;
+	// install sets each value to the image's relocated reference.
+	ImageValues map[string]string `json:"imageValues,omitempty"`
 }
 
 // ManifestSet is a set of Kubernetes manifests carried in the package; its

@@ -3,6 +3,7 @@ package chart
 import (
 	"fmt"
 
+	chartv2 "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/strvals"
 	"sigs.k8s.io/yaml"
 )
@@ -78,4 +79,27 @@ func copyValue(v any) any {
 	default:
 		return v
 	}
+}
+
+// Defaults returns the values the chart archive data renders with when
+// none are given: its values.yaml, with each subchart's defaults nested
+// under the subchart's name (the parent's values winning).
+func Defaults(data []byte) (map[string]any, error) {
+	ch, err := load(data)
+	if err != nil {
+		return nil, err
+	}
+	return defaults(ch), nil
+}
+
+func defaults(ch *chartv2.Chart) map[string]any {
+	out := copyMap(ch.Values)
+	for _, dep := range ch.Dependencies() {
+		sub := defaults(dep)
+		if own, ok := out[dep.Name()].(map[string]any); ok {
+			sub = mergeMaps(sub, own)
+		}
+		out[dep.Name()] = sub
+	}
+	return out
 }

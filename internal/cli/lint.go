@@ -38,6 +38,12 @@ func newLint(a *app) *cobra.Command {
 			for _, im := range p.Images {
 				fmt.Fprintf(w, "    %s\n", im)
 			}
+			if len(p.Unreferenced) > 0 {
+				fmt.Fprintf(w, "hint: %d carried images are neither found in manifests nor mapped to a chart value: if a chart passes them as flags, map the value with imageValues; otherwise nodes reach them only through a mirror or the admission agent (docs/images-on-nodes.md):\n", len(p.Unreferenced))
+				for _, im := range p.Unreferenced {
+					fmt.Fprintf(w, "    %s\n", im)
+				}
+			}
 			return nil
 		},
 	}

@@ -62,6 +62,9 @@ func (s *session) deploy(ctx context.Context, p *Package, rec, prev *release.Rec
 		if err != nil {
 			return err
 		}
+		if err := setImageValues(c, data, vals, m); err != nil {
+			return err
+		}
 		ns := c.Namespace
 		if ns == "" {
 			ns = o.Namespace

@@ -57,6 +57,9 @@ func Diff(ctx context.Context, p *Package, o Options) ([]Change, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := setImageValues(c, data, vals, m); err != nil {
+			return nil, err
+		}
 		ns := c.Namespace
 		if ns == "" {
 			ns = o.Namespace

@@ -38,6 +38,9 @@ func dryRun(ctx context.Context, p *Package, o Options) error {
 		if err != nil {
 			return err
 		}
+		if err := setImageValues(c, data, vals, m); err != nil {
+			return err
+		}
 		ns := c.Namespace
 		if ns == "" {
 			ns = o.Namespace

@@ -53,6 +53,7 @@ var fieldDocs = map[string]string{
 	"Chart.namespace":   "Namespace to install into. Defaults to the install namespace.",
 	"Chart.valuesFiles": "Values files relative to skiff.yaml, merged in order.",
 	"Chart.values":      "Inline values, merged after valuesFiles.",
+	"Chart.imageValues": "Dotted value paths mapped to carried images; at install each is set to the relocated, digest-pinned reference.",
 
 	"Manifest.name":      "Component name, unique across charts and manifests; a DNS-1123 label.",
 	"Manifest.namespace": "Namespace for namespaced objects without one. Defaults to the install namespace.",
@@ -115,6 +116,7 @@ var fieldSchema = map[string]map[string]any{
 	"Metadata.description":   {"maxLength": MaxDescription},
 	"Chart.name":             {"pattern": labelPattern, "maxLength": 63},
 	"Chart.namespace":        {"pattern": labelPattern, "maxLength": 63},
+	"Chart.imageValues":      {"propertyNames": map[string]any{"pattern": valuePathPattern}},
 	"Chart.repo":             {"pattern": `^(https|oci)://|^http://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]+)?(/|$)`},
 	"Manifest.name":          {"pattern": labelPattern, "maxLength": 63},
 	"Manifest.namespace":     {"pattern": labelPattern, "maxLength": 63},

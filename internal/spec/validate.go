@@ -318,6 +318,33 @@ func (v *validator) chart(p string, c *v1alpha1.Chart) {
 	for i, f := range c.ValuesFiles {
 		v.localPath(fmt.Sprintf("%s.valuesFiles[%d]", p, i), f, filePath)
 	}
+	v.imageValues(p+".imageValues", c.ImageValues)
+}
+
+// valuePathRE is a dotted chart value path: keys of letters, digits, '_'
+// and '-', as --set writes them without escapes.
+var valuePathRE = regexp.MustCompile(valuePathPattern)
+
+const valuePathPattern = `^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`
+
+func (v *validator) imageValues(p string, iv map[string]string) {
+	paths := make([]string, 0, len(iv))
+	for k := range iv {
+		paths = append(paths, k)
+	}
+	sort.Strings(paths)
+	for i, k := range paths {
+		kp := p + "." + k
+		if !valuePathRE.MatchString(k) {
+			v.addf(kp, "value path %q is not a dotted path of keys: write it like acmesolver.image", k)
+		}
+		if i > 0 && strings.HasPrefix(k, paths[i-1]+".") {
+			v.addf(kp, "value path %q is inside %q, which is mapped too: keep one", k, paths[i-1])
+		}
+		if _, err := reference.ParseNormalizedNamed(iv[k]); err != nil {
+			v.addf(kp, "image %q is not a valid reference (%v): write it like quay.io/jetstack/cert-manager-acmesolver:v1.21.1", iv[k], err)
+		}
+	}
 }
 
 func (v *validator) repo(p, repo string) {
