@@ -168,11 +168,9 @@ func (s *session) applyManifests(ctx context.Context, comp *release.Component, p
 		}
 	}
 	if prev != nil {
-		pruned, err := s.kc.Prune(ctx, toKubeRefs(prev.Objects), refs, kube.DeleteOptions{})
-		if err != nil {
+		if _, err := s.kc.Prune(ctx, toKubeRefs(prev.Objects), refs, s.deleteOptions()); err != nil {
 			return fmt.Errorf("pruning: %w", err)
 		}
-		_ = pruned
 	}
 	return nil
 }
@@ -211,16 +209,24 @@ func (s *session) removeComponent(ctx context.Context, c release.Component) erro
 	}
 	switch c.Kind {
 	case kindChart:
-		err := s.charts.Uninstall(ctx, c.HelmRelease, c.Namespace, chart.UninstallOptions{Wait: !s.o.NoWait, Timeout: s.o.Timeout})
+		err := s.charts.Uninstall(ctx, c.HelmRelease, c.Namespace, chart.UninstallOptions{Wait: true, Timeout: s.o.Timeout})
 		if err != nil && !errors.Is(err, chart.ErrReleaseNotFound) {
 			return fmt.Errorf("uninstalling chart %s: %w", c.Name, err)
 		}
 	case kindManifests:
-		if err := s.kc.Delete(ctx, toKubeRefs(c.Objects), kube.DeleteOptions{}); err != nil {
+		if err := s.kc.Delete(ctx, toKubeRefs(c.Objects), s.deleteOptions()); err != nil {
 			return fmt.Errorf("deleting manifests %s: %w", c.Name, err)
 		}
 	}
 	return nil
+}
+
+// deleteOptions await every deletion (also with --no-wait, which is
+// about readiness) within the operation's timeout: an object still
+// terminating would fail the next step that applies it again (a rollback
+// right after an upgrade) or keep its namespace busy.
+func (s *session) deleteOptions() kube.DeleteOptions {
+	return kube.DeleteOptions{Wait: true, Timeout: s.o.Timeout}
 }
 
 // rollback re-applies target as a new revision on top of cur.

@@ -12,7 +12,6 @@ import (
 	"github.com/Masterminds/semver/v3"
 
 	"github.com/skiffhq/skiff/internal/bundle"
-	"github.com/skiffhq/skiff/internal/chart"
 	"github.com/skiffhq/skiff/internal/images"
 	"github.com/skiffhq/skiff/internal/kube"
 	"github.com/skiffhq/skiff/internal/oci"
@@ -39,6 +38,8 @@ var (
 type Cluster struct {
 	Kubeconfig string
 	Context    string
+	// backend, when set (tests), replaces the connection to a cluster.
+	backend *backend
 }
 
 // Options configure Install and Upgrade.
@@ -95,8 +96,8 @@ type Result struct {
 }
 
 type session struct {
-	kc     *kube.Client
-	charts *chart.Client
+	kc     cluster
+	charts releaser
 	store  *release.Store
 	unlock func(context.Context) error
 	o      Options
@@ -126,28 +127,19 @@ func (o *Options) emit(e Event) {
 // open connects to the cluster named by o.Cluster and takes the lock of
 // o.Deployment in o.Namespace; the session keeps o.
 func open(ctx context.Context, o Options) (*session, error) {
-	c := o.Cluster
-	kc, err := kube.New(kube.Config{Kubeconfig: c.Kubeconfig, Context: c.Context})
+	b, err := o.Cluster.connect(o.Namespace, &o)
 	if err != nil {
 		return nil, err
 	}
-	cc, err := chart.NewClient(chart.Config{Kubeconfig: c.Kubeconfig, Context: c.Context, Namespace: o.Namespace})
-	if err != nil {
-		return nil, err
-	}
-	if o.Logger != nil {
-		cc = cc.WithLogger(o.Logger.Handler())
-	}
-	if err := kc.EnsureNamespace(ctx, o.Namespace); err != nil {
+	if err := b.kube.EnsureNamespace(ctx, o.Namespace); err != nil {
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	unlock, err := kc.Lock(ctx, o.Namespace, "skiff-"+o.Deployment, fmt.Sprintf("%s/%d", host, os.Getpid()), 10*time.Minute)
+	unlock, err := b.kube.Lock(ctx, o.Namespace, "skiff-"+o.Deployment, fmt.Sprintf("%s/%d", host, os.Getpid()), 10*time.Minute)
 	if err != nil {
 		return nil, err
 	}
-	store := release.NewStore(release.NewSecrets(kc), release.StoreOptions{MaxHistory: o.MaxHistory})
-	return &session{kc: kc, charts: cc, store: store, unlock: unlock, o: o}, nil
+	return &session{kc: b.kube, charts: b.charts, store: b.store(o.MaxHistory), unlock: unlock, o: o}, nil
 }
 
 // begin is what Install and Upgrade do first: apply defaults to o, run

@@ -99,12 +99,11 @@ func Diff(ctx context.Context, p *Package, o Options) ([]Change, error) {
 
 	// current state
 	have := map[string]map[string]string{}
-	kc, err := kube.New(kube.Config{Kubeconfig: o.Cluster.Kubeconfig, Context: o.Cluster.Context})
+	b, err := o.Cluster.connect(o.Namespace, &o)
 	if err != nil {
 		return nil, err
 	}
-	store := release.NewStore(release.NewSecrets(kc), release.StoreOptions{})
-	cur, err := store.Deployed(ctx, o.Namespace, o.Deployment)
+	cur, err := b.store(0).Deployed(ctx, o.Namespace, o.Deployment)
 	if err != nil && !errors.Is(err, release.ErrNotFound) {
 		return nil, err
 	}
@@ -113,10 +112,7 @@ func Diff(ctx context.Context, p *Package, o Options) ([]Change, error) {
 		if err := checkDowngrade(cur.Package.Version, p.Description.Version); err != nil {
 			pkg = append(pkg, Change{Op: "downgrade", Object: fmt.Sprintf("package %s %s -> %s (upgrade refuses it without --allow-downgrade)", p.Description.Name, cur.Package.Version, p.Description.Version)})
 		}
-		cc, err := chart.NewClient(chart.Config{Kubeconfig: o.Cluster.Kubeconfig, Context: o.Cluster.Context, Namespace: o.Namespace})
-		if err != nil {
-			return nil, err
-		}
+		cc := b.charts
 		for _, comp := range cur.Components {
 			y := []byte(comp.Manifest)
 			if comp.Kind == kindChart {

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/skiffhq/skiff/internal/chart"
 	"github.com/skiffhq/skiff/internal/kube"
 	"github.com/skiffhq/skiff/internal/release"
 )
@@ -154,11 +153,11 @@ func Uninstall(ctx context.Context, ns, deployment string, o UninstallOptions) e
 
 // Records opens the release store of a cluster without taking a lock.
 func Records(c Cluster) (*release.Store, error) {
-	kc, err := kube.New(kube.Config{Kubeconfig: c.Kubeconfig, Context: c.Context})
+	b, err := c.connect("", nil)
 	if err != nil {
 		return nil, err
 	}
-	return release.NewStore(release.NewSecrets(kc), release.StoreOptions{}), nil
+	return b.store(0), nil
 }
 
 // ObjectStatus is the readiness of one object of a deployment.
@@ -172,16 +171,12 @@ type ObjectStatus struct {
 // Status reports the readiness of every object a deployment's current
 // revision owns.
 func Status(ctx context.Context, c Cluster, ns, deployment string) (*release.Record, []ObjectStatus, error) {
-	kc, err := kube.New(kube.Config{Kubeconfig: c.Kubeconfig, Context: c.Context})
+	b, err := c.connect(ns, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	cc, err := chart.NewClient(chart.Config{Kubeconfig: c.Kubeconfig, Context: c.Context, Namespace: ns})
-	if err != nil {
-		return nil, nil, err
-	}
-	store := release.NewStore(release.NewSecrets(kc), release.StoreOptions{})
-	rec, err := store.Latest(ctx, ns, deployment)
+	kc, cc := b.kube, b.charts
+	rec, err := b.store(0).Latest(ctx, ns, deployment)
 	if err != nil {
 		return nil, nil, err
 	}
