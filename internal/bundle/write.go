@@ -78,12 +78,13 @@ type WriteOptions struct {
 // WriteResult describes a written archive.
 type WriteResult struct {
 	// Blobs is the number of blobs written; Omitted the number left out.
-	Blobs, Omitted int
+	Blobs   int `json:"blobs"`
+	Omitted int `json:"omitted,omitempty"`
 	// Bytes is the size of the archive.
-	Bytes int64
+	Bytes int64 `json:"bytes"`
 	// Digest is the sha256 of the whole archive file, when
 	// WriteOptions.Digest asked for it.
-	Digest digest.Digest
+	Digest digest.Digest `json:"digest,omitempty"`
 }
 
 // Write writes the package whose root index is root, read from src, as an

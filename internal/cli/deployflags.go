@@ -90,8 +90,8 @@ func (f *deployFlags) open(a *app, cmd *cobra.Command, path string) (*install.Pa
 	if err != nil {
 		return nil, o, err
 	}
-	// A hub address (HUB/OWNER/NAME:VERSION) is pulled first (hubflags.go).
-	path, cleanup, err := hubArchive(cmd.Context(), a, path)
+	// A registry or hub address is pulled first (ociref.go).
+	path, cleanup, err := ociArchive(cmd.Context(), a, path, remote)
 	if err != nil {
 		return nil, o, err
 	}

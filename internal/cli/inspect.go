@@ -14,13 +14,25 @@ import (
 func init() { register(newInspect) }
 
 func newInspect(a *app) *cobra.Command {
-	var output string
+	var (
+		output string
+		rf     remoteFlags
+	)
 	cmd := &cobra.Command{
-		Use:   "inspect ARCHIVE",
+		Use:   "inspect ARCHIVE | oci://REGISTRY/REPOSITORY:TAG | HUB/OWNER/NAME:VERSION",
 		Short: "Show what a package archive holds",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := install.Open(cmd.Context(), args[0], nil)
+			remote, err := rf.options()
+			if err != nil {
+				return err
+			}
+			path, cleanup, err := ociArchive(cmd.Context(), a, args[0], remote)
+			if err != nil {
+				return err
+			}
+			defer cleanup()
+			p, err := install.Open(cmd.Context(), path, nil)
 			if err != nil {
 				return err
 			}
@@ -86,6 +98,7 @@ func newInspect(a *app) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	rf.add(cmd)
 	return cmd
 }
 

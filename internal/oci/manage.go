@@ -12,6 +12,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/registry/remote"
 )
 
 // Registry is a handle on one registry for inspecting and deleting
@@ -37,6 +38,18 @@ func NewRegistry(host string, o RemoteOptions) (*Registry, error) {
 
 // Host is the registry's host[:port].
 func (r *Registry) Host() string { return r.host }
+
+// Repository returns an oras client of repository repo, sharing the
+// registry's HTTP client, credentials and auth tokens: a read-only
+// content source (and referrers lister) for copying graphs out of it.
+func (r *Registry) Repository(repo string) *remote.Repository {
+	return r.c.repository(r.host, repo)
+}
+
+// Explain turns an error from the registry into one that names what was
+// being done and how to fix it (credentials, TLS, addresses, missing
+// tags).
+func (r *Registry) Explain(what string, err error) error { return explain(what, r.host, err) }
 
 // Ping checks that the registry answers its /v2/ endpoint.
 func (r *Registry) Ping(ctx context.Context) error {

@@ -39,9 +39,12 @@ type PushImage struct {
 // to: as pushed if it was uploaded at all, else as mounted if it was
 // mounted from another repository, else as skipped (already there).
 type PushResult struct {
-	BlobsPushed, BlobsSkipped, BlobsMounted int
-	BytesPushed, BytesSkipped               int64
-	ManifestsPushed                         int
+	BlobsPushed     int   `json:"blobsPushed"`
+	BlobsSkipped    int   `json:"blobsSkipped"`
+	BlobsMounted    int   `json:"blobsMounted"`
+	BytesPushed     int64 `json:"bytesPushed"`
+	BytesSkipped    int64 `json:"bytesSkipped"`
+	ManifestsPushed int   `json:"manifestsPushed"`
 }
 
 // Push copies each image's graph from src to its target repository and
