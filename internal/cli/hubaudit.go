@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -16,7 +17,7 @@ func init() { registerHub(newHubAudit) }
 
 func newHubAudit(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "audit", Short: "Read and verify the hub's hash-chained audit log"}
-	cmd.AddCommand(newHubAuditVerify(a), newHubAuditLog(a))
+	cmd.AddCommand(newHubAuditVerify(a), newHubAuditLog(a), newHubAuditReseal(a))
 	return cmd
 }
 
@@ -76,5 +77,43 @@ func newHubAuditLog(a *app) *cobra.Command {
 	})
 	cmd.Flags().Int64Var(&after, "after", 0, "entries after this sequence number")
 	cmd.Flags().IntVar(&limit, "limit", 100, "entries to print")
+	return cmd
+}
+
+func newHubAuditReseal(a *app) *cobra.Command {
+	var d dbFlags
+	cmd := &cobra.Command{
+		Use:   "reseal --root DIR",
+		Short: "Let a hub whose audit log was altered record again, documenting the damage in the log",
+		Long: `A hub refuses every audited change once its audit log lost entries
+from its end, or its head file (ROOT/audit-head.json): the next entry would
+hide the loss. After investigating, restore a backup (skiff hub restore),
+or reseal: this appends an audit.reseal entry listing the problems
+` + "`audit verify`" + ` finds and the head that was recorded, and makes it
+the head. Run it on the hub's directory (--root, and --database-url for
+PostgreSQL).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !d.direct() {
+				return errors.New("reseal works on the hub's directory: pass --root DIR")
+			}
+			ctx := cmd.Context()
+			st, err := d.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			rep, err := st.ResealAudit(ctx, "local:"+currentUser())
+			if err != nil {
+				return err
+			}
+			for _, p := range rep.Problems {
+				fmt.Fprintf(a.streams.Out, "recorded problem: %s\n", p)
+			}
+			fmt.Fprintf(a.streams.Out, "resealed: %d entries before the reseal entry\n", rep.Entries)
+			return nil
+		},
+	}
+	d.add(cmd)
 	return cmd
 }

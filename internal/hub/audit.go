@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -147,6 +148,11 @@ func (s *Store) audited(ctx context.Context, rec *auditRecord, change func(tx *s
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return err
 			}
+			if ctx.Value(resealKey{}) == nil {
+				if err := s.checkHead(ctx, tx, e.Seq); err != nil {
+					return err
+				}
+			}
 			e.Seq++
 			e.Hash = e.computeHash()
 			return s.exec(ctx, tx, `INSERT INTO audit (seq, time, actor, action, target, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -155,10 +161,7 @@ func (s *Store) audited(ctx context.Context, rec *auditRecord, change func(tx *s
 		if err != nil {
 			return err
 		}
-		head, _ := json.Marshal(struct {
-			Seq  int64  `json:"seq"`
-			Hash string `json:"hash"`
-		}{e.Seq, e.Hash})
+		head, _ := json.Marshal(auditHead{e.Seq, e.Hash})
 		if err := atomicfile.WriteFile(filepath.Join(s.root, auditHeadFile), head, 0o600); err != nil {
 			// The change and its entry are committed; only the head
 			// (which detects truncation) lags behind.
@@ -176,8 +179,94 @@ func (s *Store) audited(ctx context.Context, rec *auditRecord, change func(tx *s
 	if !errors.As(err, &ae) {
 		ae = &auditError{action: rec.action, err: fmt.Errorf("appending to the audit log: %w", err)}
 	}
+	if errors.Is(err, ErrAuditTampered) {
+		// An alarm: the log lost entries (or its head) since the last
+		// append. Nothing is appended until an operator looks.
+		s.logger.Error("hub: ALARM: the audit log was altered; every audited change is refused until it is investigated (skiff hub audit verify, then restore a backup or skiff hub audit reseal)",
+			"action", rec.action, "actor", rec.actor, "target", rec.target, "err", ae.err)
+		return ae
+	}
 	s.logger.Error("hub: audit append failed", "action", rec.action, "actor", rec.actor, "target", rec.target, "err", ae.err)
 	return ae
+}
+
+// auditHead is the content of the audit head file.
+type auditHead struct {
+	Seq  int64  `json:"seq"`
+	Hash string `json:"hash"`
+}
+
+// readHead reads the audit head file; ok is false when there is none.
+func (s *Store) readHead() (h auditHead, ok bool, err error) {
+	b, err := os.ReadFile(filepath.Join(s.root, auditHeadFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return h, false, nil
+	}
+	if err != nil {
+		return h, false, err
+	}
+	if err := json.Unmarshal(b, &h); err != nil || h.Seq <= 0 {
+		return h, false, fmt.Errorf("%w: %s is not an audit head", ErrAuditTampered, auditHeadFile)
+	}
+	return h, true, nil
+}
+
+// checkHead refuses an append to a log whose last entry is last when
+// the head file records an entry the log no longer holds (entries were
+// deleted from the end, or rewritten), or when the head file is gone
+// although the log has entries. It wraps ErrAuditTampered.
+func (s *Store) checkHead(ctx context.Context, q querier, last int64) error {
+	h, ok, err := s.readHead()
+	switch {
+	case err != nil:
+		return err
+	case !ok && last > 0:
+		return fmt.Errorf("%w: the log has %d entries but %s is missing: it was deleted", ErrAuditTampered, last, auditHeadFile)
+	case !ok:
+		return nil
+	case h.Seq > last:
+		return fmt.Errorf("%w: the log ends at entry %d but entry %d was written: entries were deleted from the end", ErrAuditTampered, last, h.Seq)
+	}
+	var hash string
+	if err := s.row(ctx, q, `SELECT hash FROM audit WHERE seq = ?`, h.Seq).Scan(&hash); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	if hash != h.Hash {
+		return fmt.Errorf("%w: entry %d is not the one written: the log was rewritten", ErrAuditTampered, h.Seq)
+	}
+	return nil
+}
+
+// resealKey marks the context of the append that reseals the log: it
+// skips the head check.
+type resealKey struct{}
+
+// ActionAuditReseal is the audit action of [Store.ResealAudit].
+const ActionAuditReseal = "audit.reseal"
+
+// ResealAudit lets a hub whose audit log was found altered record
+// again, after an operator investigated (and did not restore a backup):
+// it appends an entry, by actor, whose details list the problems
+// VerifyAudit finds and the head that was recorded, and makes it the
+// head. The chain stays verifiable from there on; the gap stays
+// documented in the log.
+func (s *Store) ResealAudit(ctx context.Context, actor string) (*AuditReport, error) {
+	rep, verr := s.VerifyAudit(ctx)
+	if rep == nil {
+		return nil, verr
+	}
+	problems := rep.Problems
+	if problems == nil {
+		problems = []string{}
+	}
+	details := map[string]any{"problems": problems}
+	if h, ok, _ := s.readHead(); ok {
+		details["recordedHead"] = h
+	}
+	if err := s.Audit(context.WithValue(ctx, resealKey{}, true), actor, ActionAuditReseal, "audit", details); err != nil {
+		return rep, err
+	}
+	return rep, nil
 }
 
 // publicMessage is what a client is told of an internal error: what an
@@ -275,17 +364,17 @@ func (s *Store) VerifyAudit(ctx context.Context) (*AuditReport, error) {
 		}
 	}
 	r.Head = prev
-	if b, err := os.ReadFile(filepath.Join(s.root, auditHeadFile)); err == nil {
-		var head struct {
-			Seq  int64  `json:"seq"`
-			Hash string `json:"hash"`
-		}
-		if json.Unmarshal(b, &head) == nil && head.Seq > 0 {
-			if h, ok := hashes[head.Seq]; !ok {
-				r.Problems = append(r.Problems, fmt.Sprintf("the log ends at entry %d but entry %d was written: entries were deleted from the end", r.Entries, head.Seq))
-			} else if h != head.Hash {
-				r.Problems = append(r.Problems, fmt.Sprintf("entry %d is not the one written: the log was rewritten", head.Seq))
-			}
+	switch head, ok, err := s.readHead(); {
+	case err != nil:
+		r.Problems = append(r.Problems, fmt.Sprintf("reading %s: %v", auditHeadFile, err))
+	case !ok && r.Entries > 0:
+		r.Problems = append(r.Problems, fmt.Sprintf("the log has %d entries but %s is missing: it was deleted", r.Entries, auditHeadFile))
+	case !ok:
+	default:
+		if h, ok := hashes[head.Seq]; !ok {
+			r.Problems = append(r.Problems, fmt.Sprintf("the log ends at entry %d but entry %d was written: entries were deleted from the end", r.Entries, head.Seq))
+		} else if h != head.Hash {
+			r.Problems = append(r.Problems, fmt.Sprintf("entry %d is not the one written: the log was rewritten", head.Seq))
 		}
 	}
 	r.OK = len(r.Problems) == 0

@@ -1,8 +1,13 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -146,7 +151,7 @@ func testStoreReopenAndPermissions(t *testing.T, url string) {
 	for _, c := range []struct {
 		user, owner string
 		want        Level
-	}{{"ann", "acme", LevelRead}, {"ben", "acme", LevelWrite}, {"ann", "ann", LevelAdmin}, {"ann", "other", LevelNone}} {
+	}{{"ann", "acme", LevelRead}, {"ben", "acme", LevelWrite}, {"ann", "ann", LevelNone}, {"ann", "other", LevelNone}} {
 		if got, err := s.Level(ctx, c.user, c.owner); err != nil || got != c.want {
 			t.Errorf("%s on %s: %v %v, want %v", c.user, c.owner, got, err, c.want)
 		}
@@ -242,5 +247,86 @@ func TestTokens(t *testing.T) {
 	}
 	if _, err := s.TokenUser(ctx, TokenPrefix+"nope"); !errors.Is(err, ErrBadCredential) {
 		t.Fatalf("unknown: %v", err)
+	}
+}
+
+// TestAuditAppendChecksHead: an append after the last entries (or the
+// head file) were deleted is refused and logged, so the next action
+// cannot launder the truncation; verify keeps reporting it; a reseal
+// records the gap and lets the hub record again.
+func TestAuditAppendChecksHead(t *testing.T) {
+	for _, b := range hubtest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) { testAuditAppendChecksHead(t, b.URL) })
+	}
+}
+
+func testAuditAppendChecksHead(t *testing.T, url string) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name   string
+		tamper func(s *Store, root string) error
+		want   string
+	}{
+		{"last row deleted", func(s *Store, _ string) error {
+			_, err := s.db.Exec(`DELETE FROM audit WHERE seq = 3`)
+			return err
+		}, "deleted from the end"},
+		{"last rows rewritten", func(s *Store, _ string) error {
+			_, err := s.db.Exec(`UPDATE audit SET hash = 'x', target = 'y' WHERE seq = 3`)
+			return err
+		}, "rewritten"},
+		{"head file deleted", func(_ *Store, root string) error {
+			return os.Remove(filepath.Join(root, auditHeadFile))
+		}, "missing"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			root := t.TempDir()
+			s := openTestStoreURL(t, root, hubtest.FreshSchema(t, url))
+			var logs bytes.Buffer
+			s.logger = slog.New(slog.NewTextHandler(&logs, nil))
+			for i := range 3 {
+				if err := s.Audit(ctx, "ann", ActionPush, fmt.Sprintf("acme/app:1.%d", i), nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := c.tamper(s, root); err != nil {
+				t.Fatal(err)
+			}
+			err := s.Audit(ctx, "ann", ActionApprove, "acme/app:1.0", nil)
+			if !errors.Is(err, ErrAuditFailed) || !errors.Is(err, ErrAuditTampered) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("append after tampering: %v, want a refusal naming %q", err, c.want)
+			}
+			if !strings.Contains(logs.String(), "ALARM") {
+				t.Errorf("no alarm logged: %s", logs.String())
+			}
+			// A change audited with it is not made either.
+			if err := s.AddUserAs(ctx, "root", "mallory", "password1", true); !errors.Is(err, ErrAuditFailed) {
+				t.Fatalf("audited change after tampering: %v", err)
+			}
+			if _, err := s.User(ctx, "mallory"); !errors.Is(err, ErrNotFound) {
+				t.Fatal("the change was made")
+			}
+			rep, err := s.VerifyAudit(ctx)
+			if !errors.Is(err, ErrAuditTampered) || !strings.Contains(strings.Join(rep.Problems, "\n"), c.want) {
+				t.Fatalf("verify after the refused append: %v %+v", err, rep)
+			}
+			// Resealing records the problems and the hub records again.
+			if rep, err := s.ResealAudit(ctx, "local:ops"); err != nil || rep.OK {
+				t.Fatalf("reseal: %v %+v", err, rep)
+			}
+			if err := s.Audit(ctx, "ann", ActionApprove, "acme/app:1.0", nil); err != nil {
+				t.Fatalf("append after the reseal: %v", err)
+			}
+			es, _ := s.AuditLog(ctx, AuditQuery{Limit: 1000})
+			var resealed *AuditEntry
+			for i := range es {
+				if es[i].Action == ActionAuditReseal {
+					resealed = &es[i]
+				}
+			}
+			if resealed == nil || !strings.Contains(resealed.Details, c.want) {
+				t.Fatalf("the reseal entry does not record the problem: %+v", resealed)
+			}
+		})
 	}
 }

@@ -383,7 +383,7 @@ func (s *Store) decide(ctx context.Context, p *Package, user, decision, comment 
 		}
 		next := StatusRejected
 		if decision == "approve" {
-			if err := s.row(ctx, tx, `SELECT COUNT(*) FROM approvals WHERE package_id = ? AND decision = 'approve' AND user_name <> ?`, p.ID, p.Uploader).Scan(&n); err != nil {
+			if n, err = s.countApprovals(ctx, tx, p); err != nil {
 				return err
 			}
 			if n < required {
@@ -397,6 +397,43 @@ func (s *Store) decide(ctx context.Context, p *Package, user, decision, comment 
 		err = fmt.Errorf("%w: %s was replaced meanwhile; look at it again", ErrConflict, p.Ref())
 	}
 	return n, err
+}
+
+// countApprovals counts, inside tx, the approvals of package p that
+// count: by users other than the uploader who still hold admin on its
+// owner (an approval by someone who lost that right since does not).
+func (s *Store) countApprovals(ctx context.Context, tx *sql.Tx, p *Package) (int, error) {
+	rows, err := s.rows(ctx, tx, `SELECT user_name FROM approvals WHERE package_id = ? AND decision = 'approve' AND user_name <> ?`, p.ID, p.Uploader)
+	if err != nil {
+		return 0, err
+	}
+	var users []string
+	for rows.Next() {
+		var u string
+		if err := rows.Scan(&u); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		users = append(users, u)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, u := range users {
+		l, err := s.levelOn(ctx, tx, u, p.Owner)
+		if errors.Is(err, ErrNotFound) {
+			continue // the user was removed
+		}
+		if err != nil {
+			return 0, err
+		}
+		if l >= LevelAdmin {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // addReferrer records that manifest desc in repo has subject subject.

@@ -342,18 +342,28 @@ func (s *Store) Grants(ctx context.Context, owner string) ([]GrantEntry, error) 
 }
 
 // Level returns user's permission on owner: site administrators have
-// admin everywhere, every user has admin on the owner named like them,
-// otherwise the highest grant to the user or one of their groups.
+// admin everywhere; anyone else has the highest grant to the user or one
+// of their groups. Nothing else gives rights: a user named like an owner
+// has none on it without a grant.
 func (s *Store) Level(ctx context.Context, user, owner string) (Level, error) {
-	u, err := s.User(ctx, user)
+	return s.levelOn(ctx, s.db, user, owner)
+}
+
+// levelOn is Level read through q (a transaction).
+func (s *Store) levelOn(ctx context.Context, q querier, user, owner string) (Level, error) {
+	var admin int
+	err := s.row(ctx, q, `SELECT admin FROM users WHERE name = ?`, user).Scan(&admin)
+	if errors.Is(err, sql.ErrNoRows) {
+		return LevelNone, fmt.Errorf("user %s: %w", user, ErrNotFound)
+	}
 	if err != nil {
 		return LevelNone, err
 	}
-	if u.Admin || user == owner {
+	if admin != 0 {
 		return LevelAdmin, nil
 	}
 	var l sql.NullInt64
-	err = s.row(ctx, s.db, `SELECT MAX(level) FROM grants WHERE owner = ? AND (subject = ? OR subject IN
+	err = s.row(ctx, q, `SELECT MAX(level) FROM grants WHERE owner = ? AND (subject = ? OR subject IN
 		(SELECT 'group:' || group_name FROM group_members WHERE user_name = ?))`, owner, "user:"+user, user).Scan(&l)
 	if err != nil {
 		return LevelNone, err

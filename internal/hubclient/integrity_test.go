@@ -336,3 +336,35 @@ func mkdir(t *testing.T, parent, name string) string {
 	}
 	return d
 }
+
+// TestApprovalOfDemotedAdminDoesNotCount: with two approvals required,
+// an approval by an administrator who then loses admin on the owner
+// does not count towards approving the package.
+func TestApprovalOfDemotedAdminDoesNotCount(t *testing.T) {
+	th := newTestHub(t, hub.Options{Approvals: 2})
+	ctx := th.ctx
+	st := th.hub.Store()
+	for _, u := range []string{"eve", "frank"} {
+		if err := st.AddUser(ctx, u, password, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Grant(ctx, "acme", u, hub.LevelAdmin); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := th.client(t, "alice").Push(ctx, hubtest.Archive(t, t.TempDir(), "app", "1.0.0", 1, th.key), "acme", hubclient.PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := th.client(t, "bob").Approve(ctx, "acme", "app", "1.0.0", ""); err != nil || p.Status != hub.StatusPending {
+		t.Fatalf("first approval: %v %+v", err, p)
+	}
+	if err := th.client(t, "root").Grant(ctx, "acme", "bob", "read"); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := th.client(t, "eve").Approve(ctx, "acme", "app", "1.0.0", ""); err != nil || p.Status != hub.StatusPending {
+		t.Fatalf("second approval, the first by an administrator demoted since: %v %s, want pending", err, p.Status)
+	}
+	if p, err := th.client(t, "frank").Approve(ctx, "acme", "app", "1.0.0", ""); err != nil || p.Status != hub.StatusApproved {
+		t.Fatalf("third approval: %v %+v", err, p)
+	}
+}
