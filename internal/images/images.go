@@ -138,3 +138,24 @@ func targetRepo(named reference.Named, t Destination) (string, error) {
 	parts = append(parts, p)
 	return strings.Join(parts, "/"), nil
 }
+
+// TargetRepo returns the repository src is relocated to in t, without tag
+// or digest: host/prefix/path.
+func TargetRepo(src string, t Destination) (string, error) {
+	named, err := parse(src)
+	if err != nil {
+		return "", err
+	}
+	return targetRepo(named, t)
+}
+
+// ParseDestination reads HOST[:PORT][/PREFIX] (an http:// or https://
+// scheme is ignored) as a Destination.
+func ParseDestination(s string, flatten bool) (Destination, error) {
+	s = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(s, "https://"), "http://"), "/")
+	if s == "" {
+		return Destination{}, fmt.Errorf("no target registry: pass --registry HOST[:PORT][/PREFIX], e.g. --registry 127.0.0.1:5000/mirror")
+	}
+	host, prefix, _ := strings.Cut(s, "/")
+	return Destination{Host: host, Prefix: prefix, Flatten: flatten}, nil
+}

@@ -84,12 +84,7 @@ type LoadResult struct {
 
 // ParseRegistry splits HOST[/PREFIX] into an images.Destination.
 func ParseRegistry(s string, flatten bool) (images.Destination, error) {
-	s = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(s, "https://"), "http://"), "/")
-	if s == "" {
-		return images.Destination{}, fmt.Errorf("no target registry: pass --registry HOST[:PORT][/PREFIX], e.g. --registry 127.0.0.1:5000/mirror")
-	}
-	host, prefix, _ := strings.Cut(s, "/")
-	return images.Destination{Host: host, Prefix: prefix, Flatten: flatten}, nil
+	return images.ParseDestination(s, flatten)
 }
 
 // ErrImageCollision: two source repositories would share one target

@@ -1,0 +1,396 @@
+package agent
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/skiffhq/skiff/internal/kube"
+)
+
+// Ownership labels on everything the agent's installer creates.
+const (
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	LabelAgent     = "skiff.dev/agent"
+)
+
+// Defaults for an installed agent.
+const (
+	DefaultName      = "skiff-agent"
+	DefaultNamespace = "skiff-system"
+	// DefaultFailurePolicy is Fail: in an air gap an image the agent did
+	// not rewrite cannot be pulled anyway, so admitting it while the agent
+	// is down only trades a clear refusal for ImagePullBackOff. The
+	// agent's own namespace and kube-system are never sent to it, so it
+	// can always start again.
+	DefaultFailurePolicy = "Fail"
+)
+
+// WebhookOptions describe the MutatingWebhookConfiguration.
+type WebhookOptions struct {
+	// Name of the configuration; DefaultName if empty.
+	Name string
+	// Namespace is the agent's own; it is excluded with kube-system and
+	// ExcludeNamespaces.
+	Namespace         string
+	ExcludeNamespaces []string
+	// ExcludeLabels: objects with any of these label=value pairs are not
+	// sent to the agent.
+	ExcludeLabels map[string]string
+	// NamespaceLabels, when set, limit the agent to namespaces carrying
+	// all of these labels (opt-in per namespace).
+	NamespaceLabels map[string]string
+	// PodTemplates also sends Deployments, StatefulSets, DaemonSets,
+	// ReplicaSets, Jobs and CronJobs.
+	PodTemplates bool
+	// FailurePolicy is Fail or Ignore; DefaultFailurePolicy if empty.
+	FailurePolicy string
+	// URL, when set, is where the API server calls the agent (for an
+	// agent outside the cluster); otherwise the Service Name in Namespace.
+	URL string
+	// CABundle is the PEM bundle the API server trusts for the agent.
+	CABundle []byte
+	Labels   map[string]string
+}
+
+// Webhook returns the MutatingWebhookConfiguration for o.
+func Webhook(o WebhookOptions) (*unstructured.Unstructured, error) {
+	if o.Name == "" {
+		o.Name = DefaultName
+	}
+	fp := o.FailurePolicy
+	if fp == "" {
+		fp = DefaultFailurePolicy
+	}
+	if fp != "Fail" && fp != "Ignore" {
+		return nil, fmt.Errorf("failure policy %q: use Fail or Ignore", fp)
+	}
+	excluded := append(append([]string{o.Namespace}, AlwaysExcluded...), o.ExcludeNamespaces...)
+	excluded = slices.DeleteFunc(excluded, func(s string) bool { return s == "" })
+	slices.Sort(excluded)
+	excluded = slices.Compact(excluded)
+	nsSel := map[string]any{"matchExpressions": []any{map[string]any{
+		"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": toAny(excluded),
+	}}}
+	if len(o.NamespaceLabels) > 0 {
+		nsSel["matchLabels"] = toAnyMap(o.NamespaceLabels)
+	}
+	var objExprs []any
+	for _, k := range slices.Sorted(maps.Keys(o.ExcludeLabels)) {
+		objExprs = append(objExprs, map[string]any{"key": k, "operator": "NotIn", "values": []any{o.ExcludeLabels[k]}})
+	}
+	cc := map[string]any{}
+	if o.URL != "" {
+		cc["url"] = o.URL
+	} else {
+		cc["service"] = map[string]any{"name": o.Name, "namespace": o.Namespace, "path": MutatePath, "port": int64(443)}
+	}
+	if len(o.CABundle) > 0 {
+		cc["caBundle"] = base64.StdEncoding.EncodeToString(o.CABundle)
+	}
+	rules := []any{map[string]any{
+		"apiGroups": []any{""}, "apiVersions": []any{"v1"}, "operations": []any{"CREATE", "UPDATE"}, "resources": []any{"pods"}, "scope": "Namespaced",
+	}}
+	if o.PodTemplates {
+		rules = append(rules,
+			map[string]any{"apiGroups": []any{"apps"}, "apiVersions": []any{"v1"}, "operations": []any{"CREATE", "UPDATE"},
+				"resources": []any{"deployments", "statefulsets", "daemonsets", "replicasets"}, "scope": "Namespaced"},
+			map[string]any{"apiGroups": []any{"batch"}, "apiVersions": []any{"v1"}, "operations": []any{"CREATE", "UPDATE"},
+				"resources": []any{"jobs", "cronjobs"}, "scope": "Namespaced"})
+	}
+	hook := map[string]any{
+		"name":                    "images.agent.skiff.dev",
+		"admissionReviewVersions": []any{"v1"},
+		"sideEffects":             "None",
+		"failurePolicy":           fp,
+		"matchPolicy":             "Equivalent",
+		"reinvocationPolicy":      "IfNeeded",
+		"timeoutSeconds":          int64(10),
+		"clientConfig":            cc,
+		"namespaceSelector":       nsSel,
+		"rules":                   rules,
+	}
+	if len(objExprs) > 0 {
+		hook["objectSelector"] = map[string]any{"matchExpressions": objExprs}
+	}
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+		"metadata": map[string]any{"name": o.Name, "labels": toAnyMap(o.Labels)},
+		"webhooks": []any{hook},
+	}}, nil
+}
+
+// InstallOptions configure Install.
+type InstallOptions struct {
+	WebhookOptions
+	// Image is the agent's image, pinned by digest (see PushImage).
+	Image string
+	// Registry is the site registry with prefix (HOST[/PREFIX]) the agent
+	// rewrites to; Args are extra `skiff agent serve` flags (mode,
+	// exclusions, certificate lifetime).
+	Registry string
+	Args     []string
+	// Replicas of the agent Deployment; 1 if zero.
+	Replicas int32
+	// Cert tunes the initial certificate (Lifetime, RenewBefore).
+	Cert CertOptions
+}
+
+// Labels returns the ownership labels of agent name.
+func Labels(name string) map[string]string {
+	if name == "" {
+		name = DefaultName
+	}
+	return map[string]string{LabelManagedBy: "skiff", LabelAgent: name}
+}
+
+// Objects returns what Install applies, the webhook configuration last.
+func Objects(o InstallOptions) ([]*unstructured.Unstructured, error) {
+	if o.Name == "" {
+		o.Name = DefaultName
+	}
+	if o.Namespace == "" {
+		o.Namespace = DefaultNamespace
+	}
+	if o.Image == "" || o.Registry == "" {
+		return nil, errors.New("agent install needs the agent image and the site registry")
+	}
+	o.Labels = Labels(o.Name)
+	replicas := o.Replicas
+	if replicas == 0 {
+		replicas = 1
+	}
+	l := toAnyMap(o.Labels)
+	meta := func(name string, namespaced bool) map[string]any {
+		m := map[string]any{"name": name, "labels": l}
+		if namespaced {
+			m["namespace"] = o.Namespace
+		}
+		return m
+	}
+	obj := func(apiVersion, kind string, namespaced bool, fields map[string]any) *unstructured.Unstructured {
+		u := map[string]any{"apiVersion": apiVersion, "kind": kind, "metadata": meta(o.Name, namespaced)}
+		maps.Copy(u, fields)
+		return &unstructured.Unstructured{Object: u}
+	}
+	args := []any{"agent", "serve", "--registry", o.Registry, "--namespace", o.Namespace, "--name", o.Name}
+	for _, a := range o.Args {
+		args = append(args, a)
+	}
+	for _, ns := range o.ExcludeNamespaces {
+		args = append(args, "--exclude-namespace", ns)
+	}
+	for _, k := range slices.Sorted(maps.Keys(o.ExcludeLabels)) {
+		args = append(args, "--exclude-label", k+"="+o.ExcludeLabels[k])
+	}
+	if o.Cert.Lifetime > 0 {
+		args = append(args, "--cert-lifetime", o.Cert.Lifetime.String())
+	}
+	if o.Cert.RenewBefore > 0 {
+		args = append(args, "--renew-before", o.Cert.RenewBefore.String())
+	}
+	podLabels := map[string]any{LabelAgent: o.Name}
+	wh, err := Webhook(o.WebhookOptions)
+	if err != nil {
+		return nil, err
+	}
+	return []*unstructured.Unstructured{
+		obj("v1", "ServiceAccount", true, nil),
+		obj("rbac.authorization.k8s.io/v1", "Role", true, map[string]any{"rules": []any{
+			map[string]any{"apiGroups": []any{""}, "resources": []any{"secrets"}, "resourceNames": []any{o.Name}, "verbs": []any{"get", "update"}},
+			map[string]any{"apiGroups": []any{""}, "resources": []any{"secrets"}, "verbs": []any{"create"}},
+		}}),
+		obj("rbac.authorization.k8s.io/v1", "RoleBinding", true, map[string]any{
+			"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": o.Name},
+			"subjects": []any{map[string]any{"kind": "ServiceAccount", "name": o.Name, "namespace": o.Namespace}},
+		}),
+		obj("rbac.authorization.k8s.io/v1", "ClusterRole", false, map[string]any{"rules": []any{
+			map[string]any{"apiGroups": []any{"admissionregistration.k8s.io"}, "resources": []any{"mutatingwebhookconfigurations"}, "resourceNames": []any{o.Name}, "verbs": []any{"get", "patch"}},
+		}}),
+		obj("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", false, map[string]any{
+			"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": o.Name},
+			"subjects": []any{map[string]any{"kind": "ServiceAccount", "name": o.Name, "namespace": o.Namespace}},
+		}),
+		obj("v1", "Service", true, map[string]any{"spec": map[string]any{
+			"selector": podLabels,
+			"ports":    []any{map[string]any{"name": "https", "port": int64(443), "targetPort": int64(8443)}},
+		}}),
+		obj("apps/v1", "Deployment", true, map[string]any{"spec": map[string]any{
+			"replicas": int64(replicas),
+			"selector": map[string]any{"matchLabels": podLabels},
+			"template": map[string]any{
+				"metadata": map[string]any{"labels": podLabels},
+				"spec": map[string]any{
+					"serviceAccountName": o.Name,
+					"securityContext":    map[string]any{"runAsNonRoot": true, "runAsUser": int64(65532), "runAsGroup": int64(65532)},
+					"containers": []any{map[string]any{
+						"name": "agent", "image": o.Image, "args": args,
+						"ports": []any{map[string]any{"name": "https", "containerPort": int64(8443)}},
+						"readinessProbe": map[string]any{"httpGet": map[string]any{"path": "/healthz", "port": int64(8443), "scheme": "HTTPS"}},
+						"securityContext": map[string]any{
+							"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
+							"capabilities": map[string]any{"drop": []any{"ALL"}},
+						},
+						"env": []any{map[string]any{"name": "OTEL_TRACES_EXPORTER", "value": "none"}},
+					}},
+				},
+			},
+		}}),
+		wh,
+	}, nil
+}
+
+// InstallResult says what Install did.
+type InstallResult struct {
+	Objects []kube.ObjectRef
+	// NamespaceCreated is true when the agent's namespace was created
+	// (and is therefore removed by Uninstall).
+	NamespaceCreated bool
+}
+
+// Install applies the agent to the cluster: its namespace when missing,
+// RBAC, the certificate Secret (kept when it exists: the agent renews it),
+// Service, Deployment, and the webhook configuration with the current CA
+// bundle, so the API server trusts the agent from its first call.
+func Install(ctx context.Context, kc *kube.Client, o InstallOptions) (*InstallResult, error) {
+	if o.Name == "" {
+		o.Name = DefaultName
+	}
+	if o.Namespace == "" {
+		o.Namespace = DefaultNamespace
+	}
+	if err := o.Cert.Check(); err != nil {
+		return nil, err
+	}
+	res := &InstallResult{}
+	nsRef := kube.ObjectRef{Version: "v1", Kind: "Namespace", Name: o.Namespace}
+	if _, err := kc.Get(ctx, nsRef); errors.Is(err, kube.ErrNotFound) {
+		ns := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": o.Namespace}}}
+		if _, err := kc.Apply(ctx, []*unstructured.Unstructured{ns}, kube.ApplyOptions{FieldManager: FieldManager, Labels: Labels(o.Name)}); err != nil {
+			return nil, err
+		}
+		res.NamespaceCreated = true
+	} else if err != nil {
+		return nil, err
+	}
+	store := &KubeStore{Client: kc, Namespace: o.Namespace, Secret: o.Name, Webhook: o.Name, Labels: Labels(o.Name)}
+	st, err := store.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		cert, key, ca, err := Issue(o.Cert.withServiceNames(o.Name, o.Namespace), time.Now())
+		if err != nil {
+			return nil, err
+		}
+		st = &CertState{Cert: cert, Key: key, CABundle: ca}
+		if err := store.Save(ctx, st); err != nil {
+			return nil, err
+		}
+	}
+	o.CABundle = st.CABundle
+	objs, err := Objects(o)
+	if err != nil {
+		return nil, err
+	}
+	refs, err := kc.Apply(ctx, objs, kube.ApplyOptions{FieldManager: FieldManager, Namespace: o.Namespace, Force: true})
+	if err != nil {
+		return nil, err
+	}
+	res.Objects = append([]kube.ObjectRef{{Version: "v1", Kind: "Secret", Namespace: o.Namespace, Name: o.Name}}, refs...)
+	return res, nil
+}
+
+// withServiceNames adds the in-cluster names of Service name in ns.
+func (o CertOptions) withServiceNames(name, ns string) CertOptions {
+	o.DNSNames = append(slices.Clone(o.DNSNames), name+"."+ns+".svc", name+"."+ns+".svc.cluster.local")
+	return o
+}
+
+// ServiceNames are the serving certificate's names for Service name in ns.
+func ServiceNames(name, ns string) []string {
+	return CertOptions{}.withServiceNames(name, ns).DNSNames
+}
+
+// UninstallResult says what Uninstall removed and what it left because
+// the ownership labels did not match.
+type UninstallResult struct {
+	Deleted, Skipped []kube.ObjectRef
+}
+
+// Uninstall removes everything Install created for agent name in ns: the
+// webhook configuration first, so admission never points at a missing
+// agent, then the rest, and the namespace only if Install created it. An
+// object is deleted only when it carries the agent's ownership labels.
+func Uninstall(ctx context.Context, kc *kube.Client, name, ns string) (*UninstallResult, error) {
+	if name == "" {
+		name = DefaultName
+	}
+	if ns == "" {
+		ns = DefaultNamespace
+	}
+	refs := []kube.ObjectRef{
+		{Group: "admissionregistration.k8s.io", Version: "v1", Kind: "MutatingWebhookConfiguration", Name: name},
+		{Group: "apps", Version: "v1", Kind: "Deployment", Namespace: ns, Name: name},
+		{Version: "v1", Kind: "Service", Namespace: ns, Name: name},
+		{Version: "v1", Kind: "Secret", Namespace: ns, Name: name},
+		{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "ClusterRoleBinding", Name: name},
+		{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "ClusterRole", Name: name},
+		{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "RoleBinding", Namespace: ns, Name: name},
+		{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "Role", Namespace: ns, Name: name},
+		{Version: "v1", Kind: "ServiceAccount", Namespace: ns, Name: name},
+		{Version: "v1", Kind: "Namespace", Name: ns},
+	}
+	want := Labels(name)
+	res := &UninstallResult{}
+	for _, ref := range refs {
+		obj, err := kc.Get(ctx, ref)
+		if errors.Is(err, kube.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return res, err
+		}
+		if !owned(obj.GetLabels(), want) {
+			res.Skipped = append(res.Skipped, ref)
+			continue
+		}
+		// kube.Delete deletes in reverse order; one at a time keeps ours.
+		if err := kc.Delete(ctx, []kube.ObjectRef{ref}, kube.DeleteOptions{}); err != nil {
+			return res, err
+		}
+		res.Deleted = append(res.Deleted, ref)
+	}
+	return res, nil
+}
+
+func owned(labels, want map[string]string) bool {
+	for k, v := range want {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func toAny(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}
+
+func toAnyMap(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
