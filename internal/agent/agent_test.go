@@ -54,7 +54,7 @@ func TestReview(t *testing.T) {
 	res := memResolver{
 		"mirror/quay.io/prometheus-operator/prometheus-config-reloader:v0.93.1": dgst,
 		"mirror/docker.io/library/busybox:1.37":                                 dgst,
-		"mirror/docker.io/library/busybox:" + dgst.String():                    dgst,
+		"mirror/docker.io/library/busybox:" + dgst.String():                     dgst,
 	}
 	policy := Policy{Registry: images.Destination{Host: site, Prefix: "mirror"}, Namespace: "skiff-system",
 		ExcludeNamespaces: []string{"legacy"}, ExcludeLabels: map[string]string{"skiff.dev/agent": "skip"}}

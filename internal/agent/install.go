@@ -231,7 +231,7 @@ func Objects(o InstallOptions) ([]*unstructured.Unstructured, error) {
 					"securityContext":    map[string]any{"runAsNonRoot": true, "runAsUser": int64(65532), "runAsGroup": int64(65532)},
 					"containers": []any{map[string]any{
 						"name": "agent", "image": o.Image, "args": args,
-						"ports": []any{map[string]any{"name": "https", "containerPort": int64(8443)}},
+						"ports":          []any{map[string]any{"name": "https", "containerPort": int64(8443)}},
 						"readinessProbe": map[string]any{"httpGet": map[string]any{"path": "/healthz", "port": int64(8443), "scheme": "HTTPS"}},
 						"securityContext": map[string]any{
 							"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
