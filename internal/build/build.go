@@ -65,8 +65,9 @@ type Options struct {
 	DepArchives []string
 	// DepSource, when set, offers more candidate archives (from a hub).
 	DepSource DepSource
-	// DepTrust checks the dependency archives' signatures; nil waives it.
-	DepTrust *sign.Trust
+	// DepOpen is how the dependency archives are opened: the keys that
+	// must have signed them, or an explicit waiver.
+	DepOpen bundle.OpenOptions
 	// NoSBOM skips the CycloneDX SBOMs otherwise generated for every
 	// image platform and for the package's charts and files.
 	NoSBOM bool
@@ -150,7 +151,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	d := p.description(o.CreatedBy)
 	var imgDescs []ocispec.Descriptor
 	if o.WithDeps {
-		deps, err := resolveDeps(ctx, p.Spec, o.DepArchives, o.DepSource, o.DepTrust)
+		deps, err := resolveDeps(ctx, p.Spec, o.DepArchives, o.DepSource, o.DepOpen)
 		if err != nil {
 			return nil, err
 		}

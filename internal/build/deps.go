@@ -16,7 +16,6 @@ import (
 
 	"github.com/skiffhq/skiff/internal/atomicfile"
 	"github.com/skiffhq/skiff/internal/bundle"
-	"github.com/skiffhq/skiff/internal/sign"
 	"github.com/skiffhq/skiff/internal/spec"
 )
 
@@ -54,7 +53,7 @@ type resolvedDep struct {
 // the candidate archives (files, or directories of *.skiff) that
 // satisfies its range, and checks its signature against trust (nil
 // waives the check). The caller closes the returned archives.
-func resolveDeps(ctx context.Context, s *spec.Spec, candidates []string, source DepSource, trust *sign.Trust) ([]resolvedDep, error) {
+func resolveDeps(ctx context.Context, s *spec.Spec, candidates []string, source DepSource, open bundle.OpenOptions) ([]resolvedDep, error) {
 	if len(s.Dependencies) == 0 {
 		return nil, nil
 	}
@@ -136,17 +135,10 @@ func resolveDeps(ctx context.Context, s *spec.Spec, candidates []string, source 
 			return nil, fmt.Errorf("%w: %s %s among %d archives in %s (versions found: %s): build it, or pass its archive with --deps",
 				ErrDependencyNotFound, dep.Name, dep.Version, len(files), strings.Join(candidates, ", "), have)
 		}
-		a, err := bundle.Open(pick.path)
+		a, _, err := bundle.OpenVerified(ctx, pick.path, open)
 		if err != nil {
 			closeAll()
-			return nil, err
-		}
-		if trust != nil {
-			if _, err := a.VerifySignature(ctx, trust); err != nil {
-				a.Close()
-				closeAll()
-				return nil, fmt.Errorf("dependency %s (%s): %w", dep.Name, pick.path, err)
-			}
+			return nil, fmt.Errorf("dependency %s (%s): %w", dep.Name, pick.path, err)
 		}
 		out = append(out, resolvedDep{name: dep.Name, rng: dep.Version, version: pick.version.Original(), archive: a})
 	}

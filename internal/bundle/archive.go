@@ -10,11 +10,14 @@ import (
 	"hash"
 	"io"
 	"os"
+	"slices"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/errdef"
+
+	"github.com/skiffhq/skiff/internal/sign"
 )
 
 // Archive is an opened package archive. It serves its blobs as an oras
@@ -50,10 +53,15 @@ type Signature struct {
 }
 
 // Open opens the archive at path. It reads the tar headers by seeking, not
-// the blob contents, checking every member (ErrUnsafePath, ErrTruncated),
-// and reads index.json, the root index and the metadata manifest
-// (ErrNotPackage). Blob contents are verified when fetched; use [Verify] to
-// check the whole archive.
+// the blob contents, checking every member (ErrUnsafePath, ErrTruncated);
+// reads index.json, the root index and the metadata manifest
+// (ErrNotPackage); and walks the package graph from index.json, reading
+// (and verifying) every manifest and index, to check that every blob it
+// refers to is present with its size (ErrMissingBlob, ErrSizeMismatch;
+// a delta may omit what its description lists) and that no other blob is
+// (ErrExtraneousBlob): the structural checks of [Verify]. The contents of
+// the other blobs (layers, charts) are verified when fetched. It does not
+// check signatures: readers use [OpenVerified].
 func Open(path string) (*Archive, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -101,10 +109,123 @@ func open(f *os.File, path string) (*Archive, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := a.readRoot(context.Background(), root); err != nil {
+	ctx := context.Background()
+	if err := a.readRoot(ctx, root); err != nil {
+		return nil, err
+	}
+	if err := a.checkGraph(ctx); err != nil {
 		return nil, err
 	}
 	return a, nil
+}
+
+// OpenOptions configures [OpenVerified].
+type OpenOptions struct {
+	// Trust holds the keys one of which must have signed the package.
+	// It is required unless SkipSignature is set.
+	Trust *sign.Trust
+	// SkipSignature waives signature verification: an unsigned or
+	// untrusted package is accepted. It must be asked for explicitly
+	// (--insecure-skip-signature, or a reader that only describes the
+	// package, such as inspect).
+	SkipSignature bool
+}
+
+// ErrNoTrust: signature verification was neither given keys nor waived.
+var ErrNoTrust = errors.New("no trusted keys given")
+
+// OpenVerified is how every reader opens an archive: [Open] (every
+// structural check [Verify] makes, blob contents verified on read) and,
+// unless o.SkipSignature, the signature against o.Trust. It returns what
+// the signature check verified (nil when skipped).
+func OpenVerified(ctx context.Context, path string, o OpenOptions) (*Archive, *sign.Verified, error) {
+	if o.Trust == nil && !o.SkipSignature {
+		return nil, nil, fmt.Errorf("opening %s: %w: pass a trust directory, or skip signature verification explicitly (--insecure-skip-signature)", path, ErrNoTrust)
+	}
+	a, err := Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if o.SkipSignature {
+		return a, nil, nil
+	}
+	v, err := a.VerifySignature(ctx, o.Trust)
+	if err != nil {
+		a.Close()
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return a, v, nil
+}
+
+// checkGraph walks the graph from index.json: every blob it refers to is
+// present with the size its descriptor gives (or omitted by a delta whose
+// description lists it), and every blob present is in the graph.
+func (a *Archive) checkGraph(ctx context.Context) error {
+	omitted := map[digest.Digest]bool{}
+	if a.metaManifest.Config.MediaType == MediaTypeConfig {
+		d, err := a.Description(ctx)
+		if err != nil {
+			return err
+		}
+		if d.Delta != nil {
+			for _, o := range d.Delta.Omitted {
+				omitted[o] = true
+			}
+		}
+	}
+	type item struct {
+		desc     ocispec.Descriptor
+		referrer string
+	}
+	queue := make([]item, 0, len(a.index.Manifests))
+	for _, m := range a.index.Manifests {
+		queue = append(queue, item{m, memberIndex})
+	}
+	visited := make(map[digest.Digest]bool, len(a.blobs))
+	kept := len(queue)
+	for len(queue) > 0 {
+		it := queue[0]
+		queue = queue[1:]
+		d := it.desc
+		if err := checkDescriptor(d); err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrNotPackage, it.referrer, err)
+		}
+		s, present := a.blobs[d.Digest]
+		if present && s.size != d.Size {
+			return fmt.Errorf("%w: blob %s is %d bytes, but %s says %d: the archive was not written by skiff or is damaged; rebuild it", ErrSizeMismatch, d.Digest, s.size, it.referrer, d.Size)
+		}
+		if visited[d.Digest] {
+			continue
+		}
+		visited[d.Digest] = true
+		if !present {
+			if omitted[d.Digest] {
+				continue
+			}
+			return missing(d, it.referrer, false, nil, false)
+		}
+		children, err := successors(ctx, a, d)
+		if err != nil {
+			return fmt.Errorf("%w: blob %s, which %s refers to: %w", ErrNotPackage, d.Digest, it.referrer, err)
+		}
+		if kept += len(children); kept > maxDescriptors {
+			return fmt.Errorf("%w: the manifests hold more than %d descriptors", ErrNotPackage, maxDescriptors)
+		}
+		for _, c := range children {
+			queue = append(queue, item{c, "manifest " + string(d.Digest)})
+		}
+	}
+	var extra []digest.Digest
+	for d := range a.blobs {
+		if !visited[d] {
+			extra = append(extra, d)
+		}
+	}
+	if len(extra) > 0 {
+		slices.Sort(extra)
+		return fmt.Errorf("%w: blob %s (and %d more) is in the archive but not in the package graph: the archive was not written by skiff; rebuild it", ErrExtraneousBlob, extra[0], len(extra)-1)
+	}
+	return nil
 }
 
 // readRoot reads the package root index and its metadata manifest.

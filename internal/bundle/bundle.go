@@ -28,8 +28,12 @@ const (
 	MediaTypeConfig = "application/vnd.skiff.package.config.v1+json"
 	// MediaTypeChart is a packaged Helm chart (.tgz).
 	MediaTypeChart = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
-	// MediaTypeManifests is a zstd-compressed tar of one manifest set.
-	MediaTypeManifests = "application/vnd.skiff.manifests.v1.tar+zstd"
+	// MediaTypeManifests is one manifest set: zstd-compressed YAML.
+	MediaTypeManifests = "application/vnd.skiff.manifests.v1.yaml+zstd"
+	// MediaTypeManifestsV0 is the media type archives written before the
+	// format slip was fixed give a manifest set; the content is the same
+	// (zstd-compressed YAML, not a tar), and readers accept both.
+	MediaTypeManifestsV0 = "application/vnd.skiff.manifests.v1.tar+zstd"
 	// MediaTypeFiles is a zstd-compressed tar of the carried files.
 	MediaTypeFiles = "application/vnd.skiff.files.v1.tar+zstd"
 	// MediaTypeSBOM is a CycloneDX JSON SBOM.

@@ -156,6 +156,9 @@ func PushSignature(ctx context.Context, dst Store, root ocispec.Descriptor, enve
 // returns what was verified. The errors are those of [sign.Trust.Verify]:
 // an archive without signatures gives one wrapping [sign.ErrUnsigned].
 func (a *Archive) VerifySignature(ctx context.Context, trust *sign.Trust) (*sign.Verified, error) {
+	if trust == nil {
+		return nil, fmt.Errorf("%w to verify the signature of %s", ErrNoTrust, a.root.Digest)
+	}
 	sigs, err := a.Signatures(ctx)
 	if err != nil {
 		return nil, err

@@ -49,7 +49,7 @@ signed when --sign-key is given.`,
 				}
 			}
 			if o.WithDeps {
-				if o.DepTrust, err = tf.trust(a); err != nil {
+				if o.DepOpen, err = tf.options(a); err != nil {
 					return err
 				}
 				if len(depHubs) > 0 {

@@ -78,7 +78,7 @@ func (f *deployFlags) addUpgrade(cmd *cobra.Command) {
 // open verifies and opens the archive and builds the options.
 func (f *deployFlags) open(a *app, cmd *cobra.Command, path string) (*install.Package, install.Options, error) {
 	var o install.Options
-	trust, err := f.tf.trust(a)
+	opts, err := f.tf.options(a)
 	if err != nil {
 		return nil, o, err
 	}
@@ -96,7 +96,7 @@ func (f *deployFlags) open(a *app, cmd *cobra.Command, path string) (*install.Pa
 		return nil, o, err
 	}
 	defer cleanup() // the opened archive stays readable
-	p, err := install.Open(cmd.Context(), path, trust)
+	p, err := install.Open(cmd.Context(), path, opts)
 	if err != nil {
 		return nil, o, err
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/skiffhq/skiff/internal/bundle"
 	"github.com/skiffhq/skiff/internal/chart"
 	"github.com/skiffhq/skiff/internal/install"
 	"github.com/skiffhq/skiff/internal/oci"
@@ -81,30 +82,34 @@ func (f *trustFlags) add(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.skip, "insecure-skip-signature", false, "accept an unsigned or untrusted package (logged)")
 }
 
-// trust loads the trust directory, or returns nil when verification is
-// explicitly waived.
-func (f *trustFlags) trust(a *app) (*sign.Trust, error) {
+// options loads the trust directory, or waives signature verification
+// when asked to (logged).
+func (f *trustFlags) options(a *app) (bundle.OpenOptions, error) {
 	if f.skip {
 		a.log.Warn("signature verification skipped (--insecure-skip-signature)")
 		fmt.Fprintln(a.streams.Err, "skiff: warning: signature verification skipped (--insecure-skip-signature)")
-		return nil, nil
+		return bundle.OpenOptions{SkipSignature: true}, nil
 	}
 	dir := f.dir
 	if dir == "" {
 		var err error
 		if dir, err = sign.DefaultTrustDir(); err != nil {
-			return nil, err
+			return bundle.OpenOptions{}, err
 		}
 	}
-	return sign.LoadTrust(dir)
+	trust, err := sign.LoadTrust(dir)
+	if err != nil {
+		return bundle.OpenOptions{}, err
+	}
+	return bundle.OpenOptions{Trust: trust}, nil
 }
 
 // open opens the archive at path, verifying its signature unless
 // verification is waived.
 func (f *trustFlags) open(ctx context.Context, a *app, path string) (*install.Package, error) {
-	trust, err := f.trust(a)
+	o, err := f.options(a)
 	if err != nil {
 		return nil, err
 	}
-	return install.Open(ctx, path, trust)
+	return install.Open(ctx, path, o)
 }

@@ -24,7 +24,7 @@ func newSign(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			p, err := install.Open(cmd.Context(), args[0], nil)
+			p, err := install.Open(cmd.Context(), args[0], bundle.OpenOptions{SkipSignature: true}) // signing adds a signature, it does not need one
 			if err != nil {
 				return err
 			}

@@ -24,7 +24,7 @@ digest and size, that the package graph is complete and holds nothing else,
 and that a trusted key signed it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			trust, err := tf.trust(a)
+			opts, err := tf.options(a)
 			if err != nil {
 				return err
 			}
@@ -35,13 +35,13 @@ and that a trusted key signed it.`,
 			if err != nil {
 				return err
 			}
-			p, err := install.Open(cmd.Context(), args[0], trust)
+			p, err := install.Open(cmd.Context(), args[0], opts)
 			if err != nil {
 				return err
 			}
 			defer p.Close()
 			signed := "signature NOT checked"
-			if trust != nil {
+			if !opts.SkipSignature {
 				signed = "signed by " + strings.Join(p.SignedBy, ", ")
 			}
 			fmt.Fprintf(a.streams.Out, "%s: ok: %s %s, %d blobs, %s verified, %s\n", args[0],

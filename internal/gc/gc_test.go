@@ -12,6 +12,7 @@ import (
 	"oras.land/oras-go/v2/content/memory"
 
 	"github.com/skiffhq/skiff/internal/build"
+	"github.com/skiffhq/skiff/internal/bundle"
 	"github.com/skiffhq/skiff/internal/fixture"
 	"github.com/skiffhq/skiff/internal/gc"
 	"github.com/skiffhq/skiff/internal/install"
@@ -71,7 +72,7 @@ spec:
 
 func open(t *testing.T, path string) *install.Package {
 	t.Helper()
-	p, err := install.Open(context.Background(), path, nil)
+	p, err := install.Open(context.Background(), path, bundle.OpenOptions{SkipSignature: true})
 	if err != nil {
 		t.Fatal(err)
 	}

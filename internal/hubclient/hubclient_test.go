@@ -129,7 +129,7 @@ func testPublishReviewPull(t *testing.T, dbURL string) {
 	tdir := t.TempDir()
 	sign.AddTrusted(tdir, pub, "k")
 	trust, _ := sign.LoadTrust(tdir)
-	pkg, err := install.Open(ctx, out, trust)
+	pkg, err := install.Open(ctx, out, bundle.OpenOptions{Trust: trust})
 	if err != nil {
 		t.Fatalf("install.Open of the pulled archive: %v", err)
 	}

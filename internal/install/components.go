@@ -1,14 +1,11 @@
 package install
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 
-	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
@@ -314,11 +311,5 @@ func relocator(m images.Map) func([]byte) ([]byte, error) {
 	return func(b []byte) ([]byte, error) { return images.Relocate(b, m, images.RelocateOptions{}) }
 }
 
-func unzstd(b []byte) ([]byte, error) {
-	dec, err := zstd.NewReader(bytes.NewReader(b), zstd.WithDecoderMaxMemory(256<<20))
-	if err != nil {
-		return nil, err
-	}
-	defer dec.Close()
-	return io.ReadAll(dec)
-}
+// unzstd decompresses a manifest set layer, bounded (bundle.ErrTooLarge).
+func unzstd(b []byte) ([]byte, error) { return bundle.DecompressManifests(b) }

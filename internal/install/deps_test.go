@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/skiffhq/skiff/internal/build"
+	"github.com/skiffhq/skiff/internal/bundle"
 	"github.com/skiffhq/skiff/internal/fixture"
 	"github.com/skiffhq/skiff/internal/install"
 	"github.com/skiffhq/skiff/internal/release"
@@ -58,7 +59,7 @@ func TestDependencyChain(t *testing.T) {
 	buildPkg := func(name, dep, depDir string, withDeps bool) string {
 		path := filepath.Join(out, name+map[bool]string{true: "", false: "-nodeps"}[withDeps]+".skiff")
 		_, err := build.Build(ctx, build.Options{Spec: depSpec(t, reg, name, dep), Output: path, SignKey: key,
-			WithDeps: withDeps, DepArchives: []string{depDir}, DepTrust: trust})
+			WithDeps: withDeps, DepArchives: []string{depDir}, DepOpen: bundle.OpenOptions{Trust: trust}})
 		if err != nil {
 			t.Fatalf("build %s: %v", name, err)
 		}

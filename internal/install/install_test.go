@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/skiffhq/skiff/internal/build"
+	"github.com/skiffhq/skiff/internal/bundle"
 	"github.com/skiffhq/skiff/internal/fixture"
 	"github.com/skiffhq/skiff/internal/install"
 	"github.com/skiffhq/skiff/internal/kube"
@@ -89,7 +90,7 @@ func (s *site) open(t *testing.T, path string) *install.Package {
 // trust (nil waives it), and closes it when the test ends.
 func openArchive(t *testing.T, path string, trust *sign.Trust) *install.Package {
 	t.Helper()
-	p, err := install.Open(context.Background(), path, trust)
+	p, err := install.Open(context.Background(), path, bundle.OpenOptions{Trust: trust, SkipSignature: trust == nil})
 	if err != nil {
 		t.Fatal(err)
 	}

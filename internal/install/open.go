@@ -19,7 +19,6 @@ import (
 	"github.com/skiffhq/skiff/internal/bundle"
 	"github.com/skiffhq/skiff/internal/images"
 	"github.com/skiffhq/skiff/internal/oci"
-	"github.com/skiffhq/skiff/internal/sign"
 )
 
 // Package is an opened archive whose signature was checked.
@@ -35,11 +34,11 @@ type Package struct {
 // Close releases the archive.
 func (p *Package) Close() error { return p.Archive.Close() }
 
-// Open opens the archive at path and verifies its signature against
-// trust. A nil trust waives signature verification (the caller logs
-// that); it is never the default.
-func Open(ctx context.Context, path string, trust *sign.Trust) (*Package, error) {
-	a, err := bundle.Open(path)
+// Open opens the archive at path with [bundle.OpenVerified]: every
+// structural check of verify, and the signature unless o.SkipSignature
+// waives it (the caller logs that).
+func Open(ctx context.Context, path string, o bundle.OpenOptions) (*Package, error) {
+	a, v, err := bundle.OpenVerified(ctx, path, o)
 	if err != nil {
 		return nil, err
 	}
@@ -48,12 +47,7 @@ func Open(ctx context.Context, path string, trust *sign.Trust) (*Package, error)
 		a.Close()
 		return nil, err
 	}
-	if trust != nil {
-		v, err := a.VerifySignature(ctx, trust)
-		if err != nil {
-			a.Close()
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
+	if v != nil {
 		p.SignedBy = v.KeyIDs
 	}
 	return p, nil

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/skiffhq/skiff/internal/build"
+	"github.com/skiffhq/skiff/internal/bundle"
 	"github.com/skiffhq/skiff/internal/fixture"
 	"github.com/skiffhq/skiff/internal/install"
 	"github.com/skiffhq/skiff/internal/kube"
@@ -88,7 +89,7 @@ func TestInstallNetworkPolicies(t *testing.T) {
 	opts := install.Options{Deployment: "npdemo", Namespace: ns, Cluster: cluster,
 		Load: install.LoadOptions{Registry: fixture.Registry(t)}, Timeout: time.Minute}
 	open := func(path string) *install.Package {
-		p, err := install.Open(ctx, path, nil)
+		p, err := install.Open(ctx, path, bundle.OpenOptions{SkipSignature: true})
 		if err != nil {
 			t.Fatal(err)
 		}

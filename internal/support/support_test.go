@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/skiffhq/skiff/internal/build"
+	"github.com/skiffhq/skiff/internal/bundle"
 	"github.com/skiffhq/skiff/internal/fixture"
 	"github.com/skiffhq/skiff/internal/install"
 	"github.com/skiffhq/skiff/internal/oci"
@@ -112,7 +113,7 @@ func TestCollect(t *testing.T) {
 	fixture.PushImage(t, up+"/sup/app:1", fixture.ImageOptions{Layers: []int{512}, Seed: 9})
 	ns := fmt.Sprintf("skiff-sup-%d", time.Now().UnixNano()%1e6)
 	cluster := install.Cluster{Kubeconfig: kubeconfig}
-	p, err := install.Open(ctx, buildPackage(t, up, ns), nil)
+	p, err := install.Open(ctx, buildPackage(t, up, ns), bundle.OpenOptions{SkipSignature: true})
 	if err != nil {
 		t.Fatal(err)
 	}

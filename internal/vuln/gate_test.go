@@ -12,6 +12,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/skiffhq/skiff/internal/build"
+	"github.com/skiffhq/skiff/internal/bundle"
 	"github.com/skiffhq/skiff/internal/fixture"
 	"github.com/skiffhq/skiff/internal/install"
 	"github.com/skiffhq/skiff/internal/kube"
@@ -32,7 +33,7 @@ func buildPackage(t *testing.T, name, image string) *install.Package {
 	if _, err := build.Build(t.Context(), build.Options{Spec: dir, Output: out}); err != nil {
 		t.Fatalf("build %s: %v", name, err)
 	}
-	p, err := install.Open(t.Context(), out, nil)
+	p, err := install.Open(t.Context(), out, bundle.OpenOptions{SkipSignature: true})
 	if err != nil {
 		t.Fatal(err)
 	}
