@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/skiffhq/skiff/internal/build"
+	"github.com/skiffhq/skiff/internal/bundle"
 	"github.com/skiffhq/skiff/internal/chart"
 	"github.com/skiffhq/skiff/internal/fixture"
 	"github.com/skiffhq/skiff/internal/kube"
@@ -547,7 +548,7 @@ func buildPackage(t *testing.T, files map[string]string) *Package {
 	if _, err := build.Build(context.Background(), build.Options{Spec: dir, Output: out}); err != nil {
 		t.Fatalf("build: %v", err)
 	}
-	p, err := Open(context.Background(), out, nil)
+	p, err := Open(context.Background(), out, bundle.OpenOptions{SkipSignature: true})
 	if err != nil {
 		t.Fatal(err)
 	}
