@@ -14,9 +14,10 @@ func init() { register(newLoad) }
 
 func newLoad(a *app) *cobra.Command {
 	var (
-		o  install.LoadOptions
-		rf remoteFlags
-		tf trustFlags
+		o          install.LoadOptions
+		rf         remoteFlags
+		tf         trustFlags
+		skipCharts bool
 	)
 	cmd := &cobra.Command{
 		Use:   "load ARCHIVE --registry HOST[/PREFIX]",
@@ -24,7 +25,14 @@ func newLoad(a *app) *cobra.Command {
 		Long: `Load pushes every image straight out of the archive (nothing is extracted)
 into the target registry, under the given path prefix. Blobs the registry
 already has are skipped, layers shared between repositories are mounted,
-and digests are preserved, so a second load moves no layer bytes.`,
+and digests are preserved, so a second load moves no layer bytes.
+
+Every chart of the package is pushed too, as an OCI Helm chart at
+HOST/PREFIX/charts/CHART:VERSION ("+" in the version written "_"), whose
+default values are the package's values with each image value pointing at
+the loaded image: helm install oci://HOST/PREFIX/charts/CHART, a Flux
+HelmRelease or an Argo CD Application then work offline. --skip-charts
+leaves them out.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			stopProfiling, err := startProfiling()
@@ -42,6 +50,7 @@ and digests are preserved, so a second load moves no layer bytes.`,
 			defer p.Close()
 			bp := a.newBlobProgress("push")
 			o.Progress = bp.event
+			o.Charts = !skipCharts
 			res, err := install.Load(cmd.Context(), p, o)
 			bp.done()
 			if err != nil {
@@ -50,12 +59,16 @@ and digests are preserved, so a second load moves no layer bytes.`,
 			r := res.Push
 			fmt.Fprintf(a.streams.Out, "loaded %d images into %s: %s pushed (%d blobs), %s skipped (%d blobs), %d blobs mounted\n",
 				len(res.Map), o.Registry, bytesize.Format(r.BytesPushed), r.BlobsPushed, bytesize.Format(r.BytesSkipped), r.BlobsSkipped, r.BlobsMounted)
+			for _, c := range res.Charts {
+				fmt.Fprintf(a.streams.Out, "chart %s %s: %s (%d image values relocated)\n", c.Chart, c.Version, c.Ref, c.Images)
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&o.Registry, "registry", "", "target registry HOST[:PORT][/PREFIX] (required)")
 	cmd.Flags().BoolVar(&o.Flatten, "flatten", false, "keep only the last path element of each repository (refused when two images would collide)")
 	cmd.Flags().IntVar(&o.Concurrency, "concurrency", 4, "images pushed in parallel")
+	cmd.Flags().BoolVar(&skipCharts, "skip-charts", false, "do not push the package's charts as OCI Helm charts")
 	_ = cmd.MarkFlagRequired("registry")
 	rf.add(cmd)
 	tf.add(cmd)

@@ -63,6 +63,10 @@ type LoadOptions struct {
 	// Concurrency bounds parallel image pushes; if <= 0, 4 is used.
 	Concurrency int
 	Progress    func(oci.Event)
+	// Charts also pushes every chart as an OCI Helm chart to
+	// HOST/PREFIX/charts/CHART:VERSION with default values pointing at the
+	// loaded images (see ChartRepository).
+	Charts bool
 }
 
 // LoadResult reports a load.
@@ -71,6 +75,8 @@ type LoadResult struct {
 	// digest.
 	Map  images.Map
 	Push *oci.PushResult
+	// Charts are the charts pushed (with LoadOptions.Charts).
+	Charts []ChartPush
 	// Base reports, for a delta package, how the omitted blobs were found
 	// in the registry; nil otherwise.
 	Base *oci.EnsureResult
@@ -154,7 +160,13 @@ func Load(ctx context.Context, p *Package, o LoadOptions) (*LoadResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &LoadResult{Map: m, Push: res, Base: base}, nil
+	out := &LoadResult{Map: m, Push: res, Base: base}
+	if o.Charts {
+		if out.Charts, err = loadCharts(ctx, p, dest, m, o, res); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
 }
 
 // ErrBaseMissing: a delta package leaves out blobs of its base that the
