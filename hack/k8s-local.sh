@@ -4,16 +4,20 @@
 # (no Docker, no dl.k8s.io / setup-envtest downloads).
 #
 #   k8s-local.sh build [DIR]    build etcd, kube-apiserver, kube-controller-manager,
-#                               kube-scheduler, kubectl and kwok into DIR (default $K8S_LOCAL_CACHE;
+#                               kube-scheduler, kubectl, kubelet and kwok into DIR (default $K8S_LOCAL_CACHE;
 #                               pass the same K8S_LOCAL_CACHE to start/assets)
 #                               (skipped when the binaries for these versions exist)
 #   k8s-local.sh start [--full] start etcd + kube-apiserver; with --full (or
 #                               K8S_LOCAL_FULL=1) also kube-controller-manager,
 #                               kube-scheduler and kwok with one fake node, so that
 #                               Deployments really become Available.
+#   k8s-local.sh start --full --node   also a REAL node (hack/node-local.sh: containerd,
+#                               runc, kubelet; needs root): pods really run. The kwok nodes
+#                               are then tainted unless the real node is (NODE_TAINT).
 #                               The LAST line on stdout is the kubeconfig path.
 #   k8s-local.sh stop           stop exactly the processes this state dir started
-#                               (PIDs in $K8S_LOCAL_STATE/pids), then remove the state dir
+#                               (PIDs in $K8S_LOCAL_STATE/pids) and the real node if any
+#                               (restoring the host), then remove the state dir
 #                               unless K8S_LOCAL_KEEP_STATE=1
 #   k8s-local.sh status         show the recorded processes
 #   k8s-local.sh assets         print a directory usable as KUBEBUILDER_ASSETS
@@ -28,7 +32,8 @@
 #   K8S_LOCAL_CACHE [${XDG_CACHE_HOME:-$HOME/.cache}/k8s-local]  where binaries go
 #   K8S_LOCAL_STATE [${TMPDIR:-/tmp}/k8s-local]   pki, etcd data, logs, pids, kubeconfig
 #   K8S_LOCAL_APISERVER_PORT [first free from 16443]  K8S_LOCAL_ETCD_PORT [first free from 12379]
-#   K8S_LOCAL_NODES [1]  number of kwok fake nodes with --full
+#   K8S_LOCAL_NODES [1]  number of kwok fake nodes with --full (0: none)
+#   K8S_LOCAL_REAL_NODE [0]  1: same as --node; NODE_NAME, NODE_TAINT: see hack/node-local.sh
 #   K8S_LOCAL_MINIMAL [0]  1: build only etcd, kube-apiserver, kubectl (envtest-style; no --full)
 #   GOMODCACHE / GOCACHE: the usual Go caches; keep them between CI runs to speed up builds.
 #
@@ -66,10 +71,11 @@ build_etcd() {
 }
 
 build_kubernetes() {
-  local comps=(kube-apiserver kube-controller-manager kube-scheduler kubectl) c missing=0
-  [[ "${K8S_LOCAL_MINIMAL:-0}" == 1 ]] && comps=(kube-apiserver kubectl)
-  for c in "${comps[@]}"; do [[ -x "$K8S_BIN/$c" ]] || missing=1; done
-  [[ $missing == 0 ]] && { log "kubernetes v$K8S_VERSION cached"; return; }
+  local all=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet) comps=() c
+  [[ "${K8S_LOCAL_MINIMAL:-0}" == 1 ]] && all=(kube-apiserver kubectl)
+  # build only what is missing (kubelet came later than the others)
+  for c in "${all[@]}"; do [[ -x "$K8S_BIN/$c" ]] || comps+=("$c"); done
+  ((${#comps[@]})) || { log "kubernetes v$K8S_VERSION cached"; return; }
   local w gomod minor staging
   w="$(mktemp -d)"
   log "building kubernetes v$K8S_VERSION: ${comps[*]} (wrapper module replacing staging modules)"
@@ -154,6 +160,9 @@ gen_pki() {
     openssl req -newkey rsa:2048 -nodes -keyout admin.key -out admin.csr -subj "/O=system:masters/CN=k8s-local-admin" 2>/dev/null
     printf 'extendedKeyUsage=clientAuth\n' > admin.ext
     openssl x509 -req -in admin.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out admin.crt -days 3650 -extfile admin.ext 2>/dev/null
+    # kube-apiserver -> kubelet (logs, exec, port-forward) on a real node
+    openssl req -newkey rsa:2048 -nodes -keyout kubelet-client.key -out kubelet-client.csr -subj "/O=system:masters/CN=kube-apiserver-kubelet-client" 2>/dev/null
+    openssl x509 -req -in kubelet-client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out kubelet-client.crt -days 3650 -extfile admin.ext 2>/dev/null
     openssl genrsa -out sa.key 2048 2>/dev/null
     openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
     printf '%s,k8s-local-admin,k8s-local-admin,"system:masters"\n' "$(openssl rand -hex 16)" > tokens.csv
@@ -208,8 +217,15 @@ wait_for() { # wait_for DESC TIMEOUT_S PROCNAME CMD... ; fails early if PROCNAME
 apicurl() { curl -fsS --cacert "$STATE/pki/ca.crt" --cert "$STATE/pki/admin.crt" --key "$STATE/pki/admin.key" "https://127.0.0.1:$APISERVER_PORT$1"; }
 
 cmd_start() {
-  local full="${K8S_LOCAL_FULL:-0}"
-  [[ "${1:-}" == "--full" ]] && full=1
+  local full="${K8S_LOCAL_FULL:-0}" real="${K8S_LOCAL_REAL_NODE:-0}" a
+  for a in "$@"; do
+    case "$a" in
+      --full) full=1 ;;
+      --node) real=1 ;;
+      *) die "unknown option $a" ;;
+    esac
+  done
+  [[ $real == 1 && $full == 0 ]] && die "--node needs --full (a scheduler and controllers)"
   for b in "$ETCD_BIN/etcd" "$K8S_BIN/kube-apiserver" "$K8S_BIN/kubectl"; do
     [[ -x "$b" ]] || die "$b missing: run '$0 build' first"
   done
@@ -241,6 +257,8 @@ cmd_start() {
     --cert-dir="$STATE/pki/generated" \
     --tls-cert-file="$STATE/pki/apiserver.crt" --tls-private-key-file="$STATE/pki/apiserver.key" \
     --client-ca-file="$STATE/pki/ca.crt" --token-auth-file="$STATE/pki/tokens.csv" \
+    --kubelet-client-certificate="$STATE/pki/kubelet-client.crt" --kubelet-client-key="$STATE/pki/kubelet-client.key" \
+    --kubelet-preferred-address-types=Hostname,InternalIP,ExternalIP \
     --authorization-mode=RBAC \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$STATE/pki/sa.pub" --service-account-signing-key-file="$STATE/pki/sa.key" \
@@ -264,7 +282,9 @@ cmd_start() {
     spawn kwok "$KWOK_BIN/kwok" --kubeconfig="$STATE/kubeconfig" --config="$KWOK_BIN/stages.yaml" \
       --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
       --node-lease-duration-seconds=40 --cidr=10.244.0.0/16 --node-ip=10.255.0.1
-    local k="$K8S_BIN/kubectl --kubeconfig=$STATE/kubeconfig" i
+    local k="$K8S_BIN/kubectl --kubeconfig=$STATE/kubeconfig" i taints=""
+    # with an untainted real node, pods must not land on fake nodes
+    [[ $real == 1 && -z "${NODE_TAINT:-}" ]] && taints="taints: [{key: kwok.x-k8s.io/node, value: fake, effect: NoSchedule}]"
     for ((i = 0; i < NODES; i++)); do
       $k apply -f - >/dev/null <<EOF
 apiVersion: v1
@@ -273,14 +293,19 @@ metadata:
   name: kwok-node-$i
   annotations: {kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: "0"}
   labels: {kubernetes.io/hostname: kwok-node-$i, kubernetes.io/os: linux, kubernetes.io/arch: amd64, type: kwok}
+spec: {$taints}
 status:
   allocatable: {cpu: "32", memory: 256Gi, pods: "110"}
   capacity: {cpu: "32", memory: 256Gi, pods: "110"}
 EOF
     done
-    wait_for "kwok nodes Ready" 60 kwok $k wait --for=condition=Ready node --all --timeout=1s
+    ((NODES > 0)) && wait_for "kwok nodes Ready" 60 kwok $k wait --for=condition=Ready node -l type=kwok --timeout=1s
     wait_for "default ServiceAccount" 60 kube-controller-manager $k -n default get serviceaccount default
     log "controller-manager, scheduler, kwok ($NODES node) ready after $((SECONDS - t0))s"
+    if [[ $real == 1 ]]; then
+      K8S_LOCAL_STATE="$STATE" K8S_LOCAL_CACHE="$CACHE" K8S_VERSION="$K8S_VERSION" \
+        bash "$(dirname "$0")/node-local.sh" start >/dev/null || die "the real node did not start"
+    fi
   fi
   echo "$STATE/kubeconfig"
 }
@@ -288,6 +313,10 @@ EOF
 # ---------------------------------------------------------------- stop / status
 cmd_stop() {
   [[ -d "$STATE/pids" ]] || { log "nothing recorded in $STATE/pids"; return 0; }
+  if [[ -d "$STATE/node" ]]; then
+    K8S_LOCAL_STATE="$STATE" K8S_LOCAL_CACHE="$CACHE" K8S_VERSION="$K8S_VERSION" \
+      bash "$(dirname "$0")/node-local.sh" stop || log "WARNING: stopping the real node failed"
+  fi
   # TERM the clients first (in parallel), then kube-apiserver, etcd last
   stop_group kwok kube-scheduler kube-controller-manager
   stop_group kube-apiserver

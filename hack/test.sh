@@ -22,9 +22,16 @@ trap cleanup EXIT INT TERM
 
 if [[ -z "${SKIFF_TEST_KUBECONFIG:-}" ]]; then
   bash hack/k8s-local.sh build
-  SKIFF_TEST_KUBECONFIG="$(K8S_LOCAL_STATE="$state/k8s" bash hack/k8s-local.sh start --full)"
-  started_k8s=1
+  # A real node (containerd, runc, kubelet) beside the kwok one, as root: the
+  # real-node tier runs pods there. It is tainted, so that only pods that
+  # tolerate it (and can really run) land on it. In CI it must start.
+  node=()
+  if [[ "$(id -u)" == 0 || -n "${CI:-}" ]]; then node=(--node); fi
+  started_k8s=1   # before start: a half-started control plane is stopped too
+  SKIFF_TEST_KUBECONFIG="$(K8S_LOCAL_STATE="$state/k8s" NODE_TAINT=skiff.dev/real-node=true:NoSchedule \
+    bash hack/k8s-local.sh start --full "${node[@]}")"
   export SKIFF_TEST_KUBECONFIG
+  if ((${#node[@]})); then export SKIFF_TEST_NODE="$state/k8s/node"; else log "not root: no real node, its tests are skipped"; fi
 fi
 if [[ -z "${SKIFF_TEST_DOCKER_REGISTRY:-}" ]]; then
   SKIFF_TEST_DOCKER_REGISTRY="$(SKIFF_DOCKER_REGISTRY_STATE="$state/registry" bash hack/docker-registry.sh start)"
