@@ -77,7 +77,11 @@ type Release struct {
 type InstallOptions struct {
 	Release   string
 	Namespace string
-	Values    map[string]any
+	// Defaults are merged over the chart's own values.yaml and become the
+	// chart's defaults (a package's values for the chart); Helm's release
+	// then stores only Values, the values this operation was given.
+	Defaults map[string]any
+	Values   map[string]any
 	// PostRender rewrites the rendered manifest (for example to relocate
 	// images) before it is applied. Helm v4 hands it the templates and the
 	// hooks, test hooks included, of the chart and its subcharts together
@@ -101,9 +105,16 @@ type InstallOptions struct {
 
 // UpgradeOptions tunes Upgrade.
 type UpgradeOptions struct {
-	Release    string
-	Namespace  string
-	Values     map[string]any
+	Release   string
+	Namespace string
+	// Defaults are as in InstallOptions.
+	Defaults map[string]any
+	Values   map[string]any
+	// ReuseValues keeps the values the current revision was given, with
+	// Values over them. Otherwise the release gets exactly Values (over
+	// the chart's defaults): Helm's implicit reuse of the previous values
+	// when none are given never happens.
+	ReuseValues bool
 	PostRender func(manifest []byte) ([]byte, error)
 	Wait       bool
 	Timeout    time.Duration
@@ -194,6 +205,7 @@ func (c *Client) Install(ctx context.Context, data []byte, o InstallOptions) (*R
 	if err != nil {
 		return nil, err
 	}
+	withDefaults(ch, o.Defaults)
 	cfg, ns, err := c.action(o.Namespace)
 	if err != nil {
 		return nil, err
@@ -236,8 +248,11 @@ func (c *Client) Upgrade(ctx context.Context, data []byte, o UpgradeOptions) (*R
 			return nil, fmt.Errorf("upgrade release %s in %s: %w", o.Release, ns, err)
 		}
 	}
+	withDefaults(ch, o.Defaults)
 	up := action.NewUpgrade(cfg)
 	up.Namespace = ns
+	up.ResetValues = !o.ReuseValues
+	up.ResetThenReuseValues = o.ReuseValues
 	up.WaitStrategy = waitStrategy(o.Wait)
 	up.Timeout = timeout(o.Timeout)
 	up.MaxHistory = o.MaxHistory
@@ -323,6 +338,34 @@ func (c *Client) Uninstall(ctx context.Context, name, namespace string, o Uninst
 		return fmt.Errorf("uninstall release %s in %s: %w", name, ns, notFound(err))
 	}
 	return nil
+}
+
+// withDefaults merges defaults over the values.yaml of ch.
+func withDefaults(ch *chartv2.Chart, defaults map[string]any) {
+	if len(defaults) > 0 {
+		ch.Values = mergeMaps(ch.Values, copyMap(defaults))
+	}
+}
+
+// Values returns the values revision of release was given (Helm's
+// `get values`); revision 0 means the latest.
+func (c *Client) Values(ctx context.Context, name, namespace string, revision int) (map[string]any, error) {
+	cfg, ns, err := c.action(namespace)
+	if err != nil {
+		return nil, err
+	}
+	var vals map[string]any
+	err = runCtx(ctx, func() error {
+		gv := action.NewGetValues(cfg)
+		gv.Version = revision
+		var err error
+		vals, err = gv.Run(name)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("values of release %s in %s: %w", name, ns, notFound(err))
+	}
+	return vals, nil
 }
 
 // Get returns the latest revision of release.

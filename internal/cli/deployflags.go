@@ -48,6 +48,8 @@ type deployFlags struct {
 	dryRun     bool
 	// upgrade only
 	allowDowngrade bool
+	reuseValues    bool
+	resetValues    bool
 }
 
 func (f *deployFlags) add(cmd *cobra.Command) {
@@ -73,6 +75,8 @@ func (f *deployFlags) add(cmd *cobra.Command) {
 func (f *deployFlags) addUpgrade(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.BoolVar(&f.allowDowngrade, "allow-downgrade", false, "allow a package version older than the deployed one")
+	fl.BoolVar(&f.reuseValues, "reuse-values", false, "keep the values the deployed revision was given, with this command's values over them")
+	fl.BoolVar(&f.resetValues, "reset-values", false, "use only the package's defaults and this command's values, dropping the deployed revision's")
 }
 
 // open verifies and opens the archive and builds the options.
@@ -105,7 +109,7 @@ func (f *deployFlags) open(a *app, cmd *cobra.Command, path string) (*install.Pa
 		Load:     install.LoadOptions{Registry: f.registry, Flatten: f.flatten, Remote: remote},
 		SkipLoad: f.skipLoad, Values: vals, Set: f.sets, Timeout: f.timeout, NoWait: f.noWait,
 		Atomic: f.atomic, DryRun: f.dryRun, DryRunOut: a.streams.Out, Logger: a.log,
-		AllowDowngrade: f.allowDowngrade,
+		AllowDowngrade: f.allowDowngrade, ReuseValues: f.reuseValues, ResetValues: f.resetValues,
 	}
 	if o.Gate, err = f.gf.gate(a); err != nil {
 		p.Close()

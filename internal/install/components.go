@@ -37,6 +37,10 @@ func (s *session) deploy(ctx context.Context, p *Package, rec, prev *release.Rec
 			rec.Values[name] = u.record
 		}
 	}
+	rec.ValueSources = valueSources(o.Values, uv, d)
+	if o.ReuseValues && prev != nil {
+		rec.ValueSources = append([]string{fmt.Sprintf("--reuse-values (revision %d)", prev.Revision)}, rec.ValueSources...)
+	}
 	if err := checkNetworkPolicyName(d); err != nil {
 		return err
 	}
@@ -55,7 +59,7 @@ func (s *session) deploy(ctx context.Context, p *Package, rec, prev *release.Rec
 		if err != nil {
 			return err
 		}
-		vals, err := chartValues(c, uv[c.Name])
+		defaults, vals, err := splitChartValues(c, uv[c.Name])
 		if err != nil {
 			return err
 		}
@@ -67,7 +71,7 @@ func (s *session) deploy(ctx context.Context, p *Package, rec, prev *release.Rec
 			ns = o.Namespace
 		}
 		name := helmRelease(o.Deployment, c.Name)
-		r, err := s.applyChart(ctx, data, name, ns, vals, post)
+		r, err := s.applyChart(ctx, data, name, ns, defaults, vals, post)
 		if err != nil {
 			return fmt.Errorf("chart %s: %w", c.Name, err)
 		}
@@ -96,7 +100,6 @@ func (s *session) deploy(ctx context.Context, p *Package, rec, prev *release.Rec
 	return s.removeDropped(ctx, rec, prev)
 }
 
-// applyChart installs or upgrades one Helm release.
 // deployManifestSet relocates, applies and records one manifest set.
 func (s *session) deployManifestSet(ctx context.Context, p *Package, ms bundle.ManifestSet, rec, prev *release.Record, post func([]byte) ([]byte, error)) error {
 	s.o.emit(Event{Step: kindManifests, Component: ms.Name, Message: "manifests " + ms.Name})
@@ -123,20 +126,22 @@ func (s *session) deployManifestSet(ctx context.Context, p *Package, ms bundle.M
 	return s.save(ctx, rec)
 }
 
-func (s *session) applyChart(ctx context.Context, data []byte, name, ns string, vals map[string]any, post func([]byte) ([]byte, error)) (*chart.Release, error) {
+// applyChart installs or upgrades one Helm release: defaults are the
+// package's values for the chart, vals the user's.
+func (s *session) applyChart(ctx context.Context, data []byte, name, ns string, defaults, vals map[string]any, post func([]byte) ([]byte, error)) (*chart.Release, error) {
 	o := s.o
 	_, err := s.charts.Get(ctx, name, ns)
 	switch {
 	case errors.Is(err, chart.ErrReleaseNotFound):
 		return s.charts.Install(ctx, data, chart.InstallOptions{
-			Release: name, Namespace: ns, Values: vals, PostRender: post,
+			Release: name, Namespace: ns, Defaults: defaults, Values: vals, PostRender: post,
 			Wait: !o.NoWait, Timeout: o.Timeout, CreateNamespace: true,
 		})
 	case err != nil:
 		return nil, err
 	default:
 		return s.charts.Upgrade(ctx, data, chart.UpgradeOptions{
-			Release: name, Namespace: ns, Values: vals, PostRender: post,
+			Release: name, Namespace: ns, Defaults: defaults, Values: vals, ReuseValues: o.ReuseValues, PostRender: post,
 			Wait: !o.NoWait, Timeout: o.Timeout, MaxHistory: o.MaxHistory, ApplyCRDs: true,
 		})
 	}

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/Masterminds/semver/v3"
@@ -63,6 +65,13 @@ type Options struct {
 	NoWait bool
 	// Atomic undoes a failed install (uninstall) or upgrade (roll back).
 	Atomic bool
+	// ReuseValues (Upgrade) keeps the values the deployed revision was
+	// given, with this operation's values over them. ResetValues drops
+	// them. Without either, an upgrade that gives no values while the
+	// deployed revision had some, or no encrypted values file while it
+	// had one, is refused: values are never kept or dropped silently.
+	ReuseValues bool
+	ResetValues bool
 	// AllowDowngrade lets Upgrade install an older package version than
 	// the deployed one (a replayed old package is refused otherwise).
 	AllowDowngrade bool
@@ -239,6 +248,9 @@ func Upgrade(ctx context.Context, p *Package, o Options) (*Result, error) {
 	if p.Description.Name != latest.Package.Name {
 		return nil, fmt.Errorf("deployment %s runs package %s, not %s: install %s under another --name", o.Deployment, latest.Package.Name, p.Description.Name, p.Description.Name)
 	}
+	if err := checkValues(prev, o); err != nil {
+		return nil, err
+	}
 	if prev != nil && !o.AllowDowngrade {
 		if err := checkDowngrade(prev.Package.Version, p.Description.Version); err != nil {
 			return nil, fmt.Errorf("deployment %s runs %s %s: %w", o.Deployment, prev.Package.Name, prev.Package.Version, err)
@@ -298,6 +310,46 @@ func (s *session) load(ctx context.Context, p *Package) (images.Map, *LoadResult
 		return nil, nil, err
 	}
 	return lr.Map, lr, nil
+}
+
+// ErrValuesDropped: an upgrade would drop the values the deployed
+// revision was given without saying so.
+var ErrValuesDropped = errors.New("values would be dropped")
+
+// checkValues applies the values rule of an upgrade from prev: the
+// package defaults plus what this operation gives, unless --reuse-values;
+// dropping values of prev needs --reset-values when this operation gives
+// none, or no encrypted file while prev had one.
+func checkValues(prev *release.Record, o Options) error {
+	if o.ReuseValues && o.ResetValues {
+		return errors.New("--reuse-values and --reset-values contradict each other: pass one")
+	}
+	if prev == nil || o.ReuseValues || o.ResetValues {
+		return nil
+	}
+	had := prev.ValueSources
+	if len(had) == 0 && len(prev.Values) > 0 {
+		had = []string{"values recorded before value sources were"} // records of older versions
+	}
+	if len(had) == 0 {
+		return nil
+	}
+	var encrypted []string
+	for _, src := range had {
+		if strings.HasSuffix(src, "(encrypted)") {
+			encrypted = append(encrypted, src)
+		}
+	}
+	givesEncrypted := slices.ContainsFunc(o.Values, func(v ValuesFile) bool { return v.Secret })
+	switch {
+	case len(o.Values) == 0 && len(o.Set) == 0:
+		return fmt.Errorf("%w: revision %d of %s was given values (%s) and this upgrade gives none: pass them again, --reuse-values to keep them, or --reset-values to use only the package's defaults",
+			ErrValuesDropped, prev.Revision, prev.Deployment, strings.Join(had, ", "))
+	case len(encrypted) > 0 && !givesEncrypted:
+		return fmt.Errorf("%w: revision %d of %s was given encrypted values (%s) and this upgrade gives no encrypted file: pass it again with -f, --reuse-values to keep the previous values, or --reset-values to drop them",
+			ErrValuesDropped, prev.Revision, prev.Deployment, strings.Join(encrypted, ", "))
+	}
+	return nil
 }
 
 // ErrDowngrade: an upgrade would install an older package version.

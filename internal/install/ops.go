@@ -219,3 +219,84 @@ func namespaced(kind string) bool {
 	}
 	return true
 }
+
+// ValuesOptions configure [GetValues].
+type ValuesOptions struct {
+	// Revision to read; 0 means the latest.
+	Revision int
+	// ShowSecrets shows the values of encrypted values files and of --set
+	// as given; otherwise they are [Redacted].
+	ShowSecrets bool
+}
+
+// GetValues returns the user values a revision of a deployment was given,
+// keyed by chart name (the shape of a -f file). They are read from each
+// chart's Helm release; the values the record marks redacted (encrypted
+// files, --set) stay redacted unless o.ShowSecrets. A value reused with
+// --reuse-values shows as given.
+func GetValues(ctx context.Context, c Cluster, ns, deployment string, o ValuesOptions) (*release.Record, map[string]any, error) {
+	kc, err := kube.New(kube.Config{Kubeconfig: c.Kubeconfig, Context: c.Context})
+	if err != nil {
+		return nil, nil, err
+	}
+	store := release.NewStore(release.NewSecrets(kc), release.StoreOptions{})
+	var rec *release.Record
+	if o.Revision > 0 {
+		rec, err = store.Get(ctx, ns, deployment, o.Revision)
+	} else {
+		rec, err = store.Latest(ctx, ns, deployment)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	cc, err := chart.NewClient(chart.Config{Kubeconfig: c.Kubeconfig, Context: c.Context, Namespace: ns})
+	if err != nil {
+		return nil, nil, err
+	}
+	out := map[string]any{}
+	for _, comp := range rec.Components {
+		if comp.Kind != kindChart {
+			continue
+		}
+		vals, err := cc.Values(ctx, comp.HelmRelease, comp.Namespace, comp.HelmRevision)
+		if err != nil {
+			return nil, nil, fmt.Errorf("chart %s: %w", comp.Name, err)
+		}
+		if len(vals) == 0 {
+			continue
+		}
+		if !o.ShowSecrets {
+			recorded, _ := rec.Values[comp.Name].(map[string]any)
+			vals = maskRedacted(vals, recorded)
+		}
+		out[comp.Name] = vals
+	}
+	return rec, out, nil
+}
+
+// maskRedacted returns vals with every value the record marks [Redacted]
+// replaced.
+func maskRedacted(vals, recorded map[string]any) map[string]any {
+	out := make(map[string]any, len(vals))
+	for k, v := range vals {
+		out[k] = v
+	}
+	for k, r := range recorded {
+		if _, ok := out[k]; !ok {
+			continue
+		}
+		switch r := r.(type) {
+		case map[string]any:
+			if sub, ok := out[k].(map[string]any); ok {
+				out[k] = maskRedacted(sub, r)
+			} else {
+				out[k] = Redacted
+			}
+		case string:
+			if r == Redacted {
+				out[k] = Redacted
+			}
+		}
+	}
+	return out
+}

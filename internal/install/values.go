@@ -1,7 +1,10 @@
 package install
 
 import (
+	"errors"
 	"fmt"
+	"sort"
+	"strings"
 
 	"sigs.k8s.io/yaml"
 
@@ -26,7 +29,60 @@ type userValues struct {
 	record map[string]any // what the release record keeps (secrets redacted)
 }
 
-// splitValues routes values files and CHART.key=value sets to charts.
+// Redacted replaces, in release records, every value of an encrypted
+// values file and every value given with --set.
+const Redacted = "<redacted>"
+
+// valueSources names where the values came from, for the record: "-f
+// NAME", "-f NAME (encrypted)" and "--set CHART.PATH" (never the value).
+func valueSources(files []ValuesFile, uv map[string]*userValues, d *bundle.Description) []string {
+	var out []string
+	for _, f := range files {
+		if f.Secret {
+			out = append(out, "-f "+f.Name+" (encrypted)")
+		} else {
+			out = append(out, "-f "+f.Name)
+		}
+	}
+	for _, c := range d.Charts {
+		u := uv[c.Name]
+		if u == nil {
+			continue
+		}
+		for _, kv := range u.set {
+			m, err := chart.MergeValues(nil, nil, []string{kv}, nil)
+			if err != nil {
+				continue
+			}
+			for _, p := range leafPaths(m, c.Name) {
+				out = append(out, "--set "+p)
+			}
+		}
+	}
+	return out
+}
+
+// leafPaths lists the dotted paths of the leaves of m under prefix.
+func leafPaths(m map[string]any, prefix string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []string
+	for _, k := range keys {
+		if sub, ok := m[k].(map[string]any); ok && len(sub) > 0 {
+			out = append(out, leafPaths(sub, prefix+"."+k)...)
+			continue
+		}
+		out = append(out, prefix+"."+k)
+	}
+	return out
+}
+
+// splitValues routes values files and CHART.key=value sets to charts. A
+// --set value never appears in an error or in the record: the record
+// keeps its key path with the value redacted.
 func splitValues(d *bundle.Description, files []ValuesFile, sets []string) (map[string]*userValues, error) {
 	out := map[string]*userValues{}
 	known := map[string]bool{}
@@ -61,15 +117,54 @@ func splitValues(d *bundle.Description, files []ValuesFile, sets []string) (map[
 		}
 	}
 	for _, kv := range sets {
+		key, _, _ := strings.Cut(kv, "=")
 		comp, rest, ok := cut(kv)
 		if !ok || !known[comp] {
-			return nil, fmt.Errorf("--set %q: use CHART.key=value where CHART is one of %v", kv, chartNames(d))
+			return nil, fmt.Errorf("--set %s=…: use CHART.key=value where CHART is one of %v", key, chartNames(d))
+		}
+		m, err := chart.MergeValues(nil, nil, []string{rest}, nil)
+		if err != nil {
+			// The parser's message may quote the value: leave it out.
+			return nil, fmt.Errorf("--set %s=…: not a valid CHART.key=value expression (Helm's --set syntax)", key)
 		}
 		out[comp].set = append(out[comp].set, rest)
-		out[comp].record["--set "+rest] = true
+		out[comp].record = mergeRecord(out[comp].record, redact(m))
 	}
 	return out, nil
 }
+
+// mergeRecord merges b into a, recursing into maps present in both.
+func mergeRecord(a, b map[string]any) map[string]any {
+	for k, v := range b {
+		if bv, ok := v.(map[string]any); ok {
+			if av, ok := a[k].(map[string]any); ok {
+				a[k] = mergeRecord(av, bv)
+				continue
+			}
+		}
+		a[k] = v
+	}
+	return a
+}
+
+// splitChartValues returns the package's defaults for c and the user's
+// values apart: Helm gets the defaults as the chart's own, so its release
+// keeps only what the user gave.
+func splitChartValues(c bundle.Chart, u *userValues) (defaults, user map[string]any, err error) {
+	if defaults, err = chartValues(c, nil); err != nil {
+		return nil, nil, err
+	}
+	if u == nil {
+		return defaults, map[string]any{}, nil
+	}
+	user, err = chart.MergeValues(u.files, nil, u.set, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("chart %s: values: %w", c.Name, errValuesParse)
+	}
+	return defaults, user, nil
+}
+
+var errValuesParse = errors.New("a values file or --set expression does not parse")
 
 // chartValues merges the package's defaults for c with the user's values.
 func chartValues(c bundle.Chart, u *userValues) (map[string]any, error) {
@@ -86,7 +181,12 @@ func chartValues(c bundle.Chart, u *userValues) (map[string]any, error) {
 		base = append(base, u.files...)
 		set = u.set
 	}
-	return chart.MergeValues(base, nil, set, nil)
+	v, err := chart.MergeValues(base, nil, set, nil)
+	if err != nil && len(set) > 0 {
+		// The parser's message may quote a --set value: leave it out.
+		return nil, fmt.Errorf("chart %s: values: %w", c.Name, errValuesParse)
+	}
+	return v, err
 }
 
 func cut(kv string) (string, string, bool) {
@@ -109,7 +209,7 @@ func chartNames(d *bundle.Description) []string {
 	return n
 }
 
-// redact replaces every leaf of m with "<redacted>".
+// redact replaces every leaf of m with [Redacted].
 func redact(m map[string]any) map[string]any {
 	out := make(map[string]any, len(m))
 	for k, v := range m {
@@ -117,7 +217,7 @@ func redact(m map[string]any) map[string]any {
 			out[k] = redact(sub)
 			continue
 		}
-		out[k] = "<redacted>"
+		out[k] = Redacted
 	}
 	return out
 }

@@ -71,6 +71,10 @@ type Record struct {
 	// redact secret values before storing them: records are readable by
 	// anyone who can read Secrets in the namespace.
 	Values map[string]any `json:"values,omitempty"`
+	// ValueSources name where the user values came from, in order:
+	// "-f NAME", "-f NAME (encrypted)", "--set CHART.PATH" (values given
+	// with --set are recorded in Values as their key paths only).
+	ValueSources []string `json:"valueSources,omitempty"`
 	// Dependencies are the deployments this one required, as
 	// "namespace/deployment".
 	Dependencies []string `json:"dependencies,omitempty"`
@@ -156,6 +160,7 @@ func (r *Record) Clone() *Record {
 		}
 	}
 	c.Values, _ = cloneValue(r.Values).(map[string]any)
+	c.ValueSources = append([]string(nil), r.ValueSources...)
 	c.Dependencies = append([]string(nil), r.Dependencies...)
 	c.PreDelete = append([]Step(nil), r.PreDelete...)
 	return &c
