@@ -21,7 +21,10 @@ type RenderOptions struct {
 	ReleaseName string
 	// Namespace defaults to "default".
 	Namespace string
-	Values    map[string]any
+	// Defaults are merged over the chart's values.yaml, as in
+	// InstallOptions.
+	Defaults map[string]any
+	Values   map[string]any
 	// KubeVersion is the Kubernetes version templates see (v1.35.0);
 	// empty means Helm's default.
 	KubeVersion string
@@ -48,6 +51,7 @@ func Render(ctx context.Context, data []byte, opts RenderOptions) (*Rendered, er
 	if err != nil {
 		return nil, err
 	}
+	withDefaults(ch, opts.Defaults)
 	cfg := action.NewConfiguration(action.ConfigurationSetLogger(slog.DiscardHandler))
 	cfg.KubeClient = &kubefake.PrintingKubeClient{Out: io.Discard}
 	cfg.Releases = storage.Init(driver.NewMemory())

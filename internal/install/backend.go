@@ -32,6 +32,7 @@ type releaser interface {
 	Upgrade(ctx context.Context, data []byte, o chart.UpgradeOptions) (*chart.Release, error)
 	Rollback(ctx context.Context, name, namespace string, revision int, o chart.RollbackOptions) error
 	Uninstall(ctx context.Context, name, namespace string, o chart.UninstallOptions) error
+	Values(ctx context.Context, name, namespace string, revision int) (map[string]any, error)
 }
 
 // backend is a connection to one cluster: its API, its Helm releases and

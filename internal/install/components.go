@@ -39,7 +39,15 @@ func (s *session) deploy(ctx context.Context, p *Package, rec, prev *release.Rec
 	}
 	rec.ValueSources = valueSources(o.Values, uv, d)
 	if o.ReuseValues && prev != nil {
+		// The reused values are recorded as prev recorded them (redacted).
 		rec.ValueSources = append([]string{fmt.Sprintf("--reuse-values (revision %d)", prev.Revision)}, rec.ValueSources...)
+		for name, v := range prev.Clone().Values {
+			pv, _ := v.(map[string]any)
+			cur, _ := rec.Values[name].(map[string]any)
+			if merged := mergeRecord(pv, cur); len(merged) > 0 {
+				rec.Values[name] = merged
+			}
+		}
 	}
 	if err := checkNetworkPolicyName(d); err != nil {
 		return err

@@ -307,9 +307,37 @@ func (h *fakeHelm) Get(_ context.Context, name, ns string) (*chart.Release, erro
 	return &chart.Release{Name: name, Namespace: ns, Revision: r.revision, Status: r.status, Manifest: r.manifest}, nil
 }
 
+// Values implements releaser: what revision (0: the latest) was given.
+func (h *fakeHelm) Values(_ context.Context, name, ns string, revision int) (map[string]any, error) {
+	for _, r := range slices.Backward(h.history(name, ns)) {
+		if revision == 0 || r.revision == revision {
+			return r.values, nil
+		}
+	}
+	return nil, fmt.Errorf("values of release %s in %s: %w", name, ns, chart.ErrReleaseNotFound)
+}
+
+// mergeValues merges b over a, recursing into maps present in both.
+func mergeValues(a, b map[string]any) map[string]any {
+	out := make(map[string]any, len(a)+len(b))
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		if bv, ok := v.(map[string]any); ok {
+			if av, ok := out[k].(map[string]any); ok {
+				out[k] = mergeValues(av, bv)
+				continue
+			}
+		}
+		out[k] = v
+	}
+	return out
+}
+
 // render splits a chart's rendering into crds/, templates and hooks.
-func (h *fakeHelm) render(ctx context.Context, data []byte, name, ns string, vals map[string]any, post func([]byte) ([]byte, error)) (crds, manifest, hooks string, err error) {
-	r, err := chart.Render(ctx, data, chart.RenderOptions{ReleaseName: name, Namespace: ns, Values: vals})
+func (h *fakeHelm) render(ctx context.Context, data []byte, name, ns string, defaults, vals map[string]any, post func([]byte) ([]byte, error)) (crds, manifest, hooks string, err error) {
+	r, err := chart.Render(ctx, data, chart.RenderOptions{ReleaseName: name, Namespace: ns, Defaults: defaults, Values: vals})
 	if err != nil {
 		return "", "", "", err
 	}
@@ -409,7 +437,7 @@ func (h *fakeHelm) Install(ctx context.Context, data []byte, o chart.InstallOpti
 	if h.latest(o.Release, o.Namespace) != nil {
 		return nil, fmt.Errorf("install release %s in %s: cannot re-use a name that is still in use", o.Release, o.Namespace)
 	}
-	crds, manifest, hooks, err := h.render(ctx, data, o.Release, o.Namespace, o.Values, o.PostRender)
+	crds, manifest, hooks, err := h.render(ctx, data, o.Release, o.Namespace, o.Defaults, o.Values, o.PostRender)
 	if err != nil {
 		return nil, err
 	}
@@ -437,11 +465,15 @@ func (h *fakeHelm) Upgrade(ctx context.Context, data []byte, o chart.UpgradeOpti
 	if !slices.ContainsFunc(hist, func(r *fakeRelease) bool { return r.status == "deployed" || r.status == "superseded" }) {
 		return nil, fmt.Errorf("upgrade release %s in %s: no revision is deployed: roll back to a good revision or uninstall it", o.Release, o.Namespace)
 	}
-	_, manifest, hooks, err := h.render(ctx, data, o.Release, o.Namespace, o.Values, o.PostRender)
+	vals := o.Values
+	if o.ReuseValues {
+		vals = mergeValues(hist[len(hist)-1].values, o.Values)
+	}
+	_, manifest, hooks, err := h.render(ctx, data, o.Release, o.Namespace, o.Defaults, vals, o.PostRender)
 	if err != nil {
 		return nil, err
 	}
-	return h.move(ctx, "upgrade", o.Release, o.Namespace, &fakeRelease{status: "pending-upgrade", values: o.Values, manifest: manifest, hooks: hooks})
+	return h.move(ctx, "upgrade", o.Release, o.Namespace, &fakeRelease{status: "pending-upgrade", values: vals, manifest: manifest, hooks: hooks})
 }
 
 // move applies r over the latest revision and deletes what it dropped.

@@ -235,11 +235,11 @@ type ValuesOptions struct {
 // files, --set) stay redacted unless o.ShowSecrets. A value reused with
 // --reuse-values shows as given.
 func GetValues(ctx context.Context, c Cluster, ns, deployment string, o ValuesOptions) (*release.Record, map[string]any, error) {
-	kc, err := kube.New(kube.Config{Kubeconfig: c.Kubeconfig, Context: c.Context})
+	b, err := c.connect(ns, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	store := release.NewStore(release.NewSecrets(kc), release.StoreOptions{})
+	store := b.store(0)
 	var rec *release.Record
 	if o.Revision > 0 {
 		rec, err = store.Get(ctx, ns, deployment, o.Revision)
@@ -249,10 +249,7 @@ func GetValues(ctx context.Context, c Cluster, ns, deployment string, o ValuesOp
 	if err != nil {
 		return nil, nil, err
 	}
-	cc, err := chart.NewClient(chart.Config{Kubeconfig: c.Kubeconfig, Context: c.Context, Namespace: ns})
-	if err != nil {
-		return nil, nil, err
-	}
+	cc := b.charts
 	out := map[string]any{}
 	for _, comp := range rec.Components {
 		if comp.Kind != kindChart {

@@ -135,6 +135,9 @@ func splitValues(d *bundle.Description, files []ValuesFile, sets []string) (map[
 
 // mergeRecord merges b into a, recursing into maps present in both.
 func mergeRecord(a, b map[string]any) map[string]any {
+	if a == nil {
+		a = map[string]any{}
+	}
 	for k, v := range b {
 		if bv, ok := v.(map[string]any); ok {
 			if av, ok := a[k].(map[string]any); ok {

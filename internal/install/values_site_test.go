@@ -1,0 +1,112 @@
+package install
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+// valuesFiles is a one-chart package whose ConfigMap shows two values;
+// the spec gives the chart a package default (color).
+func valuesFiles(version string) map[string]string {
+	return map[string]string{
+		"skiff.yaml": `apiVersion: skiff.dev/v1alpha1
+kind: Package
+metadata: {name: vals, version: ` + version + `}
+charts:
+  - {name: web, path: charts/web, values: {color: blue}}
+`,
+		"charts/web/Chart.yaml":  "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+		"charts/web/values.yaml": "greeting: hello\npassword: none\ncolor: red\n",
+		"charts/web/templates/config.yaml": `apiVersion: v1
+kind: ConfigMap
+metadata: {name: web-config}
+data: {greeting: "{{ .Values.greeting }}", password: "{{ .Values.password }}", color: "{{ .Values.color }}"}
+`,
+	}
+}
+
+func TestValuesRuleInMemory(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeSite()
+	v1 := buildPackage(t, valuesFiles("1.0.0"))
+	v2 := buildPackage(t, valuesFiles("1.1.0"))
+	data := func() map[string]any {
+		cm := f.kube.object("ConfigMap", "vals", "web-config")
+		if cm == nil {
+			t.Fatal("no ConfigMap web-config")
+		}
+		return cm.Object["data"].(map[string]any)
+	}
+
+	o := f.options("vals", "vals")
+	o.Values = []ValuesFile{{Name: "site.yaml", Data: []byte("web: {greeting: hi}\n")}}
+	o.Set = []string{"web.password=" + marker}
+	if _, err := Install(ctx, v1, o); err != nil {
+		t.Fatalf("install: %v", err)
+	}
+	if d := data(); d["greeting"] != "hi" || d["password"] != marker || d["color"] != "blue" {
+		t.Fatalf("after install: %v", d)
+	}
+
+	// No values and no choice: refused, nothing changes.
+	if _, err := Upgrade(ctx, v2, f.options("vals", "vals")); !errors.Is(err, ErrValuesDropped) {
+		t.Fatalf("upgrade without values: %v, want ErrValuesDropped", err)
+	}
+	if got := f.history(t, "vals", "vals"); got != "1:deployed" {
+		t.Errorf("history after the refused upgrade: %s", got)
+	}
+
+	o = f.options("vals", "vals")
+	o.ReuseValues = true
+	o.Values = []ValuesFile{{Name: "site2.yaml", Data: []byte("web: {greeting: salut}\n")}}
+	if _, err := Upgrade(ctx, v2, o); err != nil {
+		t.Fatalf("upgrade --reuse-values: %v", err)
+	}
+	if d := data(); d["greeting"] != "salut" || d["password"] != marker || d["color"] != "blue" {
+		t.Errorf("after --reuse-values: %v", d)
+	}
+
+	o = f.options("vals", "vals")
+	o.ResetValues = true
+	if _, err := Upgrade(ctx, v2, o); err != nil {
+		t.Fatalf("upgrade --reset-values: %v", err)
+	}
+	if d := data(); d["greeting"] != "hello" || d["password"] != "none" || d["color"] != "blue" {
+		t.Errorf("after --reset-values: %v", d)
+	}
+
+	// The records never hold the --set value; get values redacts it
+	// unless asked.
+	hist, err := f.store().History(ctx, "vals", "vals")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(hist)
+	if strings.Contains(string(b), marker) {
+		t.Errorf("records hold the --set value: %s", b)
+	}
+	if !strings.Contains(string(b), `"--set web.password"`) {
+		t.Errorf("records do not name the --set key: %s", b)
+	}
+	_, vals, err := GetValues(ctx, f.cluster(), "vals", "vals", ValuesOptions{Revision: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	web, _ := vals["web"].(map[string]any)
+	if web["password"] != Redacted || web["greeting"] != "salut" {
+		t.Errorf("get values --revision 2: %v", vals)
+	}
+	if _, ok := web["color"]; ok {
+		t.Errorf("get values shows package defaults: %v", vals)
+	}
+	_, vals, err = GetValues(ctx, f.cluster(), "vals", "vals", ValuesOptions{Revision: 2, ShowSecrets: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if web, _ := vals["web"].(map[string]any); web["password"] != marker {
+		t.Errorf("get values --show-secrets: %v", vals)
+	}
+}
