@@ -36,6 +36,7 @@ func (h *Hub) routes() {
 	m := http.NewServeMux()
 	m.HandleFunc("/v2/", h.serveOCI)
 	m.HandleFunc("/v2", h.serveOCI)
+	m.HandleFunc("GET /healthz", h.healthz)
 	m.HandleFunc("POST /api/v1/login", h.apiLogin)
 	m.HandleFunc("GET /api/v1/whoami", h.authed(h.apiWhoami))
 	m.HandleFunc("GET /api/v1/packages", h.authed(h.apiPackages))
@@ -526,4 +527,20 @@ func (h *Hub) apiAuditVerify(w http.ResponseWriter, r *http.Request, p *principa
 		return
 	}
 	writeJSON(w, http.StatusOK, rep)
+}
+
+// healthz answers 200 "ok" while the hub can reach its database, 503
+// otherwise; it needs no credentials and tells nothing else (skiff doctor
+// --hub, load balancers in front of replicas).
+func (h *Hub) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := h.store.db.PingContext(ctx); err != nil {
+		h.logger.Error("health check: database unreachable", "err", err)
+		http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ok")
 }
