@@ -46,6 +46,7 @@ type deployFlags struct {
 	noWait     bool
 	atomic     bool
 	dryRun     bool
+	takeOwner  bool
 	// upgrade only
 	allowDowngrade bool
 	reuseValues    bool
@@ -69,6 +70,7 @@ func (f *deployFlags) add(cmd *cobra.Command) {
 	fl.BoolVar(&f.noWait, "no-wait", false, "do not wait for readiness")
 	fl.BoolVar(&f.atomic, "atomic", false, "undo a failed operation (uninstall or roll back)")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print the relocated manifests; change nothing")
+	fl.BoolVar(&f.takeOwner, "take-ownership", false, "adopt objects and Helm releases that exist but belong to another deployment or were not made by Skiff")
 }
 
 // addUpgrade adds the flags only upgrade has.
@@ -108,7 +110,7 @@ func (f *deployFlags) open(a *app, cmd *cobra.Command, path string) (*install.Pa
 		Deployment: f.name, Namespace: f.namespace, Cluster: f.cluster(),
 		Load:     install.LoadOptions{Registry: f.registry, Flatten: f.flatten, Remote: remote},
 		SkipLoad: f.skipLoad, Values: vals, Set: f.sets, Timeout: f.timeout, NoWait: f.noWait,
-		Atomic: f.atomic, DryRun: f.dryRun, DryRunOut: a.streams.Out, Logger: a.log,
+		Atomic: f.atomic, DryRun: f.dryRun, TakeOwnership: f.takeOwner, DryRunOut: a.streams.Out, Logger: a.log,
 		AllowDowngrade: f.allowDowngrade, ReuseValues: f.reuseValues, ResetValues: f.resetValues,
 	}
 	if o.Gate, err = f.gf.gate(a); err != nil {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -157,19 +158,28 @@ func newStatus(a *app) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rec, objs, err := install.Status(cmd.Context(), cf.cluster(), cf.namespace, args[0])
-			if err != nil {
+			if err != nil && !errors.Is(err, install.ErrMissing) {
 				return err
 			}
 			if output == "json" {
-				return json.NewEncoder(a.streams.Out).Encode(map[string]any{"record": rec, "objects": objs})
+				if err := json.NewEncoder(a.streams.Out).Encode(map[string]any{"record": rec, "objects": objs}); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintf(a.streams.Out, "%s: %s %s, revision %d, %s\n", rec.Deployment, rec.Package.Name, rec.Package.Version, rec.Revision, rec.Status)
+				w := a.table()
+				fmt.Fprintln(w, "COMPONENT\tOBJECT\tSTATUS\tMESSAGE")
+				for _, o := range objs {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", o.Component, o.Object, o.Status, o.Message)
+				}
+				if err := w.Flush(); err != nil {
+					return err
+				}
 			}
-			fmt.Fprintf(a.streams.Out, "%s: %s %s, revision %d, %s\n", rec.Deployment, rec.Package.Name, rec.Package.Version, rec.Revision, rec.Status)
-			w := a.table()
-			fmt.Fprintln(w, "COMPONENT\tOBJECT\tSTATUS\tMESSAGE")
-			for _, o := range objs {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", o.Component, o.Object, o.Status, o.Message)
+			if err != nil {
+				return &ExitError{Code: 1, Err: err}
 			}
-			return w.Flush()
+			return nil
 		},
 	}
 	cf.add(cmd)

@@ -14,6 +14,7 @@ import (
 // cluster is what the lifecycle needs of the Kubernetes API; *kube.Client
 // implements it, and the unit tests a fake in memory.
 type cluster interface {
+	Refs(objs []*unstructured.Unstructured, ns string) ([]kube.ObjectRef, error)
 	Apply(ctx context.Context, objs []*unstructured.Unstructured, o kube.ApplyOptions) ([]kube.ObjectRef, error)
 	Wait(ctx context.Context, refs []kube.ObjectRef, o kube.WaitOptions) error
 	Delete(ctx context.Context, refs []kube.ObjectRef, o kube.DeleteOptions) error

@@ -23,7 +23,10 @@ const (
 )
 
 // deploy brings every component of p to the cluster, recording progress in
-// rec as it goes, and removes components prev had that p lacks.
+// rec as it goes, and removes components prev had that p lacks. prev is
+// what the cluster runs: the deployed revision, with what a later failed
+// attempt left (see running), or nil for a first install. rec's status
+// (pending-install or pending-upgrade) selects the lifecycle steps.
 func (s *session) deploy(ctx context.Context, p *Package, rec, prev *release.Record, m images.Map) error {
 	o := s.o
 	d := p.Description
@@ -54,7 +57,7 @@ func (s *session) deploy(ctx context.Context, p *Package, rec, prev *release.Rec
 	}
 	rec.Components = nil
 	post := relocator(m)
-	lc, err := lifecycleOf(d, prev != nil)
+	lc, err := lifecycleOf(d, rec.Status == release.StatusPendingUpgrade)
 	if err != nil {
 		return err
 	}
@@ -79,11 +82,21 @@ func (s *session) deploy(ctx context.Context, p *Package, rec, prev *release.Rec
 			ns = o.Namespace
 		}
 		name := helmRelease(o.Deployment, c.Name)
-		r, err := s.applyChart(ctx, data, name, ns, defaults, vals, post)
+		if err := s.checkRelease(ctx, name, ns, prev); err != nil {
+			return fmt.Errorf("chart %s: %w", c.Name, err)
+		}
+		// Recorded before Helm touches the cluster, so that uninstall and
+		// rollback find a release that fails half way.
+		rec.Components = append(rec.Components, release.Component{Name: c.Name, Kind: kindChart, Namespace: ns, HelmRelease: name})
+		i := len(rec.Components) - 1
+		if err := s.save(ctx, rec); err != nil {
+			return err
+		}
+		r, err := s.applyChart(ctx, data, name, ns, defaults, vals, post, rec.Status == release.StatusPendingInstall)
 		if err != nil {
 			return fmt.Errorf("chart %s: %w", c.Name, err)
 		}
-		rec.Components = append(rec.Components, release.Component{Name: c.Name, Kind: kindChart, Namespace: ns, HelmRelease: name, HelmRevision: r.Revision})
+		rec.Components[i].HelmRevision = r.Revision
 		if err := s.save(ctx, rec); err != nil {
 			return err
 		}
@@ -126,19 +139,28 @@ func (s *session) deployManifestSet(ctx context.Context, p *Package, ms bundle.M
 	if ns == "" {
 		ns = s.o.Namespace
 	}
-	comp := release.Component{Name: ms.Name, Kind: kindManifests, Namespace: ns, Manifest: string(y)}
-	if err := s.applyManifests(ctx, &comp, previous(prev, ms.Name)); err != nil {
+	rec.Components = append(rec.Components, release.Component{Name: ms.Name, Kind: kindManifests, Namespace: ns, Manifest: string(y)})
+	comp := &rec.Components[len(rec.Components)-1]
+	if err := s.applyManifests(ctx, comp, previous(prev, ms.Name), func() error { return s.save(ctx, rec) }); err != nil {
 		return fmt.Errorf("manifests %s: %w", ms.Name, err)
 	}
-	rec.Components = append(rec.Components, comp)
 	return s.save(ctx, rec)
 }
 
 // applyChart installs or upgrades one Helm release: defaults are the
-// package's values for the chart, vals the user's.
-func (s *session) applyChart(ctx context.Context, data []byte, name, ns string, defaults, vals map[string]any, post func([]byte) ([]byte, error)) (*chart.Release, error) {
+// package's values for the chart, vals the user's. An install (fresh)
+// that finds the release of its own earlier, failed attempt removes it
+// first, so nothing of that attempt (its values included) carries over.
+func (s *session) applyChart(ctx context.Context, data []byte, name, ns string, defaults, vals map[string]any, post func([]byte) ([]byte, error), fresh bool) (*chart.Release, error) {
 	o := s.o
-	_, err := s.charts.Get(ctx, name, ns)
+	cur, err := s.charts.Get(ctx, name, ns)
+	if err == nil && fresh && cur.Status != "deployed" {
+		s.o.emit(Event{Step: "delete", Component: name, Message: fmt.Sprintf("removing Helm release %s (%s) of the failed install", name, cur.Status)})
+		if err := s.charts.Uninstall(ctx, name, ns, chart.UninstallOptions{Wait: true, Timeout: o.Timeout}); err != nil && !errors.Is(err, chart.ErrReleaseNotFound) {
+			return nil, err
+		}
+		err = chart.ErrReleaseNotFound
+	}
 	switch {
 	case errors.Is(err, chart.ErrReleaseNotFound):
 		return s.charts.Install(ctx, data, chart.InstallOptions{
@@ -156,16 +178,31 @@ func (s *session) applyChart(ctx context.Context, data []byte, name, ns string, 
 }
 
 // applyManifests applies comp.Manifest, waits, records the objects and
-// prunes what prev had that comp no longer has.
-func (s *session) applyManifests(ctx context.Context, comp *release.Component, prev *release.Component) error {
+// prunes what prev had that comp no longer has. Objects another owner
+// holds are refused (unless --take-ownership); the objects are put in
+// comp and record, when set, is called before anything is applied.
+func (s *session) applyManifests(ctx context.Context, comp *release.Component, prev *release.Component, record func() error) error {
 	o := s.o
 	objs, err := kube.ParseObjects([]byte(comp.Manifest))
 	if err != nil {
 		return err
 	}
+	planned, err := s.kc.Refs(objs, comp.Namespace)
+	if err != nil {
+		return err
+	}
+	if err := s.checkObjects(ctx, planned); err != nil {
+		return err
+	}
+	comp.Objects = toRecordRefs(planned)
+	if record != nil {
+		if err := record(); err != nil {
+			return err
+		}
+	}
 	refs, err := s.kc.Apply(ctx, objs, kube.ApplyOptions{
 		FieldManager: FieldManager, Namespace: comp.Namespace, Force: true,
-		Labels: map[string]string{LabelManagedBy: "skiff", LabelDeployment: o.Deployment},
+		Labels: s.ownerLabels(),
 	})
 	if err != nil {
 		return err
@@ -260,8 +297,13 @@ func (s *session) rollback(ctx context.Context, target, cur *release.Record) (*r
 	}
 	for _, c := range target.Components {
 		s.o.emit(Event{Step: c.Kind, Component: c.Name, Message: fmt.Sprintf("%s %s back to revision %d", c.Kind, c.Name, target.Revision)})
+		rec.Components = append(rec.Components, c)
+		rc := &rec.Components[len(rec.Components)-1]
 		switch c.Kind {
 		case kindChart:
+			if err := s.save(ctx, &rec); err != nil {
+				return fail(err)
+			}
 			if err := s.charts.Rollback(ctx, c.HelmRelease, c.Namespace, c.HelmRevision, chart.RollbackOptions{Wait: !s.o.NoWait, Timeout: s.o.Timeout}); err != nil {
 				return fail(fmt.Errorf("chart %s: %w", c.Name, err))
 			}
@@ -269,16 +311,15 @@ func (s *session) rollback(ctx context.Context, target, cur *release.Record) (*r
 			if err != nil {
 				return fail(err)
 			}
-			c.HelmRevision = r.Revision
+			rc.HelmRevision = r.Revision
 		case kindManifests:
 			if c.Deferred {
 				break
 			}
-			if err := s.applyManifests(ctx, &c, previous(cur, c.Name)); err != nil {
+			if err := s.applyManifests(ctx, rc, previous(cur, c.Name), func() error { return s.save(ctx, &rec) }); err != nil {
 				return fail(fmt.Errorf("manifests %s: %w", c.Name, err))
 			}
 		}
-		rec.Components = append(rec.Components, c)
 	}
 	if err := s.removeDropped(ctx, &rec, cur); err != nil {
 		return fail(err)

@@ -24,14 +24,19 @@ import (
 // applies itself.
 const FieldManager = "skiff"
 
-// Labels put on every object of plain manifest components.
+// Labels put on every object of plain manifest components: they say
+// which deployment (name and namespace) owns it.
 const (
 	LabelManagedBy  = "app.kubernetes.io/managed-by"
 	LabelDeployment = "skiff.dev/deployment"
+	LabelNamespace  = "skiff.dev/namespace"
 )
 
 // Sentinel errors callers branch on.
 var (
+	// ErrOwned: an object or Helm release the operation would change
+	// belongs to another deployment or was not made by Skiff.
+	ErrOwned            = errors.New("owned by someone else")
 	ErrAlreadyInstalled = errors.New("already installed")
 	ErrNotInstalled     = errors.New("not installed")
 )
@@ -72,6 +77,10 @@ type Options struct {
 	// had one, is refused: values are never kept or dropped silently.
 	ReuseValues bool
 	ResetValues bool
+	// TakeOwnership adopts objects and Helm releases that exist but
+	// belong to another deployment or were not made by Skiff; without it
+	// they are refused.
+	TakeOwnership bool
 	// AllowDowngrade lets Upgrade install an older package version than
 	// the deployed one (a replayed old package is refused otherwise).
 	AllowDowngrade bool
@@ -185,14 +194,16 @@ func Install(ctx context.Context, p *Package, o Options) (*Result, error) {
 	}
 	defer s.close()
 	rev := 1
+	var leftover *release.Record // what an earlier, failed attempt put in the cluster
 	latest, err := s.store.Latest(ctx, o.Namespace, o.Deployment)
 	switch {
 	case errors.Is(err, release.ErrNotFound):
 	case err != nil:
 		return nil, err
 	case latest.Status == release.StatusPendingInstall || latest.Status == release.StatusFailed && latest.Revision == 1:
-		// An interrupted or failed first install: resume it in place.
-		rev = latest.Revision
+		// An interrupted or failed first install: resume it in place;
+		// what it left and this attempt does not bring is removed.
+		rev, leftover = latest.Revision, latest
 	case latest.Status == release.StatusUninstalled:
 		rev = latest.Revision + 1
 	default:
@@ -207,15 +218,16 @@ func Install(ctx context.Context, p *Package, o Options) (*Result, error) {
 	if err := s.save(ctx, rec); err != nil {
 		return nil, err
 	}
-	if err := s.deploy(ctx, p, rec, nil, m); err != nil {
+	if err := s.deploy(ctx, p, rec, leftover, m); err != nil {
 		rec.Status, rec.Description = release.StatusFailed, "install failed: "+err.Error()
 		_ = s.save(context.WithoutCancel(ctx), rec)
 		if o.Atomic {
 			o.emit(Event{Step: "delete", Message: "--atomic: removing what the failed install created"})
-			if uerr := s.remove(context.WithoutCancel(ctx), rec); uerr != nil {
-				return nil, errors.Join(err, fmt.Errorf("undoing the failed install: %w", uerr))
+			if uerr := s.remove(context.WithoutCancel(ctx), running(rec, leftover)); uerr != nil {
+				return nil, fmt.Errorf("%w\n--atomic: removing what the failed install created failed too: %w: run `skiff uninstall %s -n %s`", err, uerr, o.Deployment, o.Namespace)
 			}
 			_ = s.store.Purge(context.WithoutCancel(ctx), o.Namespace, o.Deployment)
+			return nil, fmt.Errorf("%w\n--atomic: removed what the failed install created; deployment %s is not installed", err, o.Deployment)
 		}
 		return nil, err
 	}
@@ -264,14 +276,17 @@ func Upgrade(ctx context.Context, p *Package, o Options) (*Result, error) {
 	if err := s.save(ctx, rec); err != nil {
 		return nil, err
 	}
-	if err := s.deploy(ctx, p, rec, prev, m); err != nil {
+	if err := s.deploy(ctx, p, rec, running(latest, prev), m); err != nil {
 		rec.Status, rec.Description = release.StatusFailed, "upgrade failed: "+err.Error()
 		_ = s.save(context.WithoutCancel(ctx), rec)
 		if o.Atomic && prev != nil {
 			o.emit(Event{Step: "rollback", Message: fmt.Sprintf("--atomic: rolling back to revision %d", prev.Revision)})
-			if _, rerr := s.rollback(context.WithoutCancel(ctx), prev, rec); rerr != nil {
-				return nil, errors.Join(err, fmt.Errorf("rolling back: %w", rerr))
+			rb, rerr := s.rollback(context.WithoutCancel(ctx), prev, running(rec, prev))
+			if rerr != nil {
+				return nil, fmt.Errorf("%w\n--atomic: rolling back to revision %d failed too: %w: see `skiff history %s`", err, prev.Revision, rerr, o.Deployment)
 			}
+			return nil, fmt.Errorf("%w\n--atomic: rolled back to revision %d (%s %s) as revision %d; the failed upgrade is revision %d",
+				err, prev.Revision, prev.Package.Name, prev.Package.Version, rb.Revision, rec.Revision)
 		}
 		return nil, err
 	}

@@ -53,6 +53,14 @@ func (f *fakeCluster) ref(o *unstructured.Unstructured, defaultNS string) kube.O
 	return r
 }
 
+func (f *fakeCluster) Refs(objs []*unstructured.Unstructured, ns string) ([]kube.ObjectRef, error) {
+	refs := make([]kube.ObjectRef, len(objs))
+	for i, o := range objs {
+		refs[i] = f.ref(o, ns)
+	}
+	return refs, nil
+}
+
 func (f *fakeCluster) Apply(ctx context.Context, objs []*unstructured.Unstructured, o kube.ApplyOptions) ([]kube.ObjectRef, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -443,7 +451,19 @@ func (h *fakeHelm) Install(ctx context.Context, data []byte, o chart.InstallOpti
 	}
 	r := &fakeRelease{status: "pending-install", values: o.Values, manifest: manifest, hooks: hooks}
 	h.record(o.Release, o.Namespace, r)
-	for _, y := range []string{crds, hooks, manifest} {
+	// crds/: created when missing, never owned by the release
+	crdObjs, err := kube.ParseObjects([]byte(crds))
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range crdObjs {
+		if !h.kube.has(c.GetKind(), "", c.GetName()) {
+			if _, err := h.kube.Apply(ctx, []*unstructured.Unstructured{c}, kube.ApplyOptions{}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, y := range []string{hooks, manifest} {
 		if _, err := h.apply(ctx, y, o.Release, o.Namespace); err != nil {
 			r.status = "failed"
 			return nil, fmt.Errorf("install release %s in %s: %w", o.Release, o.Namespace, err)

@@ -155,7 +155,7 @@ func (s *session) runPreDelete(ctx context.Context, rec *release.Record) error {
 			}
 			c := &rec.Components[i]
 			c.Deferred = false
-			if err := s.applyManifests(ctx, c, nil); err != nil {
+			if err := s.applyManifests(ctx, c, nil, nil); err != nil {
 				return fmt.Errorf("preDelete step %q: %w", st.Name, err)
 			}
 			continue

@@ -25,11 +25,11 @@ func (s *session) deployNetworkPolicies(ctx context.Context, d *bundle.Descripti
 		return err
 	}
 	s.o.emit(Event{Step: kindManifests, Component: netpol.Component, Message: "network policies"})
-	comp := release.Component{Name: netpol.Component, Kind: kindManifests, Namespace: s.o.Namespace, Manifest: string(y)}
-	if err := s.applyManifests(ctx, &comp, previous(prev, netpol.Component)); err != nil {
+	rec.Components = append(rec.Components, release.Component{Name: netpol.Component, Kind: kindManifests, Namespace: s.o.Namespace, Manifest: string(y)})
+	comp := &rec.Components[len(rec.Components)-1]
+	if err := s.applyManifests(ctx, comp, previous(prev, netpol.Component), func() error { return s.save(ctx, rec) }); err != nil {
 		return fmt.Errorf("network policies: %w", err)
 	}
-	rec.Components = append(rec.Components, comp)
 	return s.save(ctx, rec)
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/skiffhq/skiff/internal/kube"
@@ -38,30 +40,69 @@ func Rollback(ctx context.Context, ns, deployment string, o RollbackOptions) (*r
 	if err != nil {
 		return nil, err
 	}
+	latest, err := s.store.Latest(ctx, opts.Namespace, deployment)
+	if err != nil {
+		return nil, err
+	}
 	rev := o.Revision
 	if rev == 0 {
-		hist, err := s.store.History(ctx, opts.Namespace, deployment)
+		rev, err = s.rollbackTarget(ctx, cur, latest)
 		if err != nil {
 			return nil, err
-		}
-		for i := len(hist) - 1; i >= 0; i-- {
-			if hist[i].Revision < cur.Revision && hist[i].Status == release.StatusSuperseded {
-				rev = hist[i].Revision
-				break
-			}
-		}
-		if rev == 0 {
-			return nil, fmt.Errorf("deployment %s has no earlier revision to roll back to: see `skiff history %s`", deployment, deployment)
 		}
 	}
 	target, err := s.store.Get(ctx, opts.Namespace, deployment, rev)
 	if err != nil {
 		return nil, err
 	}
-	if target.Status == release.StatusFailed || target.Status == release.StatusPendingInstall || target.Status == release.StatusPendingUpgrade {
+	if target.Status == release.StatusFailed || target.Status.Pending() {
 		return nil, fmt.Errorf("revision %d of %s is %s: roll back to a revision that was deployed (see `skiff history %s`)", rev, deployment, target.Status, deployment)
 	}
-	return s.rollback(ctx, target, cur)
+	return s.rollback(ctx, target, running(latest, cur))
+}
+
+// rollbackTarget picks the revision a rollback without one returns to:
+// the deployed revision when a later upgrade or rollback failed (the
+// cluster runs that failed revision), otherwise the one deployed before
+// the current.
+func (s *session) rollbackTarget(ctx context.Context, cur, latest *release.Record) (int, error) {
+	if latest.Revision > cur.Revision {
+		return cur.Revision, nil
+	}
+	hist, err := s.store.History(ctx, cur.Namespace, cur.Deployment)
+	if err != nil {
+		return 0, err
+	}
+	for i := len(hist) - 1; i >= 0; i-- {
+		if hist[i].Revision < cur.Revision && hist[i].Status == release.StatusSuperseded {
+			return hist[i].Revision, nil
+		}
+	}
+	return 0, fmt.Errorf("deployment %s has no earlier revision to roll back to: see `skiff history %s`", cur.Deployment, cur.Deployment)
+}
+
+// running is what the cluster runs when latest, newer than the deployed
+// revision deployed, failed or was interrupted: latest's components, with
+// the objects of both (deployed's components latest never reached
+// included), so a rollback removes what either put there.
+func running(latest, deployed *release.Record) *release.Record {
+	if deployed == nil || latest.Revision == deployed.Revision {
+		return latest
+	}
+	out := latest.Clone()
+	for _, c := range deployed.Components {
+		i := slices.IndexFunc(out.Components, func(o release.Component) bool { return o.Name == c.Name && o.Kind == c.Kind })
+		if i < 0 {
+			out.Components = append(out.Components, c)
+			continue
+		}
+		for _, ob := range c.Objects {
+			if !slices.Contains(out.Components[i].Objects, ob) {
+				out.Components[i].Objects = append(out.Components[i].Objects, ob)
+			}
+		}
+	}
+	return out
 }
 
 // UninstallOptions configure [Uninstall].
@@ -168,8 +209,12 @@ type ObjectStatus struct {
 	Message   string
 }
 
+// ErrMissing: objects a deployment's record lists are not in the cluster.
+var ErrMissing = errors.New("recorded objects missing")
+
 // Status reports the readiness of every object a deployment's current
-// revision owns.
+// revision owns. When some are missing it returns the record and the
+// statuses with an error matching ErrMissing.
 func Status(ctx context.Context, c Cluster, ns, deployment string) (*release.Record, []ObjectStatus, error) {
 	b, err := c.connect(ns, nil)
 	if err != nil {
@@ -193,18 +238,26 @@ func Status(ctx context.Context, c Cluster, ns, deployment string) (*release.Rec
 			if err != nil {
 				return nil, nil, err
 			}
-			for _, ob := range objs {
-				ref := kube.RefOf(ob)
-				if ref.Namespace == "" && namespaced(ref.Kind) {
-					ref.Namespace = comp.Namespace
-				}
-				refs = append(refs, ref)
+			crefs, err := kc.Refs(objs, comp.Namespace)
+			if err != nil {
+				return nil, nil, err
 			}
+			refs = append(refs, crefs...)
 		}
 		for _, ref := range refs {
 			st := kc.Status(ctx, ref)
 			out = append(out, ObjectStatus{Component: comp.Name, Object: ref.String(), Status: st.Status, Message: st.Message})
 		}
+	}
+	var missing []string
+	for _, o := range out {
+		if o.Status == "NotFound" {
+			missing = append(missing, o.Object)
+		}
+	}
+	if len(missing) > 0 {
+		return rec, out, fmt.Errorf("%w: %d objects of deployment %s (revision %d) are not in the cluster: %s: `skiff rollback %s %d -n %s` applies the revision again",
+			ErrMissing, len(missing), deployment, rec.Revision, strings.Join(missing, ", "), deployment, rec.Revision, ns)
 	}
 	return rec, out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/skiffhq/skiff/internal/kube"
 	"github.com/skiffhq/skiff/internal/release"
 )
 
@@ -46,7 +47,7 @@ charts:
 		"charts/web/Chart.yaml":         "apiVersion: v2\nname: web\nversion: 0.1.0\n",
 		"charts/web/values.yaml":        "greeting: " + greeting + "\n",
 		"charts/web/crds/gadget.yaml":   crd("gadgets", "web.shop.test"),
-		"charts/web/templates/crd.yaml": crd("sprockets", "web.shop.test"),
+		"charts/web/templates/crd.yaml": strings.Replace(crd("sprockets", "web.shop.test"), "{name: sprockets.web.shop.test}", `{name: "{{ replace "-" "" .Release.Name }}sprockets.web.shop.test"}`, 1),
 		"charts/web/templates/config.yaml": `apiVersion: v1
 kind: ConfigMap
 metadata: {name: "{{ .Release.Name }}-config"}
@@ -151,5 +152,195 @@ func TestRollbackAfterPrune(t *testing.T) {
 	}
 	if s := f.kube.Status(ctx, kubeRef("ConfigMap", "shop", "legacy")); s.Status != "Current" {
 		t.Errorf("ConfigMap legacy after the rollback: %s", s.Status)
+	}
+}
+
+// failHelm makes every Helm operation op on a release fail.
+func failHelm(f *fakeSite, op string) {
+	f.helm.fail = func(o, _ string) error {
+		if o == op {
+			return errors.New("context deadline exceeded")
+		}
+		return nil
+	}
+}
+
+// TestRollbackAfterFailedUpgrade: without --atomic a failed upgrade
+// leaves the cluster on the failed revision; a rollback without a revision
+// returns to the last deployed one.
+func TestRollbackAfterFailedUpgrade(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeSite()
+	if _, err := Install(ctx, buildPackage(t, shopFiles("1.0.0", "hello", false)), f.options("shop", "shop")); err != nil {
+		t.Fatal(err)
+	}
+	failHelm(f, "upgrade")
+	if _, err := Upgrade(ctx, buildPackage(t, shopFiles("1.1.0", "bonjour", false)), f.options("shop", "shop")); err == nil {
+		t.Fatal("upgrade succeeded")
+	}
+	f.helm.fail = nil
+	rb, err := Rollback(ctx, "shop", "shop", RollbackOptions{Cluster: f.cluster()})
+	if err != nil {
+		t.Fatalf("rollback after the failed upgrade: %v", err)
+	}
+	if rb.Revision != 3 || rb.Package.Version != "1.0.0" || rb.Description != "rollback to 1" {
+		t.Errorf("rollback: %s %s %q", rb, rb.Package.Version, rb.Description)
+	}
+	if got, want := f.history(t, "shop", "shop"), "1:superseded 2:failed 3:deployed"; got != want {
+		t.Errorf("history %s, want %s", got, want)
+	}
+	if cm := f.kube.object("ConfigMap", "shop", "shop-web-config"); cm == nil || cm.Object["data"].(map[string]any)["greeting"] != "hello" {
+		t.Errorf("after rollback: %v", cm)
+	}
+}
+
+// TestAtomicSaysWhatItDid: a failed --atomic operation names what it
+// undid: the revision it rolled back to and the new revision.
+func TestAtomicSaysWhatItDid(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeSite()
+	if _, err := Install(ctx, buildPackage(t, shopFiles("1.0.0", "hello", false)), f.options("shop", "shop")); err != nil {
+		t.Fatal(err)
+	}
+	failHelm(f, "upgrade")
+	o := f.options("shop", "shop")
+	o.Atomic = true
+	_, err := Upgrade(ctx, buildPackage(t, shopFiles("1.1.0", "bonjour", false)), o)
+	if err == nil {
+		t.Fatal("upgrade succeeded")
+	}
+	if want := "--atomic: rolled back to revision 1 (shop 1.0.0) as revision 3; the failed upgrade is revision 2"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q\nwant it to say %q", err, want)
+	}
+	if got, want := f.history(t, "shop", "shop"), "1:superseded 2:failed 3:deployed"; got != want {
+		t.Errorf("history %s, want %s", got, want)
+	}
+
+	g := newFakeSite()
+	failHelm(g, "install")
+	o = g.options("shop", "shop")
+	o.Atomic = true
+	_, err = Install(ctx, buildPackage(t, shopFiles("1.0.0", "hello", false)), o)
+	if err == nil || !strings.Contains(err.Error(), "--atomic: removed what the failed install created") {
+		t.Errorf("atomic install: %v", err)
+	}
+	for _, left := range g.kube.names() {
+		if !strings.HasPrefix(left, "CustomResourceDefinition ") && !strings.HasPrefix(left, "ServiceAccount ") {
+			t.Errorf("the failed --atomic install left %s", left)
+		}
+	}
+}
+
+// TestUninstallAfterFailedInstall: every component is recorded before it
+// touches the cluster, so uninstall after a failed install removes the
+// failed chart's release and objects, and a new install starts afresh.
+func TestUninstallAfterFailedInstall(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeSite()
+	failHelm(f, "install")
+	if _, err := Install(ctx, buildPackage(t, shopFiles("1.0.0", "hello", false)), f.options("shop", "shop")); err == nil {
+		t.Fatal("install succeeded")
+	}
+	if got, want := f.history(t, "shop", "shop"), "1:failed"; got != want {
+		t.Fatalf("history %s, want %s", got, want)
+	}
+	f.helm.fail = nil
+	if err := Uninstall(ctx, "shop", "shop", UninstallOptions{Cluster: f.cluster()}); err != nil {
+		t.Fatalf("uninstall: %v", err)
+	}
+	if r := f.helm.latest("shop-web", "shop"); r != nil {
+		t.Errorf("Helm release shop-web left after uninstall (%s)", r.status)
+	}
+	for _, kind := range []string{"ConfigMap", "ClusterRole"} {
+		for _, o := range f.kube.names() {
+			if strings.HasPrefix(o, kind+" ") {
+				t.Errorf("%s left after uninstall", o)
+			}
+		}
+	}
+
+	// A failed install resumed by a new install replaces the failed
+	// release rather than upgrading it with its stale values.
+	failHelm(f, "install")
+	if _, err := Install(ctx, buildPackage(t, shopFiles("1.0.0", "hello", false)), f.options("shop", "shop")); err == nil {
+		t.Fatal("install succeeded")
+	}
+	f.helm.fail = nil
+	if _, err := Install(ctx, buildPackage(t, shopFiles("1.0.0", "bonjour", false)), f.options("shop", "shop")); err != nil {
+		t.Fatalf("install after a failed one: %v", err)
+	}
+	if hist := f.helm.history("shop-web", "shop"); len(hist) != 1 || hist[0].status != "deployed" {
+		t.Errorf("Helm history of shop-web after the resumed install: %d revisions, want 1 deployed", len(hist))
+	}
+}
+
+// TestOwnership: a second deployment in the same namespace neither adopts
+// the first one's objects nor its Helm release, unless told to.
+func TestOwnership(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeSite()
+	if _, err := Install(ctx, buildPackage(t, shopFiles("1.0.0", "hello", false)), f.options("shop", "shop")); err != nil {
+		t.Fatal(err)
+	}
+	// shop3's manifests have the same object names as shop's.
+	_, err := Install(ctx, buildPackage(t, shopFiles("1.0.0", "hello", false)), f.options("shop3", "shop"))
+	if !errors.Is(err, ErrOwned) || !strings.Contains(err.Error(), "ConfigMap shop/extras belongs to deployment shop in namespace shop") ||
+		!strings.Contains(err.Error(), "--take-ownership") {
+		t.Fatalf("second install: %v, want ErrOwned naming deployment shop", err)
+	}
+	if err := Uninstall(ctx, "shop", "shop3", UninstallOptions{Cluster: f.cluster()}); err != nil {
+		t.Fatalf("uninstall shop3: %v", err)
+	}
+	if !f.kube.has("ConfigMap", "shop", "extras") || !f.kube.has("ConfigMap", "shop", "shop-web-config") {
+		t.Fatalf("uninstalling the refused shop3 removed shop's objects: %v", f.kube.names())
+	}
+
+	// A Helm release that another deployment's records list is refused.
+	s := &session{kc: f.kube, charts: f.helm, store: f.store(), o: f.options("other", "shop")}
+	if err := s.checkRelease(ctx, "shop-web", "shop", nil); !errors.Is(err, ErrOwned) || !strings.Contains(err.Error(), "belongs to deployment shop in namespace shop") {
+		t.Errorf("release of another deployment: %v", err)
+	}
+	// One that no record lists was made by Helm or another tool.
+	f.helm.record("stray", "shop", &fakeRelease{status: "deployed"})
+	if err := s.checkRelease(ctx, "stray", "shop", nil); !errors.Is(err, ErrOwned) || !strings.Contains(err.Error(), "was not installed by Skiff") {
+		t.Errorf("stray release: %v", err)
+	}
+	s.o.TakeOwnership = true
+	if err := s.checkRelease(ctx, "stray", "shop", nil); err != nil {
+		t.Errorf("--take-ownership: %v", err)
+	}
+
+	// --take-ownership adopts: shop3 now owns the objects.
+	o := f.options("shop3", "shop")
+	o.TakeOwnership = true
+	if _, err := Install(ctx, buildPackage(t, shopFiles("1.0.0", "hello", true)), o); err != nil {
+		t.Fatalf("install --take-ownership: %v", err)
+	}
+	if cm := f.kube.object("ConfigMap", "shop", "shop3-web-config"); cm == nil {
+		t.Errorf("shop3's chart objects missing")
+	}
+}
+
+// TestStatusMissing: status fails when recorded objects are gone.
+func TestStatusMissing(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeSite()
+	if _, err := Install(ctx, buildPackage(t, shopFiles("1.0.0", "hello", false)), f.options("shop", "shop")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Status(ctx, f.cluster(), "shop", "shop"); err != nil {
+		t.Fatalf("status: %v", err)
+	}
+	for _, ref := range []kube.ObjectRef{kubeRef("ConfigMap", "shop", "extras"), kubeRef("ConfigMap", "shop", "shop-web-config")} {
+		if err := f.kube.Delete(ctx, []kube.ObjectRef{ref}, kube.DeleteOptions{Wait: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec, objs, err := Status(ctx, f.cluster(), "shop", "shop")
+	if !errors.Is(err, ErrMissing) || !strings.Contains(err.Error(), "2 objects") || !strings.Contains(err.Error(), "ConfigMap shop/extras") {
+		t.Fatalf("status with objects deleted: %v, want ErrMissing naming them", err)
+	}
+	if rec == nil || len(objs) == 0 {
+		t.Errorf("status returned no record or objects with ErrMissing")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
@@ -46,4 +47,46 @@ func (c *Client) ResolveRef(ctx context.Context, s, ns string) (ObjectRef, error
 	}
 	_ = ctx
 	return ref, nil
+}
+
+// Refs returns the references objs will have once applied with
+// ApplyOptions.Namespace ns: namespaced objects without a namespace get
+// ns, cluster-scoped ones none. Kinds the cluster does not serve yet take
+// their scope from a CustomResourceDefinition among objs, else are taken
+// as namespaced. Nothing is changed.
+func (c *Client) Refs(objs []*unstructured.Unstructured, ns string) ([]ObjectRef, error) {
+	if ns == "" {
+		ns = c.namespace
+	}
+	scopes := map[schema.GroupKind]meta.RESTScopeName{}
+	for _, o := range objs {
+		if o.GroupVersionKind().GroupKind() == crdGK {
+			if gk, scope, ok := crdScope(o); ok {
+				scopes[gk] = scope
+			}
+		}
+	}
+	refs := make([]ObjectRef, len(objs))
+	for i, o := range objs {
+		ref := RefOf(o)
+		scope := meta.RESTScopeNameNamespace
+		m, err := c.mapping(ref.GroupVersionKind())
+		switch {
+		case err == nil:
+			scope = m.Scope.Name()
+		case meta.IsNoMatchError(err):
+			if s, ok := scopes[ref.GroupVersionKind().GroupKind()]; ok {
+				scope = s
+			}
+		default:
+			return nil, err
+		}
+		if scope != meta.RESTScopeNameNamespace {
+			ref.Namespace = ""
+		} else if ref.Namespace == "" {
+			ref.Namespace = ns
+		}
+		refs[i] = ref
+	}
+	return refs, nil
 }
