@@ -50,9 +50,13 @@ type Maintainer struct {
 // Chart is a Helm chart carried and installed by the package. Exactly one
 // of Path or Repo is set.
 type Chart struct {
-	// Name is the component name, unique in the package; it is also the
-	// Helm release name suffix at install.
+	// Name is the component name, unique in the package.
 	Name string `json:"name"`
+	// ReleaseName is the chart's Helm release name at install (a DNS-1123
+	// label of at most 53 characters, unique among the charts). Default:
+	// the deployment name for a chart named like the deployment, else
+	// DEPLOYMENT-NAME.
+	ReleaseName string `json:"releaseName,omitempty"`
 	// Path is a local chart directory or .tgz, relative to skiff.yaml.
 	Path string `json:"path,omitempty"`
 	// Repo is an https:// Helm repository URL or an oci:// reference to

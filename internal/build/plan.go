@@ -54,12 +54,14 @@ type Plan struct {
 
 // PlannedChart is a fetched and rendered chart.
 type PlannedChart struct {
-	Name      string
-	Namespace string
-	Archive   *chart.Archive
-	Values    map[string]any
-	Rendered  []byte
-	Images    []string
+	Name string
+	// ReleaseName is the spec's releaseName (may be empty).
+	ReleaseName string
+	Namespace   string
+	Archive     *chart.Archive
+	Values      map[string]any
+	Rendered    []byte
+	Images      []string
 	// ImageValues are the chart's value paths mapped to normalized image
 	// references.
 	ImageValues map[string]string
@@ -133,7 +135,11 @@ func NewPlan(ctx context.Context, o PlanOptions) (*Plan, error) {
 		if ns == "" {
 			ns = "default"
 		}
-		r, err := chart.Render(ctx, arc.Data, chart.RenderOptions{ReleaseName: c.Name, Namespace: ns, Values: vals})
+		rel := c.ReleaseName
+		if rel == "" {
+			rel = c.Name
+		}
+		r, err := chart.Render(ctx, arc.Data, chart.RenderOptions{ReleaseName: rel, Namespace: ns, Values: vals})
 		if err != nil {
 			return nil, fmt.Errorf("chart %s: rendering: %w", c.Name, err)
 		}
@@ -156,7 +162,7 @@ func NewPlan(ctx context.Context, o PlanOptions) (*Plan, error) {
 		for _, f := range found {
 			all[f], referenced[f] = true, true
 		}
-		p.Charts = append(p.Charts, PlannedChart{Name: c.Name, Namespace: c.Namespace, Archive: arc, Values: vals, Rendered: r.Manifest, Images: found, ImageValues: iv})
+		p.Charts = append(p.Charts, PlannedChart{Name: c.Name, ReleaseName: c.ReleaseName, Namespace: c.Namespace, Archive: arc, Values: vals, Rendered: r.Manifest, Images: found, ImageValues: iv})
 	}
 	for _, m := range s.Manifests {
 		emit(o.Progress, Event{Stage: "manifests", Message: "collecting manifests " + m.Name})
@@ -235,7 +241,7 @@ func (p *Plan) layers(d *bundle.Description) ([]bundle.Layer, error) {
 		layers = append(layers, bundle.Layer{MediaType: bundle.MediaTypeChart, Title: c.Name, Data: c.Archive.Data})
 		d.Charts = append(d.Charts, bundle.Chart{
 			Name: c.Name, Chart: c.Archive.Name, Version: c.Archive.Version, AppVersion: c.Archive.AppVersion,
-			Namespace: c.Namespace, Digest: digest.FromBytes(c.Archive.Data), Size: int64(len(c.Archive.Data)),
+			Namespace: c.Namespace, Release: c.ReleaseName, Digest: digest.FromBytes(c.Archive.Data), Size: int64(len(c.Archive.Data)),
 			Images: c.Images, Values: vals, ImageValues: c.ImageValues,
 		})
 	}

@@ -56,12 +56,15 @@ type Chart struct {
 	// Name is the component name from the spec.
 	Name string `json:"name"`
 	// Chart is the chart's own name (Chart.yaml).
-	Chart      string        `json:"chart"`
-	Version    string        `json:"version"`
-	AppVersion string        `json:"appVersion,omitempty"`
-	Namespace  string        `json:"namespace,omitempty"`
-	Digest     digest.Digest `json:"digest"`
-	Size       int64         `json:"size"`
+	Chart      string `json:"chart"`
+	Version    string `json:"version"`
+	AppVersion string `json:"appVersion,omitempty"`
+	Namespace  string `json:"namespace,omitempty"`
+	// Release is the Helm release name the spec sets (releaseName);
+	// empty means the installer's default.
+	Release string        `json:"release,omitempty"`
+	Digest  digest.Digest `json:"digest"`
+	Size    int64         `json:"size"`
 	// Images are the image references the chart renders.
 	Images []string `json:"images,omitempty"`
 	// Values are the package's values for the chart (values files, inline

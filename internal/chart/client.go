@@ -115,10 +115,10 @@ type UpgradeOptions struct {
 	// the chart's defaults): Helm's implicit reuse of the previous values
 	// when none are given never happens.
 	ReuseValues bool
-	PostRender func(manifest []byte) ([]byte, error)
-	Wait       bool
-	Timeout    time.Duration
-	DryRun     bool
+	PostRender  func(manifest []byte) ([]byte, error)
+	Wait        bool
+	Timeout     time.Duration
+	DryRun      bool
 	// MaxHistory limits the revisions kept; zero keeps all.
 	MaxHistory int
 	// ApplyCRDs applies the CRDs of the chart's crds/ directories with

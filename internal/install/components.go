@@ -64,6 +64,10 @@ func (s *session) deploy(ctx context.Context, p *Package, rec, prev *release.Rec
 	if err := s.runSteps(ctx, p, lc.pre, rec, prev, post); err != nil {
 		return err
 	}
+	names, err := releaseNames(d, o.Deployment, o.Namespace, prev)
+	if err != nil {
+		return err
+	}
 	for _, c := range d.Charts {
 		o.emit(Event{Step: kindChart, Component: c.Name, Message: fmt.Sprintf("chart %s (%s %s)", c.Name, c.Chart, c.Version)})
 		data, err := s.layer(ctx, p, c.Digest, c.Size, bundle.MediaTypeChart)
@@ -81,7 +85,7 @@ func (s *session) deploy(ctx context.Context, p *Package, rec, prev *release.Rec
 		if ns == "" {
 			ns = o.Namespace
 		}
-		name := helmRelease(o.Deployment, c.Name)
+		name := names[c.Name]
 		if err := s.checkRelease(ctx, name, ns, prev); err != nil {
 			return fmt.Errorf("chart %s: %w", c.Name, err)
 		}

@@ -2,6 +2,8 @@ package install
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -395,10 +397,58 @@ func newRecord(p *Package, o Options, rev int, st release.Status, m images.Map) 
 	return rec
 }
 
-func helmRelease(deployment, component string) string {
+// ErrReleaseName: a chart's Helm release name collides or changes.
+var ErrReleaseName = errors.New("helm release name")
+
+// maxReleaseName is Helm's limit on release names.
+const maxReleaseName = 53
+
+// releaseNames picks the Helm release name of every chart of d (keyed by
+// component name): the spec's releaseName; else the name prev recorded
+// (names never change under a deployment); else the deployment name for a
+// chart named like the deployment, and DEPLOYMENT-CHART otherwise, so
+// names do not double (cert-manager-cert-manager-webhook). A name over 53 characters is cut
+// and given a hash of the full name. Two charts with one name in one
+// namespace are refused.
+func releaseNames(d *bundle.Description, deployment, namespace string, prev *release.Record) (map[string]string, error) {
+	out := map[string]string{}
+	seen := map[string]string{} // namespace/name -> component
+	for _, c := range d.Charts {
+		name := c.Release
+		recorded := ""
+		if pc := previous(prev, c.Name); pc != nil && pc.Kind == kindChart {
+			recorded = pc.HelmRelease
+		}
+		switch {
+		case name != "" && recorded != "" && name != recorded:
+			return nil, fmt.Errorf("%w: chart %s runs as Helm release %s, but the package names it %s: a release cannot be renamed in place; uninstall and install again, or keep releaseName %s",
+				ErrReleaseName, c.Name, recorded, name, recorded)
+		case name == "" && recorded != "":
+			name = recorded
+		case name == "":
+			name = defaultReleaseName(deployment, c.Name)
+		}
+		ns := c.Namespace
+		if ns == "" {
+			ns = namespace
+		}
+		if other, ok := seen[ns+"/"+name]; ok {
+			return nil, fmt.Errorf("%w: charts %s and %s would both be Helm release %s in namespace %s: set releaseName on one of them in skiff.yaml", ErrReleaseName, other, c.Name, name, ns)
+		}
+		seen[ns+"/"+name] = c.Name
+		out[c.Name] = name
+	}
+	return out, nil
+}
+
+func defaultReleaseName(deployment, component string) string {
 	name := deployment + "-" + component
-	if len(name) > 53 {
-		name = name[:53]
+	if component == deployment {
+		name = deployment
+	}
+	if len(name) > maxReleaseName {
+		sum := sha256.Sum256([]byte(name))
+		name = strings.TrimRight(name[:maxReleaseName-6], "-") + "-" + hex.EncodeToString(sum[:])[:5]
 	}
 	return name
 }

@@ -48,6 +48,10 @@ func Diff(ctx context.Context, p *Package, o Options) ([]Change, error) {
 	}
 	// desired state, keyed by component then object
 	want := map[string]map[string]string{}
+	names, err := releaseNames(p.Description, o.Deployment, o.Namespace, nil)
+	if err != nil {
+		return nil, err
+	}
 	for _, c := range p.Description.Charts {
 		data, err := readLayer(ctx, p, c.Digest, c.Size, bundle.MediaTypeChart)
 		if err != nil {
@@ -64,7 +68,7 @@ func Diff(ctx context.Context, p *Package, o Options) ([]Change, error) {
 		if ns == "" {
 			ns = o.Namespace
 		}
-		r, err := chart.Render(ctx, data, chart.RenderOptions{ReleaseName: helmRelease(o.Deployment, c.Name), Namespace: ns, Values: vals})
+		r, err := chart.Render(ctx, data, chart.RenderOptions{ReleaseName: names[c.Name], Namespace: ns, Values: vals})
 		if err != nil {
 			return nil, fmt.Errorf("chart %s: %w", c.Name, err)
 		}

@@ -29,6 +29,10 @@ func dryRun(ctx context.Context, p *Package, o Options) error {
 	if err != nil {
 		return err
 	}
+	names, err := releaseNames(p.Description, o.Deployment, o.Namespace, nil)
+	if err != nil {
+		return err
+	}
 	for _, c := range p.Description.Charts {
 		data, err := readLayer(ctx, p, c.Digest, c.Size, bundle.MediaTypeChart)
 		if err != nil {
@@ -45,7 +49,7 @@ func dryRun(ctx context.Context, p *Package, o Options) error {
 		if ns == "" {
 			ns = o.Namespace
 		}
-		r, err := chart.Render(ctx, data, chart.RenderOptions{ReleaseName: helmRelease(o.Deployment, c.Name), Namespace: ns, Values: vals})
+		r, err := chart.Render(ctx, data, chart.RenderOptions{ReleaseName: names[c.Name], Namespace: ns, Values: vals})
 		if err != nil {
 			return fmt.Errorf("chart %s: %w", c.Name, err)
 		}

@@ -99,10 +99,17 @@ func (v *validator) run() {
 		}
 		components[name] = p
 	}
+	releases := map[string]string{} // releaseName -> path of first use
 	for i := range p.Charts {
 		cp := fmt.Sprintf("charts[%d]", i)
 		v.chart(cp, &p.Charts[i])
 		component(cp, p.Charts[i].Name)
+		if r := p.Charts[i].ReleaseName; r != "" {
+			if first, ok := releases[r]; ok {
+				v.addf(cp+".releaseName", "release name %q is already used by %s: each chart needs its own Helm release", r, first)
+			}
+			releases[r] = cp
+		}
 	}
 	for i := range p.Manifests {
 		mp := fmt.Sprintf("manifests[%d]", i)
@@ -290,6 +297,10 @@ func (v *validator) localPath(p, rel string, kind pathKind) bool {
 
 func (v *validator) chart(p string, c *v1alpha1.Chart) {
 	v.label(p+".name", c.Name, "chart name", true)
+	v.label(p+".releaseName", c.ReleaseName, "release name", false)
+	if len(c.ReleaseName) > 53 {
+		v.addf(p+".releaseName", "release name %q is %d characters long: Helm allows at most 53", c.ReleaseName, len(c.ReleaseName))
+	}
 	v.label(p+".namespace", c.Namespace, "namespace", false)
 	switch {
 	case c.Path == "" && c.Repo == "":
