@@ -105,40 +105,65 @@ func Layers(ctx context.Context, src content.Fetcher, images []Image, d *bundle.
 	type job struct {
 		ref string
 		m   Manifest
+		o   Options
+		man *ocispec.Manifest
 	}
 	var jobs []job
+	var distinct []ocispec.Descriptor  // every layer once, in first-use order
+	user := map[digest.Digest]string{} // the first image using a layer, for messages
 	for _, im := range images {
 		ms, err := Manifests(ctx, src, im.Descriptor)
 		if err != nil {
 			return nil, nil, fmt.Errorf("SBOM of %s: %w", im.Ref, err)
 		}
 		for _, m := range ms {
-			jobs = append(jobs, job{im.Ref, m})
+			so := o.Options
+			so.Ref, so.Platform = im.Ref, m.Platform
+			man, err := imageManifest(ctx, src, m.Descriptor, &so)
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, l := range man.Layers {
+				if _, ok := user[l.Digest]; !ok {
+					user[l.Digest] = fmt.Sprintf("%s (%s)", im.Ref, m.Platform)
+					distinct = append(distinct, l)
+				}
+			}
+			jobs = append(jobs, job{im.Ref, m, so, man})
 		}
 	}
-	out := make([][]byte, len(jobs))
+	// Each distinct layer is read once, however many images share it.
+	scans := make(map[digest.Digest]*layerScan, len(distinct))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(cmp.Or(max(o.Concurrency, 0), 2))
 	var mu sync.Mutex
-	for i, j := range jobs {
+	for _, l := range distinct {
 		g.Go(func() error {
-			so := o.Options
-			so.Ref, so.Platform = j.ref, j.m.Platform
-			b, err := Generate(gctx, src, j.m.Descriptor, so)
+			sc := newScanner(o.Options)
+			defer sc.close()
+			ls, err := sc.scanBlob(gctx, src, l)
 			if err != nil {
-				return err
+				return fmt.Errorf("SBOM of %s: %w", user[l.Digest], err)
 			}
-			out[i] = b
-			if o.Progress != nil {
-				mu.Lock()
-				o.Progress(fmt.Sprintf("SBOM of %s (%s): %s", j.ref, j.m.Platform, humanCount(b)))
-				mu.Unlock()
-			}
+			mu.Lock()
+			scans[l.Digest] = ls
+			mu.Unlock()
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, nil, err
+	}
+	out := make([][]byte, len(jobs))
+	for i, j := range jobs {
+		b, err := compose(j.man.Layers, scans, j.m.Descriptor.Digest, j.o).marshal()
+		if err != nil {
+			return nil, nil, err
+		}
+		out[i] = b
+		if o.Progress != nil {
+			o.Progress(fmt.Sprintf("SBOM of %s (%s): %s", j.ref, j.m.Platform, humanCount(b)))
+		}
 	}
 	var layers []bundle.Layer
 	var entries []bundle.SBOM

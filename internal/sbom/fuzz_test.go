@@ -3,6 +3,9 @@ package sbom
 import (
 	"bytes"
 	"testing"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 func FuzzCatalogDpkgStatus(f *testing.F) {
@@ -31,9 +34,13 @@ func FuzzLayer(f *testing.F) {
 	f.Add([]byte{0x1f, 0x8b, 0, 0})
 	f.Add([]byte{0x28, 0xb5, 0x2f, 0xfd, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		w := newWalker(Options{TempDir: t.TempDir()})
-		defer w.close()
-		_ = w.layer(t.Context(), 0, "sha256:00", bytes.NewReader(data))
-		w.bom("sha256:00")
+		s := newScanner(Options{TempDir: t.TempDir()})
+		defer s.close()
+		ls, err := s.scan(t.Context(), bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		l := ocispec.Descriptor{Digest: "sha256:00"}
+		compose([]ocispec.Descriptor{l}, map[digest.Digest]*layerScan{l.Digest: ls}, "sha256:00", Options{})
 	})
 }

@@ -11,18 +11,19 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
-	"compress/gzip"
 	"context"
 	"debug/buildinfo"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"os"
 	"path"
 	"slices"
 	"strings"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -147,6 +148,27 @@ func Generate(ctx context.Context, src content.Fetcher, image ocispec.Descriptor
 	if !isManifest(image.MediaType) {
 		return nil, fmt.Errorf("SBOM of %s: %s is a %s, not an image manifest: walk it with sbom.Manifests first", o.Ref, image.Digest, image.MediaType)
 	}
+	man, err := imageManifest(ctx, src, image, &o)
+	if err != nil {
+		return nil, err
+	}
+	sc := newScanner(o)
+	defer sc.close()
+	scans := map[digest.Digest]*layerScan{}
+	for _, l := range man.Layers {
+		if _, ok := scans[l.Digest]; ok {
+			continue
+		}
+		if scans[l.Digest], err = sc.scanBlob(ctx, src, l); err != nil {
+			return nil, fmt.Errorf("SBOM of %s (%s): %w", o.Ref, o.Platform, err)
+		}
+	}
+	return compose(man.Layers, scans, image.Digest, o).marshal()
+}
+
+// imageManifest reads an image manifest and, when o.Platform is empty,
+// sets it from the image config.
+func imageManifest(ctx context.Context, src content.Fetcher, image ocispec.Descriptor, o *Options) (*ocispec.Manifest, error) {
 	var man ocispec.Manifest
 	if err := fetchJSON(ctx, src, image, &man); err != nil {
 		return nil, fmt.Errorf("SBOM of %s: %w", o.Ref, err)
@@ -157,55 +179,58 @@ func Generate(ctx context.Context, src content.Fetcher, image ocispec.Descriptor
 			o.Platform = formatPlatform(cfg.Platform)
 		}
 	}
-	w := newWalker(o)
-	defer w.close()
-	for i, l := range man.Layers {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		rc, err := src.Fetch(ctx, l)
-		if err != nil {
-			return nil, fmt.Errorf("SBOM of %s: fetching layer %s: %w", o.Ref, l.Digest, err)
-		}
-		err = w.layer(ctx, i, l.Digest, rc)
-		rc.Close()
-		if err != nil {
-			return nil, fmt.Errorf("SBOM of %s (%s): layer %s: %w", o.Ref, o.Platform, l.Digest, err)
-		}
-	}
-	bom := w.bom(image.Digest)
-	return bom.marshal()
+	return &man, nil
 }
 
-// walker holds the catalog state across the layers of one image.
-type walker struct {
-	o       Options
-	files   map[string]entry // cataloged files by path
-	os      map[string]string
-	osPath  string
-	osLayer int
-	skipped []string
-	spool   *os.File
-	br      *bufio.Reader
+// layerScan is what one layer holds for the catalogers, whatever image it
+// is part of, so that a layer shared by several images is read once.
+// [compose] applies the scans of an image's layers in order.
+type layerScan struct {
+	skipped   bool               // not a tar archive: nothing cataloged
+	found     map[string][]found // files in which packages were found, by path
+	os        map[string]string  // the layer's os-release, if any
+	osPath    string
+	whiteouts []whiteout
+	paths     []uint64 // sorted hashes of every other path: they hide what earlier layers put there
 }
 
-type entry struct {
-	layer  int
-	digest digest.Digest
-	found  []found
+// whiteout removes path and what is below it (self), or only what is
+// below it (an opaque directory), from earlier layers.
+type whiteout struct {
+	path string
+	self bool
 }
 
-func newWalker(o Options) *walker {
+func pathHash(p string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(p))
+	return h.Sum64()
+}
+
+// hides reports whether the layer has an entry at p.
+func (l *layerScan) hides(p string) bool {
+	_, ok := slices.BinarySearch(l.paths, pathHash(p))
+	return ok
+}
+
+// scanner reads layers; it holds a spool file for Go binaries.
+type scanner struct {
+	o     Options
+	spool *os.File
+	br    *bufio.Reader
+}
+
+func newScanner(o Options) *scanner {
 	if o.MaxBinarySize <= 0 {
 		o.MaxBinarySize = 256 << 20
 	}
-	return &walker{o: o, files: map[string]entry{}, osLayer: -1, br: bufio.NewReaderSize(nil, 64<<10)}
+	return &scanner{o: o, br: bufio.NewReaderSize(nil, 64<<10)}
 }
 
-func (w *walker) close() {
-	if w.spool != nil {
-		w.spool.Close()
-		os.Remove(w.spool.Name())
+func (s *scanner) close() {
+	if s.spool != nil {
+		s.spool.Close()
+		os.Remove(s.spool.Name())
 	}
 }
 
@@ -231,30 +256,43 @@ func decompress(r io.Reader) (io.Reader, func(), error) {
 	return br, func() {}, nil
 }
 
-// layer streams one layer (index i) through the catalogers.
-func (w *walker) layer(ctx context.Context, i int, dg digest.Digest, r io.Reader) error {
+// scanBlob fetches and scans one layer.
+func (s *scanner) scanBlob(ctx context.Context, src content.Fetcher, l ocispec.Descriptor) (*layerScan, error) {
+	rc, err := src.Fetch(ctx, l)
+	if err != nil {
+		return nil, fmt.Errorf("fetching layer %s: %w", l.Digest, err)
+	}
+	defer rc.Close()
+	ls, err := s.scan(ctx, rc)
+	if err != nil {
+		return nil, fmt.Errorf("layer %s: %w", l.Digest, err)
+	}
+	return ls, nil
+}
+
+// scan streams one layer through the catalogers.
+func (s *scanner) scan(ctx context.Context, r io.Reader) (*layerScan, error) {
+	ls := &layerScan{found: map[string][]found{}}
 	dr, done, err := decompress(r)
 	if err != nil {
-		w.skipped = append(w.skipped, dg.String())
-		return nil
+		return &layerScan{skipped: true}, nil
 	}
 	defer done()
 	tr := tar.NewReader(dr)
 	for n := 0; ; n++ {
 		if n%256 == 0 && ctx.Err() != nil {
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			return nil
+			break
 		}
 		if err != nil {
 			if n == 0 {
 				// Not a tar archive (or an empty, malformed one): nothing to catalog.
-				w.skipped = append(w.skipped, dg.String())
-				return nil
+				return &layerScan{skipped: true}, nil
 			}
-			return fmt.Errorf("reading the layer: %w", err)
+			return nil, fmt.Errorf("reading the layer: %w", err)
 		}
 		p := cleanPath(h.Name)
 		if p == "" {
@@ -263,46 +301,88 @@ func (w *walker) layer(ctx context.Context, i int, dg digest.Digest, r io.Reader
 		dir, base := path.Split(p)
 		if wh, ok := strings.CutPrefix(base, ".wh."); ok {
 			if wh == ".wh..opq" {
-				w.remove(strings.TrimSuffix(dir, "/"), i, false)
+				ls.whiteouts = append(ls.whiteouts, whiteout{strings.TrimSuffix(dir, "/"), false})
 			} else {
-				w.remove(dir+wh, i, true)
+				ls.whiteouts = append(ls.whiteouts, whiteout{dir + wh, true})
 			}
 			continue
 		}
-		if e, ok := w.files[p]; ok && e.layer < i {
-			delete(w.files, p)
-		}
-		if h.Typeflag == tar.TypeDir {
-			continue
-		}
+		ls.paths = append(ls.paths, pathHash(p))
 		if h.Typeflag != tar.TypeReg && h.Typeflag != tar.TypeRegA {
 			continue
 		}
-		fs, err := w.catalog(p, i, h, tr)
+		fs, err := s.catalog(ls, p, h, tr)
 		if err != nil {
-			return fmt.Errorf("%s: %w", p, err)
+			return nil, fmt.Errorf("%s: %w", p, err)
 		}
 		if len(fs) > 0 {
-			w.files[p] = entry{layer: i, digest: dg, found: fs}
+			ls.found[p] = fs
 		}
 	}
+	slices.Sort(ls.paths)
+	ls.paths = slices.Compact(ls.paths)
+	return ls, nil
+}
+
+// catalog is the state of an image's catalog as its layers are applied.
+type catalog struct {
+	o       Options
+	files   map[string]entry // cataloged files by path
+	os      map[string]string
+	osPath  string
+	osLayer int
+	skipped []string
+}
+
+type entry struct {
+	layer  int
+	digest digest.Digest
+	found  []found
+}
+
+// compose applies the scans of an image's layers, in order, and returns
+// the image's document.
+func compose(layers []ocispec.Descriptor, scans map[digest.Digest]*layerScan, image digest.Digest, o Options) *BOM {
+	c := &catalog{o: o, files: map[string]entry{}, osLayer: -1}
+	for i, l := range layers {
+		ls := scans[l.Digest]
+		if ls.skipped {
+			c.skipped = append(c.skipped, l.Digest.String())
+			continue
+		}
+		for _, w := range ls.whiteouts {
+			c.remove(w.path, i, w.self)
+		}
+		for p, e := range c.files {
+			if e.layer < i && ls.hides(p) {
+				delete(c.files, p)
+			}
+		}
+		for p, fs := range ls.found {
+			c.files[p] = entry{layer: i, digest: l.Digest, found: fs}
+		}
+		if ls.os != nil {
+			c.os, c.osPath, c.osLayer = ls.os, ls.osPath, i
+		}
+	}
+	return c.bom(image)
 }
 
 // remove applies a whiteout of p (self: p itself and everything below;
 // otherwise an opaque directory: only what is below p) to files from
 // layers before i.
-func (w *walker) remove(p string, i int, self bool) {
+func (c *catalog) remove(p string, i int, self bool) {
 	prefix := p + "/"
 	if p == "" {
 		prefix = ""
 	}
-	for k, e := range w.files {
+	for k, e := range c.files {
 		if e.layer < i && (self && k == p || strings.HasPrefix(k, prefix)) {
-			delete(w.files, k)
+			delete(c.files, k)
 		}
 	}
-	if w.os != nil && w.osLayer < i && (self && w.osPath == p || strings.HasPrefix(w.osPath, prefix)) {
-		w.os, w.osPath, w.osLayer = nil, "", -1
+	if c.os != nil && c.osLayer < i && (self && c.osPath == p || strings.HasPrefix(c.osPath, prefix)) {
+		c.os, c.osPath, c.osLayer = nil, "", -1
 	}
 }
 
@@ -319,8 +399,9 @@ func readBounded(r io.Reader, size, limit int64) ([]byte, bool) {
 	return b, err == nil
 }
 
-// catalog reads one regular file if a cataloger wants it.
-func (w *walker) catalog(p string, i int, h *tar.Header, r io.Reader) ([]found, error) {
+// catalog reads one regular file if a cataloger wants it; an os-release
+// file is recorded in ls.
+func (s *scanner) catalog(ls *layerScan, p string, h *tar.Header, r io.Reader) ([]found, error) {
 	switch classify(p) {
 	case kindDpkg, kindApk:
 		if h.Size > maxStatusSize {
@@ -340,18 +421,18 @@ func (w *walker) catalog(p string, i int, h *tar.Header, r io.Reader) ([]found, 
 		return catalogPython(r), nil
 	case kindOSRelease:
 		if b, ok := readBounded(r, h.Size, maxOSRelease); ok {
-			// A later layer wins; within a layer etc/os-release wins
-			// over usr/lib/os-release.
-			if w.os == nil || w.osLayer < i || p == "etc/os-release" {
-				w.os, w.osPath, w.osLayer = parseOSRelease(b), p, i
+			// Within a layer etc/os-release wins over usr/lib/os-release;
+			// a later layer's wins over both.
+			if ls.os == nil || p == "etc/os-release" {
+				ls.os, ls.osPath = parseOSRelease(b), p
 			}
 		}
 		return nil, nil
 	}
-	if h.Size < 1024 || h.Size > w.o.MaxBinarySize || (h.Mode&0o111 == 0 && !inBinDir(p)) {
+	if h.Size < 1024 || h.Size > s.o.MaxBinarySize || (h.Mode&0o111 == 0 && !inBinDir(p)) {
 		return nil, nil
 	}
-	return w.goBinary(h.Size, r)
+	return s.goBinary(h.Size, r)
 }
 
 var binDirs = []string{"bin/", "sbin/", "usr/bin/", "usr/sbin/", "usr/local/bin/", "usr/local/sbin/", "opt/", "app/", "ko-app/"}
@@ -362,28 +443,28 @@ func inBinDir(p string) bool {
 
 // goBinary spools an ELF executable to a temp file and reads its Go
 // build information, if any.
-func (w *walker) goBinary(size int64, r io.Reader) ([]found, error) {
-	w.br.Reset(r)
-	magic, err := w.br.Peek(4)
+func (s *scanner) goBinary(size int64, r io.Reader) ([]found, error) {
+	s.br.Reset(r)
+	magic, err := s.br.Peek(4)
 	if err != nil || !bytes.Equal(magic, []byte("\x7fELF")) {
 		return nil, nil
 	}
-	if w.spool == nil {
-		if w.spool, err = os.CreateTemp(w.o.TempDir, "skiff-sbom-*"); err != nil {
+	if s.spool == nil {
+		if s.spool, err = os.CreateTemp(s.o.TempDir, "skiff-sbom-*"); err != nil {
 			return nil, fmt.Errorf("creating a spool file for Go binaries: %w", err)
 		}
 	}
-	if err := w.spool.Truncate(0); err != nil {
+	if err := s.spool.Truncate(0); err != nil {
 		return nil, err
 	}
-	if _, err := w.spool.Seek(0, io.SeekStart); err != nil {
+	if _, err := s.spool.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
-	n, err := io.Copy(w.spool, io.LimitReader(w.br, size))
+	n, err := io.Copy(s.spool, io.LimitReader(s.br, size))
 	if err != nil {
 		return nil, fmt.Errorf("spooling: %w", err)
 	}
-	bi, err := buildinfo.Read(io.NewSectionReader(w.spool, 0, n))
+	bi, err := buildinfo.Read(io.NewSectionReader(s.spool, 0, n))
 	if err != nil {
 		return nil, nil // not a Go binary
 	}
@@ -391,7 +472,7 @@ func (w *walker) goBinary(size int64, r io.Reader) ([]found, error) {
 }
 
 // bom turns the catalog into a document.
-func (w *walker) bom(image digest.Digest) *BOM {
+func (w *catalog) bom(image digest.Digest) *BOM {
 	osID, osVer := "", ""
 	if w.os != nil {
 		osID, osVer = w.os["ID"], w.os["VERSION_ID"]
