@@ -111,6 +111,7 @@ password once.`,
 	fl.StringVar(&o.TrustDir, "trust-dir", "", "public keys (*.pub) packages must be signed with (required unless --allow-unsigned)")
 	fl.BoolVar(&o.AllowUnsigned, "allow-unsigned", false, "skip the signature gate (test hubs only)")
 	fl.DurationVar(&o.TokenTTL, "token-ttl", hub.DefaultTokenTTL, "lifetime of login tokens")
+	fl.DurationVar(&o.MaxTokenTTL, "max-token-ttl", hub.MaxTokenTTL, "longest lifetime of any token (logins, API tokens); older tokens are refused")
 	fl.StringVar(&initAdmin, "init-admin", "", "create this site administrator if missing and print its password")
 	fl.StringVar(&so.CertFile, "tls-cert", "", "TLS certificate (PEM)")
 	fl.StringVar(&so.KeyFile, "tls-key", "", "TLS private key (PEM)")

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -14,12 +15,96 @@ import (
 func init() {
 	registerHub(newHubUser)
 	registerHub(newHubGroup)
+	registerHub(newHubPassword)
 }
 
 func newHubUser(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "user", Short: "Manage hub users and their permissions"}
 	cmd.AddCommand(newHubUserAdd(a), newHubUserGrant(a))
+	yes, no := true, false
+	for _, v := range []struct {
+		use, short, done string
+		u                hub.UserUpdate
+	}{
+		{"disable", "Disable a user: no logins, and their tokens are revoked", "disabled", hub.UserUpdate{Disabled: &yes}},
+		{"enable", "Enable a disabled user again", "enabled", hub.UserUpdate{Disabled: &no}},
+		{"make-admin", "Make a user a site administrator", "is a site administrator", hub.UserUpdate{Admin: &yes}},
+		{"revoke-admin", "Take site administration away from a user", "is no longer a site administrator", hub.UserUpdate{Admin: &no}},
+	} {
+		cmd.AddCommand(newHubUserAction(a, v.use+" [HUB] NAME", v.short, v.done, func(ctx context.Context, t hubTarget, actor, name string) error {
+			if t.store != nil {
+				return t.store.UpdateUserAs(ctx, actor, name, v.u)
+			}
+			_, err := t.client.UpdateUser(ctx, name, v.u)
+			return err
+		}))
+	}
+	cmd.AddCommand(
+		newHubUserAction(a, "remove [HUB] NAME", "Remove a user with their tokens, grants and group memberships", "removed", func(ctx context.Context, t hubTarget, actor, name string) error {
+			if t.store != nil {
+				return t.store.RemoveUserAs(ctx, actor, name)
+			}
+			return t.client.RemoveUser(ctx, name)
+		}),
+		newHubUserAction(a, "reset-mfa [HUB] NAME", "Turn MFA off for a user who lost their device (their tokens are revoked)", "has MFA off: log in with the password and enrol again", func(ctx context.Context, t hubTarget, actor, name string) error {
+			if t.store != nil {
+				return t.store.ResetMFAAs(ctx, actor, name)
+			}
+			return t.client.ResetMFA(ctx, name)
+		}),
+		newHubUserResetPassword(a),
+	)
 	return cmd
+}
+
+// newHubUserAction is an audited change of one user, through a running
+// hub (as a site administrator) or with --root on its database.
+func newHubUserAction(a *app, use, short, done string, run func(ctx context.Context, t hubTarget, actor, name string) error) *cobra.Command {
+	var (
+		f hubFlags
+		d dbFlags
+	)
+	return d.targetCmd(&f, &cobra.Command{Use: use, Short: short}, 1, func(ctx context.Context, t hubTarget, args []string) error {
+		if err := run(ctx, t, "local:"+currentUser(), args[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.streams.Out, "%s %s\n", args[0], done)
+		return nil
+	})
+}
+
+func newHubUserResetPassword(a *app) *cobra.Command {
+	var (
+		f hubFlags
+		d dbFlags
+	)
+	return d.targetCmd(&f, &cobra.Command{
+		Use:   "reset-password [HUB] NAME",
+		Short: "Set a user's password (from $SKIFF_PASSWORD, else generated and printed); their tokens are revoked",
+	}, 1, func(ctx context.Context, t hubTarget, args []string) error {
+		name, pw := args[0], os.Getenv("SKIFF_PASSWORD")
+		gen := pw == ""
+		if t.store != nil {
+			if gen {
+				pw = hub.RandomPassword()
+			}
+			if err := t.store.ResetPasswordAs(ctx, "local:"+currentUser(), name, pw); err != nil {
+				return err
+			}
+		} else {
+			got, err := t.client.ResetPassword(ctx, name, pw)
+			if err != nil {
+				return err
+			}
+			pw = got
+		}
+		if gen {
+			fmt.Fprintf(a.streams.Out, "new password of %s: %s\n", name, pw)
+		} else {
+			fmt.Fprintf(a.streams.Out, "password of %s set\n", name)
+		}
+		return nil
+	})
 }
 
 func newHubUserAdd(a *app) *cobra.Command {
@@ -114,6 +199,52 @@ func newHubGroup(a *app) *cobra.Command {
 		}
 		fmt.Fprintf(a.streams.Out, "%s is in group %s\n", user, group)
 		return nil
+	}), f.hubCmd(&cobra.Command{
+		Use:   "remove HUB GROUP USER",
+		Short: "Take a user out of a group",
+		Args:  cobra.ExactArgs(3),
+	}, func(ctx context.Context, c *hubclient.Client, args []string) error {
+		group, user := args[0], args[1]
+		if err := c.RemoveGroupMember(ctx, group, user); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.streams.Out, "%s is no longer in group %s\n", user, group)
+		return nil
 	}))
+	return cmd
+}
+
+func newHubPassword(a *app) *cobra.Command {
+	var (
+		f   hubFlags
+		otp string
+	)
+	cmd := f.hubCmd(&cobra.Command{
+		Use:   "password HUB [--otp CODE]",
+		Short: "Change your password; your other tokens are revoked",
+		Long: `Password asks for your current password ($SKIFF_PASSWORD) and the new one
+($SKIFF_NEW_PASSWORD), on the terminal when they are not set, and the
+current code (--otp) when MFA is on. Every other token of yours is revoked.`,
+		Args: cobra.ExactArgs(1),
+	}, func(ctx context.Context, c *hubclient.Client, _ []string) error {
+		cur, err := hubPassword(a, "current password")
+		if err != nil {
+			return err
+		}
+		next := os.Getenv("SKIFF_NEW_PASSWORD")
+		if next == "" {
+			b, err := readPassword(a, "new password", true)
+			if err != nil {
+				return errors.New("no new password: set SKIFF_NEW_PASSWORD or run on a terminal")
+			}
+			next = string(b)
+		}
+		if err := c.ChangePassword(ctx, cur, otp, next); err != nil {
+			return err
+		}
+		fmt.Fprintln(a.streams.Out, "password changed; your other tokens are revoked")
+		return nil
+	})
+	cmd.Flags().StringVar(&otp, "otp", "", "current one-time code, when MFA is on")
 	return cmd
 }

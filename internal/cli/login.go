@@ -62,21 +62,38 @@ has MFA on, pass the authenticator's current code with --otp.`,
 }
 
 func newLogout(a *app) *cobra.Command {
-	return &cobra.Command{
+	var f hubFlags
+	cmd := &cobra.Command{
 		Use:   "logout HUB",
-		Short: "Forget the stored login to a Skiff hub",
-		Args:  cobra.ExactArgs(1),
+		Short: "Revoke the stored login's token on the hub and forget it",
+		Long: `Logout revokes the stored token on the hub, then removes it from
+hubs.json. When the hub cannot be reached (or the token had expired) the
+login is forgotten anyway and a warning says so.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			c, ok, err := f.login(args[0])
+			if err != nil {
+				return err
+			}
+			if !ok {
+				fmt.Fprintf(a.streams.Out, "not logged in to %s\n", c.Host())
+				return nil
+			}
+			if err := c.Logout(cmd.Context()); err != nil {
+				a.status("skiff: warning: the hub did not revoke the token (%v): revoke it with `skiff hub token revoke` if it may still be valid", err)
+			}
 			path, cfg, err := loadHubConfig()
 			if err != nil {
 				return err
 			}
-			delete(cfg.Hubs, hubHost(args[0]))
+			delete(cfg.Hubs, c.Host())
 			if err := cfg.Save(path); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.streams.Out, "logged out of %s\n", hubHost(args[0]))
+			fmt.Fprintf(a.streams.Out, "logged out of %s\n", c.Host())
 			return nil
 		},
 	}
+	f.add(cmd)
+	return cmd
 }

@@ -55,7 +55,8 @@ func (h *Hub) routes() {
 	m.HandleFunc("POST /api/v1/mfa/confirm", h.authed(h.apiMFAConfirm))
 	m.HandleFunc("GET /api/v1/audit", h.authed(h.apiAudit))
 	m.HandleFunc("GET /api/v1/audit/verify", h.authed(h.apiAuditVerify))
-	h.opsRoutes(m) // ops.go: rescan, export, import
+	h.opsRoutes(m)     // ops.go: rescan, export, import
+	h.accountRoutes(m) // accounts.go: logout, tokens, users, passwords
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("%w: no such API endpoint %s %s", ErrNotFound, r.Method, r.URL.Path))
 	})
@@ -173,10 +174,10 @@ func (h *Hub) apiLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	ttl := h.o.TokenTTL
 	if req.TTL > 0 {
-		ttl = min(time.Duration(req.TTL)*time.Second, MaxTokenTTL)
+		ttl = min(time.Duration(req.TTL)*time.Second, h.o.MaxTokenTTL)
 	}
 	// No token is issued without its login entry.
-	t, err := h.store.createToken(ctx, req.Username, "login", ttl, func(t *Token) *auditRecord {
+	t, err := h.store.createToken(ctx, req.Username, "login", TokenLogin, ttl, func(t *Token) *auditRecord {
 		return &auditRecord{req.Username, ActionLogin, req.Username, map[string]any{"ip": clientIP(r), "expires": t.Expires}}
 	})
 	if err != nil {
@@ -455,8 +456,12 @@ func (h *Hub) apiToken(w http.ResponseWriter, r *http.Request, p *principal) {
 		writeError(w, err)
 		return
 	}
-	ttl := min(time.Duration(req.TTL)*time.Second, MaxTokenTTL)
-	t, err := h.store.createToken(r.Context(), p.user, req.Name, ttl, func(t *Token) *auditRecord {
+	if p.token != nil && p.token.Kind == TokenWeb {
+		writeError(w, fmt.Errorf("%w: a web session cannot create API tokens: log in with `skiff login` and run `skiff hub token create`", ErrForbidden))
+		return
+	}
+	ttl := min(time.Duration(req.TTL)*time.Second, h.o.MaxTokenTTL)
+	t, err := h.store.createToken(r.Context(), p.user, req.Name, TokenAPI, ttl, func(t *Token) *auditRecord {
 		return &auditRecord{p.user, ActionToken, p.user, map[string]any{"name": req.Name, "expires": t.Expires}}
 	})
 	if err != nil {
@@ -472,12 +477,37 @@ type MFAEnrollment struct {
 	URL    string `json:"url"`
 }
 
+// MFAEnrollRequest is the body of POST /api/v1/mfa/enroll: enrolling
+// (or re-enrolling, which replaces the secret once confirmed) needs the
+// password, and the current code when MFA is on, so that a stolen token
+// alone cannot take the account over.
+type MFAEnrollRequest struct {
+	Password string `json:"password"`
+	OTP      string `json:"otp,omitempty"`
+}
+
 func (h *Hub) apiMFAEnroll(w http.ResponseWriter, r *http.Request, p *principal) {
-	secret, err := h.store.EnrollTOTP(r.Context(), p.user)
+	var req MFAEnrollRequest
+	if err := decode(r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	ctx := r.Context()
+	if err := h.checkPassword(ctx, p.user, req.Password, clientIP(r), true, req.OTP); err != nil {
+		if errors.Is(err, ErrOTPRequired) {
+			err = fmt.Errorf("%w: MFA is on: pass the current code (--otp) to enrol a new device; lost it? a site administrator can reset MFA", err)
+		}
+		writeError(w, err)
+		return
+	}
+	secret, err := h.store.EnrollTOTP(ctx, p.user)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	// The pending secret changes nothing until it is confirmed; a failed
+	// append is logged by the store.
+	_ = h.store.Audit(ctx, p.user, ActionMFAEnroll, p.user, map[string]any{"ip": clientIP(r)})
 	writeJSON(w, http.StatusOK, MFAEnrollment{Secret: secret, URL: TOTPURL("skiff-hub", p.user, secret)})
 }
 

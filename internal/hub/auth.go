@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -15,6 +16,9 @@ import (
 type principal struct {
 	user  string
 	admin bool
+	// token is the token the caller authenticated with; nil for a
+	// password.
+	token *TokenInfo
 }
 
 // authenticate identifies the caller from a Bearer token, or Basic
@@ -28,26 +32,27 @@ func (h *Hub) authenticate(r *http.Request) (*principal, error) {
 		return nil, nil
 	}
 	var user string
+	var token *TokenInfo
 	if tok, ok := strings.CutPrefix(a, "Bearer "); ok {
-		u, err := h.store.TokenUser(ctx, strings.TrimSpace(tok))
+		t, err := h.store.token(ctx, strings.TrimSpace(tok))
 		if err != nil {
 			return nil, err
 		}
-		user = u
+		user, token = t.User, t
 	} else {
 		name, pass, ok := r.BasicAuth()
 		if !ok {
 			return nil, ErrBadCredential
 		}
 		if strings.HasPrefix(pass, TokenPrefix) {
-			u, err := h.store.TokenUser(ctx, pass)
+			t, err := h.store.token(ctx, pass)
 			if err != nil {
 				return nil, err
 			}
-			if name != "" && name != u {
+			if name != "" && name != t.User {
 				return nil, ErrBadCredential
 			}
-			user = u
+			user, token = t.User, t
 		} else {
 			if err := h.checkPassword(ctx, name, pass, clientIP(r), false); err != nil {
 				return nil, err
@@ -59,7 +64,15 @@ func (h *Hub) authenticate(r *http.Request) (*principal, error) {
 	if err != nil {
 		return nil, ErrBadCredential
 	}
-	return &principal{user: u.Name, admin: u.Admin}, nil
+	if u.Disabled {
+		return nil, errDisabled(u.Name)
+	}
+	return &principal{user: u.Name, admin: u.Admin, token: token}, nil
+}
+
+// errDisabled is the error for a disabled user's credentials.
+func errDisabled(user string) error {
+	return fmt.Errorf("%w: user %s is disabled: ask a site administrator", ErrUnauthorized, user)
 }
 
 // checkPassword checks name's password under the login rate limit,
@@ -77,6 +90,11 @@ func (h *Hub) checkPassword(ctx context.Context, name, pass, ip string, login bo
 		} else {
 			err = ErrBadCredential
 		}
+	}
+	if err == nil && u.Disabled {
+		h.limiter.reset(key)
+		_ = h.store.Audit(ctx, name, ActionLoginFailed, name, map[string]any{"ip": ip, "disabled": true})
+		return errDisabled(name)
 	}
 	if err == nil && u.MFA {
 		switch {

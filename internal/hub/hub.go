@@ -29,7 +29,7 @@ import (
 const (
 	DefaultApprovals = 1
 	DefaultTokenTTL  = 12 * time.Hour
-	// MaxTokenTTL bounds the lifetime a client may ask for.
+	// MaxTokenTTL is the default of Options.MaxTokenTTL.
 	MaxTokenTTL = 90 * 24 * time.Hour
 	// LoginAttempts failures per user and client address within
 	// LoginWindow block further attempts until the window passes.
@@ -63,6 +63,10 @@ type Options struct {
 	Gates []Gate
 	// TokenTTL is the lifetime of login tokens; DefaultTokenTTL if zero.
 	TokenTTL time.Duration
+	// MaxTokenTTL bounds every token's lifetime (MaxTokenTTL if zero):
+	// a longer one asked for is issued this long, and a token older than
+	// this is refused, so lowering it also ends older tokens.
+	MaxTokenTTL time.Duration
 	// Logger receives the hub's and distribution's logs; nil silences them.
 	Logger *slog.Logger
 	// Now returns the current time; time.Now if nil (tests set it).
@@ -87,9 +91,13 @@ func New(ctx context.Context, o Options) (*Hub, error) {
 	if o.Approvals <= 0 {
 		o.Approvals = DefaultApprovals
 	}
+	if o.MaxTokenTTL <= 0 {
+		o.MaxTokenTTL = MaxTokenTTL
+	}
 	if o.TokenTTL <= 0 {
 		o.TokenTTL = DefaultTokenTTL
 	}
+	o.TokenTTL = min(o.TokenTTL, o.MaxTokenTTL)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -117,6 +125,7 @@ func New(ctx context.Context, o Options) (*Hub, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	st.logger = logger
+	st.maxTokenTTL = o.MaxTokenTTL
 	h := &Hub{
 		o:        o,
 		store:    st,

@@ -45,6 +45,9 @@ type Store struct {
 	auditMu sync.Mutex
 	// logger receives audit append failures; the hub sets it.
 	logger *slog.Logger
+	// maxTokenTTL, if positive, bounds the lifetime of tokens: longer
+	// ones are issued shorter, and older ones are refused.
+	maxTokenTTL time.Duration
 }
 
 // OpenStore opens (creating and migrating as needed) the hub database.
@@ -290,6 +293,10 @@ CREATE TABLE settings (
 	name TEXT PRIMARY KEY,
 	value TEXT NOT NULL
 );
+`}, {3, `
+ALTER TABLE tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'api';
+UPDATE tokens SET kind = name WHERE name IN ('login', 'web');
+ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0
 `}}
 
 // SchemaVersion is the schema version this build migrates to.

@@ -187,7 +187,7 @@ func (h *Hub) uiLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// No session is issued without its login entry.
-	t, err := h.store.createToken(ctx, user, sessionTokenName, h.o.TokenTTL, func(t *Token) *auditRecord {
+	t, err := h.store.createToken(ctx, user, sessionTokenName, TokenWeb, h.o.TokenTTL, func(t *Token) *auditRecord {
 		return &auditRecord{user, ActionLogin, user, map[string]any{"ip": clientIP(r), "expires": t.Expires, "via": "web"}}
 	})
 	if err != nil {

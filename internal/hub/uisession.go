@@ -51,15 +51,15 @@ func (h *Hub) session(r *http.Request) *uiSession {
 		return nil
 	}
 	ctx := r.Context()
-	name, err := h.store.TokenUser(ctx, c.Value)
+	t, err := h.store.token(ctx, c.Value)
 	if err != nil {
 		return nil
 	}
-	u, err := h.store.User(ctx, name)
-	if err != nil {
+	u, err := h.store.User(ctx, t.User)
+	if err != nil || u.Disabled {
 		return nil
 	}
-	return &uiSession{principal: &principal{user: u.Name, admin: u.Admin}, secret: c.Value, csrf: csrfToken(c.Value)}
+	return &uiSession{principal: &principal{user: u.Name, admin: u.Admin, token: t}, secret: c.Value, csrf: csrfToken(c.Value)}
 }
 
 // csrfToken derives a session's CSRF token from its secret.

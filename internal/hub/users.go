@@ -76,10 +76,12 @@ func ValidName(s string) bool { return len(s) <= 64 && nameRE.MatchString(s) }
 
 // User is a hub account.
 type User struct {
-	Name    string    `json:"name"`
-	Admin   bool      `json:"admin"`
-	MFA     bool      `json:"mfa"`
-	Created time.Time `json:"created"`
+	Name  string `json:"name"`
+	Admin bool   `json:"admin"`
+	MFA   bool   `json:"mfa"`
+	// Disabled users cannot log in, and their tokens are refused.
+	Disabled bool      `json:"disabled,omitempty"`
+	Created  time.Time `json:"created"`
 
 	passwordHash string
 	totpSecret   string
@@ -197,17 +199,17 @@ func (s *Store) updateUserOn(ctx context.Context, db querier, name, q string, ar
 // User returns a user by name.
 func (s *Store) User(ctx context.Context, name string) (*User, error) {
 	u := &User{Name: name}
-	var admin int
+	var admin, disabled int
 	var created int64
-	err := s.row(ctx, s.db, `SELECT password_hash, admin, totp_secret, totp_pending, totp_last_step, created FROM users WHERE name = ?`, name).
-		Scan(&u.passwordHash, &admin, &u.totpSecret, &u.totpPending, &u.totpLastStep, &created)
+	err := s.row(ctx, s.db, `SELECT password_hash, admin, disabled, totp_secret, totp_pending, totp_last_step, created FROM users WHERE name = ?`, name).
+		Scan(&u.passwordHash, &admin, &disabled, &u.totpSecret, &u.totpPending, &u.totpLastStep, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("user %s: %w", name, ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading user %s: %w", name, err)
 	}
-	u.Admin = admin != 0
+	u.Admin, u.Disabled = admin != 0, disabled != 0
 	u.MFA = u.totpSecret != ""
 	u.Created = time.Unix(created, 0).UTC()
 	return u, nil
@@ -215,7 +217,7 @@ func (s *Store) User(ctx context.Context, name string) (*User, error) {
 
 // Users lists the users by name.
 func (s *Store) Users(ctx context.Context) ([]User, error) {
-	rows, err := s.rows(ctx, s.db, `SELECT name, admin, totp_secret, created FROM users ORDER BY name`)
+	rows, err := s.rows(ctx, s.db, `SELECT name, admin, disabled, totp_secret, created FROM users ORDER BY name`)
 	if err != nil {
 		return nil, err
 	}
@@ -223,13 +225,13 @@ func (s *Store) Users(ctx context.Context) ([]User, error) {
 	var out []User
 	for rows.Next() {
 		var u User
-		var admin int
+		var admin, disabled int
 		var secret string
 		var created int64
-		if err := rows.Scan(&u.Name, &admin, &secret, &created); err != nil {
+		if err := rows.Scan(&u.Name, &admin, &disabled, &secret, &created); err != nil {
 			return nil, err
 		}
-		u.Admin, u.MFA, u.Created = admin != 0, secret != "", time.Unix(created, 0).UTC()
+		u.Admin, u.Disabled, u.MFA, u.Created = admin != 0, disabled != 0, secret != "", time.Unix(created, 0).UTC()
 		out = append(out, u)
 	}
 	return out, rows.Err()
@@ -377,38 +379,63 @@ const TokenPrefix = "skf_"
 // Token is an issued API token; Secret is shown once.
 type Token struct {
 	Secret  string    `json:"token"`
+	ID      int64     `json:"id"`
 	User    string    `json:"user"`
 	Name    string    `json:"name"`
+	Kind    string    `json:"kind"`
+	Expires time.Time `json:"expires"`
+}
+
+// Token kinds.
+const (
+	// TokenLogin is issued by a login (skiff login).
+	TokenLogin = "login"
+	// TokenWeb is a web UI session.
+	TokenWeb = "web"
+	// TokenAPI is created for a program (skiff hub token create).
+	TokenAPI = "api"
+)
+
+// TokenInfo describes a stored token (never its secret).
+type TokenInfo struct {
+	ID      int64     `json:"id"`
+	User    string    `json:"user"`
+	Name    string    `json:"name"`
+	Kind    string    `json:"kind"`
+	Created time.Time `json:"created"`
 	Expires time.Time `json:"expires"`
 }
 
 // CreateToken issues an API token for user valid for ttl. Only its
 // sha256 is stored.
 func (s *Store) CreateToken(ctx context.Context, user, name string, ttl time.Duration) (*Token, error) {
-	return s.createToken(ctx, user, name, ttl, nil)
+	return s.createToken(ctx, user, name, TokenAPI, ttl, nil)
 }
 
-// createToken is CreateToken appending audit(token), if audit is not
-// nil, to the audit log in the same transaction.
-func (s *Store) createToken(ctx context.Context, user, name string, ttl time.Duration, audit func(*Token) *auditRecord) (*Token, error) {
+// createToken is CreateToken of a kind, appending audit(token), if
+// audit is not nil, to the audit log in the same transaction.
+func (s *Store) createToken(ctx context.Context, user, name, kind string, ttl time.Duration, audit func(*Token) *auditRecord) (*Token, error) {
 	if ttl <= 0 {
 		return nil, fmt.Errorf("%w: token lifetime %s: use a positive duration", ErrInvalid, ttl)
+	}
+	if s.maxTokenTTL > 0 && ttl > s.maxTokenTTL {
+		ttl = s.maxTokenTTL
 	}
 	b := make([]byte, 32)
 	rand.Read(b)
 	secret := TokenPrefix + base64.RawURLEncoding.EncodeToString(b)
 	now := s.now()
-	t := &Token{Secret: secret, User: user, Name: name, Expires: now.Add(ttl).UTC().Truncate(time.Second)}
+	t := &Token{Secret: secret, User: user, Name: name, Kind: kind, Expires: now.Add(ttl).UTC().Truncate(time.Second)}
 	var rec *auditRecord
 	if audit != nil {
 		rec = audit(t)
 	}
 	err := s.audited(ctx, rec, func(tx *sql.Tx) error {
-		if err := s.exec(ctx, tx, `INSERT INTO tokens (user_name, hash, name, created, expires) VALUES (?, ?, ?, ?, ?)`,
-			user, tokenHash(secret), name, now.Unix(), t.Expires.Unix()); err != nil {
+		if err := s.exec(ctx, tx, `INSERT INTO tokens (user_name, hash, name, kind, created, expires) VALUES (?, ?, ?, ?, ?, ?)`,
+			user, tokenHash(secret), name, kind, now.Unix(), t.Expires.Unix()); err != nil {
 			return fmt.Errorf("storing token: %w", err)
 		}
-		return nil
+		return s.row(ctx, tx, `SELECT id FROM tokens WHERE hash = ?`, tokenHash(secret)).Scan(&t.ID)
 	})
 	if err != nil {
 		return nil, err
@@ -424,19 +451,41 @@ func tokenHash(secret string) string {
 // TokenUser returns the user a token belongs to; an expired token gives
 // ErrTokenExpired, an unknown one ErrBadCredential.
 func (s *Store) TokenUser(ctx context.Context, secret string) (string, error) {
-	var user string
-	var expires int64
-	err := s.row(ctx, s.db, `SELECT user_name, expires FROM tokens WHERE hash = ?`, tokenHash(secret)).Scan(&user, &expires)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", ErrBadCredential
-	}
+	t, err := s.token(ctx, secret)
 	if err != nil {
 		return "", err
 	}
-	if s.now().Unix() >= expires {
-		return "", ErrTokenExpired
+	return t.User, nil
+}
+
+// token returns the valid token secret names: ErrTokenExpired once it
+// expired or is older than the hub's maximum token lifetime,
+// ErrBadCredential when it is unknown (or revoked).
+func (s *Store) token(ctx context.Context, secret string) (*TokenInfo, error) {
+	t, err := scanToken(s.row(ctx, s.db, `SELECT `+tokenCols+` FROM tokens WHERE hash = ?`, tokenHash(secret)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrBadCredential
 	}
-	return user, nil
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	if !now.Before(t.Expires) || (s.maxTokenTTL > 0 && !now.Before(t.Created.Add(s.maxTokenTTL))) {
+		return nil, ErrTokenExpired
+	}
+	return t, nil
+}
+
+const tokenCols = `id, user_name, name, kind, created, expires`
+
+func scanToken(sc interface{ Scan(...any) error }) (*TokenInfo, error) {
+	var t TokenInfo
+	var created, expires int64
+	if err := sc.Scan(&t.ID, &t.User, &t.Name, &t.Kind, &created, &expires); err != nil {
+		return nil, err
+	}
+	t.Created, t.Expires = time.Unix(created, 0).UTC(), time.Unix(expires, 0).UTC()
+	return &t, nil
 }
 
 // RevokeToken deletes a token.

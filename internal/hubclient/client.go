@@ -284,10 +284,70 @@ func (c *Client) CreateToken(ctx context.Context, name string, ttl time.Duration
 	return &t, c.call(ctx, http.MethodPost, "/api/v1/tokens", hub.TokenRequest{Name: name, TTL: int64(ttl / time.Second)}, &t)
 }
 
-// EnrollMFA starts TOTP enrolment.
-func (c *Client) EnrollMFA(ctx context.Context) (*hub.MFAEnrollment, error) {
+// EnrollMFA starts TOTP enrolment; it needs the password, and the
+// current code (otp) when MFA is on already (enrolling a new device).
+func (c *Client) EnrollMFA(ctx context.Context, password, otp string) (*hub.MFAEnrollment, error) {
 	var e hub.MFAEnrollment
-	return &e, c.call(ctx, http.MethodPost, "/api/v1/mfa/enroll", nil, &e)
+	return &e, c.call(ctx, http.MethodPost, "/api/v1/mfa/enroll", hub.MFAEnrollRequest{Password: password, OTP: otp}, &e)
+}
+
+// Logout revokes the client's token on the hub.
+func (c *Client) Logout(ctx context.Context) error {
+	return c.call(ctx, http.MethodPost, "/api/v1/logout", nil, nil)
+}
+
+// Tokens lists your unexpired tokens; a site administrator may name
+// another user, or "*" for everyone's.
+func (c *Client) Tokens(ctx context.Context, user string) ([]hub.TokenInfo, error) {
+	var out struct {
+		Tokens []hub.TokenInfo `json:"tokens"`
+	}
+	return out.Tokens, c.call(ctx, http.MethodGet, "/api/v1/tokens?user="+url.QueryEscape(user), nil, &out)
+}
+
+// RevokeToken revokes token id (yours, or anyone's for a site
+// administrator).
+func (c *Client) RevokeToken(ctx context.Context, id int64) error {
+	return c.call(ctx, http.MethodDelete, fmt.Sprintf("/api/v1/tokens/%d", id), nil, nil)
+}
+
+// UpdateUser changes a user's site administration or disabled state
+// (site administrators).
+func (c *Client) UpdateUser(ctx context.Context, name string, u hub.UserUpdate) (*hub.User, error) {
+	var out hub.User
+	return &out, c.call(ctx, http.MethodPatch, "/api/v1/users/"+url.PathEscape(name), u, &out)
+}
+
+// RemoveUser deletes a user with their tokens, grants and group
+// memberships (site administrators).
+func (c *Client) RemoveUser(ctx context.Context, name string) error {
+	return c.call(ctx, http.MethodDelete, "/api/v1/users/"+url.PathEscape(name), nil, nil)
+}
+
+// ChangePassword changes your password (current, and otp when MFA is
+// on); your other tokens are revoked.
+func (c *Client) ChangePassword(ctx context.Context, current, otp, password string) error {
+	return c.call(ctx, http.MethodPost, "/api/v1/password", hub.PasswordRequest{Current: current, OTP: otp, Password: password}, nil)
+}
+
+// ResetPassword sets a user's password (site administrators); an empty
+// password makes the hub generate one, which is returned. The user's
+// tokens are revoked.
+func (c *Client) ResetPassword(ctx context.Context, name, password string) (string, error) {
+	var out hub.PasswordRequest
+	err := c.call(ctx, http.MethodPost, "/api/v1/users/"+url.PathEscape(name)+"/password", hub.PasswordRequest{Password: password}, &out)
+	return out.Password, err
+}
+
+// ResetMFA turns MFA off for a user who lost their device, revoking
+// their tokens (site administrators).
+func (c *Client) ResetMFA(ctx context.Context, name string) error {
+	return c.call(ctx, http.MethodDelete, "/api/v1/users/"+url.PathEscape(name)+"/mfa", nil, nil)
+}
+
+// RemoveGroupMember takes user out of group (site administrators).
+func (c *Client) RemoveGroupMember(ctx context.Context, group, user string) error {
+	return c.call(ctx, http.MethodDelete, "/api/v1/groups/"+url.PathEscape(group)+"/members/"+url.PathEscape(user), nil, nil)
 }
 
 // ConfirmMFA turns MFA on with a code for the enrolled secret.

@@ -267,7 +267,7 @@ func TestAuthentication(t *testing.T) {
 
 	// MFA: enrol, confirm, then logins need a fresh code.
 	bob := th.client(t, "bob")
-	e, err := bob.EnrollMFA(ctx)
+	e, err := bob.EnrollMFA(ctx, password, "")
 	if err != nil {
 		t.Fatal(err)
 	}
