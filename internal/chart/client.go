@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"helm.sh/helm/v4/pkg/action"
@@ -429,6 +431,63 @@ func toRelease(r ri.Releaser) (*Release, error) {
 	}
 	if rel.Info != nil {
 		out.Status = rel.Info.Status.String()
+	}
+	return out, nil
+}
+
+// TestOptions tunes Test.
+type TestOptions struct {
+	// Timeout bounds each test hook; zero means DefaultTimeout.
+	Timeout time.Duration
+	// Logs, when set, receives the logs of the test pods.
+	Logs io.Writer
+}
+
+// TestHook is the outcome of one test hook.
+type TestHook struct {
+	Name string
+	Kind string
+	// Phase is Helm's hook phase: Succeeded, Failed, Running or Unknown.
+	Phase string
+}
+
+// Test runs the test hooks (helm.sh/hook: test) of the latest revision of
+// release, as `helm test` does, and reports each. A failed hook is an
+// error; the hooks run so far are reported with it.
+func (c *Client) Test(ctx context.Context, name, namespace string, o TestOptions) ([]TestHook, error) {
+	cfg, ns, err := c.action(namespace)
+	if err != nil {
+		return nil, err
+	}
+	rt := action.NewReleaseTesting(cfg)
+	rt.Namespace = ns
+	rt.Timeout = timeout(o.Timeout)
+	var r ri.Releaser
+	var shutdown action.ExecuteShutdownFunc
+	runErr := runCtx(ctx, func() error {
+		var err error
+		r, shutdown, err = rt.Run(name)
+		return err
+	})
+	var out []TestHook
+	if rel, ok := r.(*release.Release); ok && rel != nil {
+		for _, h := range rel.Hooks {
+			if !slices.Contains(h.Events, release.HookTest) {
+				continue
+			}
+			out = append(out, TestHook{Name: h.Name, Kind: h.Kind, Phase: h.LastRun.Phase.String()})
+		}
+		if o.Logs != nil && ctx.Err() == nil {
+			_ = rt.GetPodLogs(o.Logs, rel)
+		}
+	}
+	if shutdown != nil && !errors.Is(runErr, context.Canceled) && !errors.Is(runErr, context.DeadlineExceeded) {
+		if err := shutdown(); err != nil && runErr == nil {
+			runErr = err
+		}
+	}
+	if runErr != nil {
+		return out, fmt.Errorf("test release %s in %s: %w", name, ns, notFound(runErr))
 	}
 	return out, nil
 }

@@ -51,6 +51,7 @@ type deployFlags struct {
 	allowDowngrade bool
 	reuseValues    bool
 	resetValues    bool
+	installMissing bool
 }
 
 func (f *deployFlags) add(cmd *cobra.Command) {
@@ -77,6 +78,7 @@ func (f *deployFlags) add(cmd *cobra.Command) {
 func (f *deployFlags) addUpgrade(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.BoolVar(&f.allowDowngrade, "allow-downgrade", false, "allow a package version older than the deployed one")
+	fl.BoolVarP(&f.installMissing, "install", "i", false, "install the deployment if it does not exist")
 	fl.BoolVar(&f.reuseValues, "reuse-values", false, "keep the values the deployed revision was given, with this command's values over them")
 	fl.BoolVar(&f.resetValues, "reset-values", false, "use only the package's defaults and this command's values, dropping the deployed revision's")
 }
@@ -112,6 +114,7 @@ func (f *deployFlags) open(a *app, cmd *cobra.Command, path string) (*install.Pa
 		SkipLoad: f.skipLoad, Values: vals, Set: f.sets, Timeout: f.timeout, NoWait: f.noWait,
 		Atomic: f.atomic, DryRun: f.dryRun, TakeOwnership: f.takeOwner, DryRunOut: a.streams.Out, Logger: a.log,
 		AllowDowngrade: f.allowDowngrade, ReuseValues: f.reuseValues, ResetValues: f.resetValues,
+		InstallMissing: f.installMissing,
 	}
 	if o.Gate, err = f.gf.gate(a); err != nil {
 		p.Close()

@@ -44,10 +44,15 @@ func newUpgrade(a *app) *cobra.Command {
 charts are upgraded, manifests re-applied, objects the new version no
 longer has are pruned, and components it dropped are removed. With
 --atomic a failed upgrade rolls back to the deployed revision. An older
-package version than the deployed one is refused unless --allow-downgrade.`,
+package version than the deployed one is refused unless --allow-downgrade.
+With --install a deployment that does not exist is installed.`,
 		run:     install.Upgrade,
 		upgrade: true,
 		report: func(w io.Writer, r *release.Record) {
+			if r.Revision == 1 { // upgrade --install of a missing deployment
+				fmt.Fprintf(w, "installed %s (%s %s) in namespace %s: revision %d, %s\n", r.Deployment, r.Package.Name, r.Package.Version, r.Namespace, r.Revision, r.Status)
+				return
+			}
 			fmt.Fprintf(w, "upgraded %s to %s %s: revision %d, %s\n", r.Deployment, r.Package.Name, r.Package.Version, r.Revision, r.Status)
 		},
 	})

@@ -34,6 +34,7 @@ type releaser interface {
 	Rollback(ctx context.Context, name, namespace string, revision int, o chart.RollbackOptions) error
 	Uninstall(ctx context.Context, name, namespace string, o chart.UninstallOptions) error
 	Values(ctx context.Context, name, namespace string, revision int) (map[string]any, error)
+	Test(ctx context.Context, name, namespace string, o chart.TestOptions) ([]chart.TestHook, error)
 }
 
 // backend is a connection to one cluster: its API, its Helm releases and

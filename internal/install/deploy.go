@@ -83,6 +83,9 @@ type Options struct {
 	// belong to another deployment or were not made by Skiff; without it
 	// they are refused.
 	TakeOwnership bool
+	// InstallMissing makes Upgrade install a deployment that does not
+	// exist (or was uninstalled with its history kept).
+	InstallMissing bool
 	// AllowDowngrade lets Upgrade install an older package version than
 	// the deployed one (a replayed old package is refused otherwise).
 	AllowDowngrade bool
@@ -243,6 +246,20 @@ func Install(ctx context.Context, p *Package, o Options) (*Result, error) {
 // Upgrade moves a deployment to another package version (or the same
 // version with other values).
 func Upgrade(ctx context.Context, p *Package, o Options) (*Result, error) {
+	if o.InstallMissing && !o.DryRun {
+		o.defaults(p.Description)
+		b, err := o.Cluster.connect(o.Namespace, &o)
+		if err != nil {
+			return nil, err
+		}
+		latest, err := b.store(0).Latest(ctx, o.Namespace, o.Deployment)
+		if errors.Is(err, release.ErrNotFound) || err == nil && latest.Status == release.StatusUninstalled {
+			return Install(ctx, p, o)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 	s, err := begin(ctx, p, &o)
 	if s == nil {
 		return nil, err

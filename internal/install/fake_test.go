@@ -325,6 +325,33 @@ func (h *fakeHelm) Values(_ context.Context, name, ns string, revision int) (map
 	return nil, fmt.Errorf("values of release %s in %s: %w", name, ns, chart.ErrReleaseNotFound)
 }
 
+// Test implements releaser: every test hook of the latest revision
+// succeeds unless h.fail("test", release) fails it.
+func (h *fakeHelm) Test(_ context.Context, name, ns string, _ chart.TestOptions) ([]chart.TestHook, error) {
+	r := h.latest(name, ns)
+	if r == nil {
+		return nil, fmt.Errorf("test release %s in %s: %w", name, ns, chart.ErrReleaseNotFound)
+	}
+	objs, err := kube.ParseObjects([]byte(r.hooks))
+	if err != nil {
+		return nil, err
+	}
+	phase, ferr := "Succeeded", h.failure("test", name)
+	if ferr != nil {
+		phase = "Failed"
+	}
+	var out []chart.TestHook
+	for _, ob := range objs {
+		if strings.Contains(ob.GetAnnotations()["helm.sh/hook"], "test") {
+			out = append(out, chart.TestHook{Name: ob.GetName(), Kind: ob.GetKind(), Phase: phase})
+		}
+	}
+	if ferr != nil {
+		return out, fmt.Errorf("test release %s in %s: %w", name, ns, ferr)
+	}
+	return out, nil
+}
+
 // mergeValues merges b over a, recursing into maps present in both.
 func mergeValues(a, b map[string]any) map[string]any {
 	out := make(map[string]any, len(a)+len(b))

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/skiffhq/skiff/internal/chart"
 	"github.com/skiffhq/skiff/internal/kube"
 	"github.com/skiffhq/skiff/internal/release"
 )
@@ -349,4 +351,62 @@ func maskRedacted(vals, recorded map[string]any) map[string]any {
 		}
 	}
 	return out
+}
+
+// TestOptions configure [Test].
+type TestOptions struct {
+	// Timeout bounds each test hook; if <= 0, 5 minutes is used.
+	Timeout time.Duration
+	// Logs, when set, receives the logs of the test pods.
+	Logs     io.Writer
+	Progress func(Event)
+}
+
+// TestResult is the outcome of one chart's tests.
+type TestResult struct {
+	Component string
+	Hooks     []chart.TestHook
+	Err       error
+}
+
+// ErrTestsFailed: a test hook of a deployment failed.
+var ErrTestsFailed = errors.New("tests failed")
+
+// Test runs the test hooks of every chart of a deployment's deployed
+// revision (their images were relocated with the rest at install). It
+// runs every chart's tests, then returns ErrTestsFailed if any failed.
+func Test(ctx context.Context, c Cluster, ns, deployment string, o TestOptions) ([]TestResult, error) {
+	if o.Timeout <= 0 {
+		o.Timeout = 5 * time.Minute
+	}
+	b, err := c.connect(ns, nil)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := b.store(0).Deployed(ctx, ns, deployment)
+	if err != nil {
+		return nil, err
+	}
+	var out []TestResult
+	var failed []string
+	for _, comp := range rec.Components {
+		if comp.Kind != kindChart {
+			continue
+		}
+		if o.Progress != nil {
+			o.Progress(Event{Step: "test", Component: comp.Name, Message: "testing chart " + comp.Name})
+		}
+		hooks, err := b.charts.Test(ctx, comp.HelmRelease, comp.Namespace, chart.TestOptions{Timeout: o.Timeout, Logs: o.Logs})
+		out = append(out, TestResult{Component: comp.Name, Hooks: hooks, Err: err})
+		if err != nil {
+			if ctx.Err() != nil {
+				return out, err
+			}
+			failed = append(failed, comp.Name)
+		}
+	}
+	if len(failed) > 0 {
+		return out, fmt.Errorf("deployment %s: %w in %s: see the test pods' logs (skiff test --logs) and events", deployment, ErrTestsFailed, strings.Join(failed, ", "))
+	}
+	return out, nil
 }
