@@ -97,7 +97,9 @@ func TestWebhookOnControlPlane(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := kc.Apply(ctx, []*unstructured.Unstructured{wh}, kube.ApplyOptions{FieldManager: "skiff-test"}); err != nil {
+	// applied as agent install applies it, so the agent's publishing of
+	// its CA bundle must leave the installer's fields alone
+	if _, err := kc.Apply(ctx, []*unstructured.Unstructured{wh}, kube.ApplyOptions{FieldManager: agent.InstallFieldManager}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { // before the namespaces go (cleanups run last first)
@@ -202,7 +204,7 @@ func TestInstallOnControlPlane(t *testing.T) {
 		WebhookOptions: agent.WebhookOptions{Name: name, Namespace: ns,
 			// only namespaces nobody has: the test must not touch others
 			NamespaceLabels: map[string]string{"skiff.dev/agent-test": id}},
-		Image: img.Ref, Registry: reg + "/site",
+		Image: img.Ref, Registry: reg + "/site", Wait: 2 * time.Minute,
 	}
 	res, err := agent.Install(ctx, kc, o)
 	if err != nil {

@@ -20,6 +20,10 @@ const (
 	LabelAgent     = "skiff.dev/agent"
 )
 
+// InstallFieldManager applies what Install creates; the agent's own
+// FieldManager owns only the caBundle it publishes.
+const InstallFieldManager = kube.DefaultFieldManager
+
 // Defaults for an installed agent.
 const (
 	DefaultName      = "skiff-agent"
@@ -140,6 +144,9 @@ type InstallOptions struct {
 	Replicas int32
 	// Cert tunes the initial certificate (Lifetime, RenewBefore).
 	Cert CertOptions
+	// Wait, when positive, bounds the wait for the Deployment to become
+	// Available before the webhook configuration is applied.
+	Wait time.Duration
 }
 
 // Labels returns the ownership labels of agent name.
@@ -272,7 +279,7 @@ func Install(ctx context.Context, kc *kube.Client, o InstallOptions) (*InstallRe
 	nsRef := kube.ObjectRef{Version: "v1", Kind: "Namespace", Name: o.Namespace}
 	if _, err := kc.Get(ctx, nsRef); errors.Is(err, kube.ErrNotFound) {
 		ns := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": o.Namespace}}}
-		if _, err := kc.Apply(ctx, []*unstructured.Unstructured{ns}, kube.ApplyOptions{FieldManager: FieldManager, Labels: Labels(o.Name)}); err != nil {
+		if _, err := kc.Apply(ctx, []*unstructured.Unstructured{ns}, kube.ApplyOptions{FieldManager: InstallFieldManager, Labels: Labels(o.Name)}); err != nil {
 			return nil, err
 		}
 		res.NamespaceCreated = true
@@ -299,11 +306,23 @@ func Install(ctx context.Context, kc *kube.Client, o InstallOptions) (*InstallRe
 	if err != nil {
 		return nil, err
 	}
-	refs, err := kc.Apply(ctx, objs, kube.ApplyOptions{FieldManager: FieldManager, Namespace: o.Namespace, Force: true})
+	// The webhook configuration goes last, once the agent can answer.
+	ao := kube.ApplyOptions{FieldManager: InstallFieldManager, Namespace: o.Namespace, Force: true}
+	refs, err := kc.Apply(ctx, objs[:len(objs)-1], ao)
 	if err != nil {
 		return nil, err
 	}
-	res.Objects = append([]kube.ObjectRef{{Version: "v1", Kind: "Secret", Namespace: o.Namespace, Name: o.Name}}, refs...)
+	if o.Wait > 0 {
+		dep := kube.ObjectRef{Group: "apps", Version: "v1", Kind: "Deployment", Namespace: o.Namespace, Name: o.Name}
+		if err := kc.Wait(ctx, []kube.ObjectRef{dep}, kube.WaitOptions{Timeout: o.Wait}); err != nil {
+			return nil, fmt.Errorf("agent not available, webhook not installed: %w: can the nodes pull %s? (kubectl -n %s describe deploy/%s)", err, o.Image, o.Namespace, o.Name)
+		}
+	}
+	whRefs, err := kc.Apply(ctx, objs[len(objs)-1:], ao)
+	if err != nil {
+		return nil, err
+	}
+	res.Objects = append(append([]kube.ObjectRef{{Version: "v1", Kind: "Secret", Namespace: o.Namespace, Name: o.Name}}, refs...), whRefs...)
 	return res, nil
 }
 

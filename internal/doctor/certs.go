@@ -12,6 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/skiffhq/skiff/internal/agent"
 )
 
 // maxCertBytes bounds the PEM parsed from one field.
@@ -164,7 +166,11 @@ func checkCABundles(ctx context.Context, e *Env) []Result {
 					continue
 				}
 				subject := fmt.Sprintf("%s %s (webhook %s)", gvk.Kind, o.GetName(), hook)
-				add(bundleResult(e, subject, ca, "renew the webhook's serving certificate and its caBundle (usually by the operator that owns it, or cert-manager's CA injector)"))
+				fix := "renew the webhook's serving certificate and its caBundle (usually by the operator that owns it, or cert-manager's CA injector)"
+				if name := o.GetLabels()[agent.LabelAgent]; name != "" {
+					fix = fmt.Sprintf("the skiff agent renews its certificate and caBundle well before expiry, so renewal is failing: check that Deployment %s runs and read its log (kubectl logs -n NAMESPACE deploy/%s); skiff agent install repairs its RBAC", name, name)
+				}
+				add(bundleResult(e, subject, ca, fix))
 			}
 		}
 	}

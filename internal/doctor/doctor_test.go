@@ -105,6 +105,30 @@ webhooks:
         resources: [nothings]
 `, hook, base64.StdEncoding.EncodeToString(oldCA))
 
+	// The skiff agent's webhook, its CA expiring soon: renewal is broken.
+	agentCA, _ := certPEM(t, "agent-ca", now.Add(-time.Hour), now.Add(5*24*time.Hour))
+	agentHook := ns + "-agent"
+	whYAML += fmt.Sprintf(`---
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata:
+  name: %s
+  labels: {app.kubernetes.io/managed-by: skiff, skiff.dev/agent: %s}
+webhooks:
+  - name: images.agent.skiff.dev
+    admissionReviewVersions: [v1]
+    sideEffects: None
+    failurePolicy: Ignore
+    clientConfig:
+      url: https://127.0.0.1:1/mutate
+      caBundle: %s
+    rules:
+      - apiGroups: [doctor.skiff.test]
+        apiVersions: [v1]
+        operations: [CREATE]
+        resources: [nothings]
+`, agentHook, agentHook, base64.StdEncoding.EncodeToString(agentCA))
+
 	reg := fixture.Registry(t)
 	fixture.PushImage(t, reg+"/doctor/present:1", fixture.ImageOptions{Layers: []int{256}, Seed: 3})
 	depYAML := fmt.Sprintf(`apiVersion: apps/v1
@@ -160,6 +184,7 @@ spec:
 		{"certificates", "Secret " + ns + "/expiring", doctor.Warn, "expires in"},
 		{"certificates", "Secret " + ns + "/expired", doctor.Fail, "expired"},
 		{"ca-bundles", "ValidatingWebhookConfiguration " + hook + " (webhook check.doctor.skiff.test)", doctor.Fail, "expired"},
+		{"ca-bundles", "MutatingWebhookConfiguration " + agentHook + " (webhook images.agent.skiff.dev)", doctor.Warn, "expires in"},
 		{"clock", "API server", doctor.OK, "within"},
 		{"images", "image " + reg + "/doctor/missing:1", doctor.Fail, "missing from the registry; used by Deployment " + ns + "/app"},
 		{"images", "image nginx:1.27", doctor.Warn, "not from the local registry"},
@@ -185,6 +210,9 @@ spec:
 		if r.Severity != doctor.OK && r.Fix == "" {
 			t.Errorf("%s %q: no fix hint", tc.check, tc.subject)
 		}
+	}
+	if r := find(rep, "ca-bundles", "MutatingWebhookConfiguration "+agentHook+" (webhook images.agent.skiff.dev)"); r == nil || !strings.Contains(r.Fix, "skiff agent renews") {
+		t.Errorf("agent webhook: fix hint does not point at the agent: %+v", r)
 	}
 	if r := find(rep, "certificates", "Secret "+ns+"/healthy"); r != nil {
 		t.Errorf("healthy certificate reported: %+v", r)
