@@ -39,8 +39,8 @@ mirror=(--registry-mirror "127.0.0.1:15999=127.0.0.1:$up")
 
 log "skiff keygen + build (signed)"
 "$skiff" keygen --name "$work/release"
-"$skiff" build -f examples/demo/skiff.yaml -o "$work/demo-1.0.0.skiff" --sign-key "$work/release.key" "${mirror[@]}"
-"$skiff" build -f examples/demo/skiff.yaml -o "$work/demo-1.1.0.skiff" --sign-key "$work/release.key" "${mirror[@]}" \
+"$skiff" build -f examples/demo/skiff.yaml --output-file "$work/demo-1.0.0.skiff" --sign-key "$work/release.key" "${mirror[@]}"
+"$skiff" build -f examples/demo/skiff.yaml --output-file "$work/demo-1.1.0.skiff" --sign-key "$work/release.key" "${mirror[@]}" \
   --version 1.1.0 --set web.image.tag=2.0
 
 log "air-gapped side: trust the key, inspect, verify"

@@ -12,6 +12,19 @@ import (
 
 func init() { register(newBuild) }
 
+// buildResult is what build reports (-o json|yaml).
+type buildResult struct {
+	Archive   string `json:"archive"`
+	Name      string `json:"name"`
+	Version   string `json:"version"`
+	Images    int    `json:"images"`
+	Blobs     int    `json:"blobs"`
+	Bytes     int64  `json:"bytes"`
+	SignedBy  string `json:"signedBy,omitempty"`
+	DeltaBase string `json:"deltaBase,omitempty"`
+	Omitted   int    `json:"omitted,omitempty"`
+}
+
 func newBuild(a *app) *cobra.Command {
 	var (
 		o       build.Options
@@ -21,6 +34,7 @@ func newBuild(a *app) *cobra.Command {
 		hf      hubFlags
 		keyFile string
 		depHubs []string
+		out     *formatFlag
 	)
 	cmd := &cobra.Command{
 		Use:   "build [DIR]",
@@ -77,21 +91,34 @@ signed when --sign-key is given.`,
 			if err != nil {
 				return err
 			}
-			signed := "unsigned"
+			r := buildResult{
+				Archive: res.Path, Name: res.Description.Name, Version: res.Description.Version,
+				Images: len(res.Description.Images), Blobs: res.Blobs, Bytes: res.Bytes, Omitted: res.Omitted,
+			}
 			if o.SignKey != nil {
-				signed = "signed by " + o.SignKey.ID()
+				r.SignedBy = o.SignKey.ID()
 			}
 			if res.Description.Delta != nil {
-				signed += fmt.Sprintf(", delta of %s (%d blobs left out)", res.Description.Delta.Base, res.Omitted)
+				r.DeltaBase = res.Description.Delta.Base
 			}
-			fmt.Fprintf(a.streams.Out, "%s: %s %s, %d images, %d blobs, %s, %s\n", res.Path, res.Description.Name,
-				res.Description.Version, len(res.Description.Images), res.Blobs, bytesize.Format(res.Bytes), signed)
-			return nil
+			return a.print(out, r, func() error {
+				signed := "unsigned"
+				if r.SignedBy != "" {
+					signed = "signed by " + r.SignedBy
+				}
+				if r.DeltaBase != "" {
+					signed += fmt.Sprintf(", delta of %s (%d blobs left out)", r.DeltaBase, r.Omitted)
+				}
+				_, err := fmt.Fprintf(a.streams.Out, "%s: %s %s, %d images, %d blobs, %s, %s\n", r.Archive, r.Name,
+					r.Version, r.Images, r.Blobs, bytesize.Format(r.Bytes), signed)
+				return err
+			})
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&o.Spec, "file", "f", "", "path to skiff.yaml or its directory (default .)")
-	fl.StringVarP(&o.Output, "output", "o", "", "archive to write (default NAME-VERSION.skiff)")
+	outputFile(cmd, &o.Output, "archive to write (default NAME-VERSION.skiff)")
+	out = addFormat(cmd, "--output-file")
 	fl.StringVar(&o.Version, "version", "", "override metadata.version")
 	fl.StringSliceVar(&o.Platforms, "platform", nil, "image platforms to keep, e.g. linux/amd64,linux/arm64 (default: the spec's)")
 	fl.StringArrayVar(&o.Set, "set", nil, "override a chart value: CHART.key=value (repeatable)")

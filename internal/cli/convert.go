@@ -19,7 +19,7 @@ func newConvert(a *app) *cobra.Command {
 		force bool
 	)
 	cmd := &cobra.Command{
-		Use:   "convert package.kosi|package.yaml [-o skiff.yaml]",
+		Use:   "convert package.kosi|package.yaml [--output-file skiff.yaml]",
 		Short: "Convert a KOSI package definition into skiff.yaml",
 		Long: `Convert reads a KOSI package definition (package.kosi, or the older
 package.yaml) and writes the equivalent skiff.yaml. What has no declarative
@@ -37,7 +37,7 @@ one line each, for a person to finish the port.`,
 			}
 			if !force {
 				if _, err := os.Lstat(out); err == nil {
-					return fmt.Errorf("%s already exists: pass --force to overwrite it, or -o elsewhere", out)
+					return fmt.Errorf("%s already exists: pass --force to overwrite it, or --output-file elsewhere", out)
 				}
 			}
 			if err := atomicfile.WriteFile(out, y, 0o644); err != nil {
@@ -50,7 +50,8 @@ one line each, for a person to finish the port.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&out, "output", "o", "skiff.yaml", "spec to write")
+	cmd.Flags().StringVar(&out, "output-file", "skiff.yaml", "spec to write")
+	migrateOutput(cmd, "--output-file")
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite the output if it exists")
 	return cmd
 }

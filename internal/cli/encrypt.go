@@ -80,7 +80,8 @@ and prints its recipient.`,
 	}
 	cmd.Flags().StringArrayVarP(&recipients, "recipient", "r", nil, "age recipient (age1...) or recipients file (repeatable)")
 	cmd.Flags().BoolVarP(&usePass, "passphrase", "p", false, "encrypt with a passphrase instead")
-	cmd.Flags().StringVarP(&output, "output", "o", "", "output file (default VALUES.yaml.age)")
+	cmd.Flags().StringVar(&output, "output-file", "", "output file (default VALUES.yaml.age)")
+	migrateOutput(cmd, "--output-file")
 	cmd.Flags().StringVar(&genKey, "generate-identity", "", "write a new age identity to FILE and encrypt to it")
 	return cmd
 }

@@ -22,7 +22,7 @@ func newHubBackup(a *app) *cobra.Command {
 		out string
 	)
 	cmd := &cobra.Command{
-		Use:   "backup --root DIR -o backup.tar",
+		Use:   "backup --root DIR --output-file backup.tar",
 		Short: "Back up a hub directory (SQLite snapshot, storage, audit head) into one tar",
 		Long: `Backup writes a consistent backup of the hub directory, which may be in
 use: a snapshot of the SQLite database (VACUUM INTO), the audit head and
@@ -36,7 +36,7 @@ DIR/audit-head.json (see docs/hub.md).`,
 				return fmt.Errorf("no hub directory: pass --root DIR")
 			}
 			if out == "" {
-				return fmt.Errorf("no output file: pass -o backup.tar")
+				return fmt.Errorf("no output file: pass --output-file backup.tar")
 			}
 			f, err := atomicfile.Create(out, 0o600)
 			if err != nil {
@@ -58,7 +58,8 @@ DIR/audit-head.json (see docs/hub.md).`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&out, "output", "o", "", "the backup file to write")
+	cmd.Flags().StringVar(&out, "output-file", "", "the backup file to write")
+	migrateOutput(cmd, "--output-file")
 	d.add(cmd)
 	return cmd
 }

@@ -44,7 +44,7 @@ func newHubExport(a *app) *cobra.Command {
 		out   string
 	)
 	cmd := &cobra.Command{
-		Use:   "export HUB [--since TIME|DURATION] -o export.tar",
+		Use:   "export HUB [--since TIME|DURATION] --output-file export.tar",
 		Short: "Export approved packages to carry them to another hub (site administrator)",
 		Long: `Export writes one tar holding a manifest (each package's owner, name,
 version, root digest, size and sha256) and every package approved since
@@ -53,7 +53,7 @@ pushed. Carry it to another hub and run ` + "`skiff hub import`" + ` there.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
-				return fmt.Errorf("no output file: pass -o export.tar")
+				return fmt.Errorf("no output file: pass --output-file export.tar")
 			}
 			t, err := parseSince(since, time.Now())
 			if err != nil {
@@ -75,7 +75,8 @@ pushed. Carry it to another hub and run ` + "`skiff hub import`" + ` there.`,
 		},
 	}
 	cmd.Flags().StringVar(&since, "since", "", "only packages approved at or after this RFC 3339 time, or this long ago (168h, 7d)")
-	cmd.Flags().StringVarP(&out, "output", "o", "", "the export file to write")
+	cmd.Flags().StringVar(&out, "output-file", "", "the export file to write")
+	migrateOutput(cmd, "--output-file")
 	f.add(cmd)
 	return cmd
 }

@@ -18,7 +18,7 @@ func newInventory(a *app) *cobra.Command {
 		rf                     remoteFlags
 	)
 	cmd := &cobra.Command{
-		Use:   "inventory (--registry HOST[/PREFIX] | --archive OLD.skiff) -o inv.json",
+		Use:   "inventory (--registry HOST[/PREFIX] | --archive OLD.skiff) --output-file inv.json",
 		Short: "List the blobs the air-gapped side holds, for a delta build",
 		Long: `Inventory writes a small JSON file listing every blob (digest and size) held
 by a registry on the air-gapped side, or carried by an archive that was
@@ -61,8 +61,9 @@ skiff build --delta-from: the new archive then leaves those blobs out.`,
 	}
 	cmd.Flags().StringVar(&registry, "registry", "", "registry to take the inventory of: HOST[:PORT][/PREFIX]")
 	cmd.Flags().StringVar(&archive, "archive", "", "archive carried across before")
-	cmd.Flags().StringVarP(&out, "output", "o", "", "inventory file to write (required)")
-	_ = cmd.MarkFlagRequired("output")
+	cmd.Flags().StringVar(&out, "output-file", "", "inventory file to write (required)")
+	migrateOutput(cmd, "--output-file")
+	_ = cmd.MarkFlagRequired("output-file")
 	rf.add(cmd)
 	return cmd
 }

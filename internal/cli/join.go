@@ -15,7 +15,7 @@ func init() { register(newJoin) }
 func newJoin(a *app) *cobra.Command {
 	var o split.JoinOptions
 	cmd := &cobra.Command{
-		Use:   "join ARCHIVE.parts.json [-o OUT]",
+		Use:   "join ARCHIVE.parts.json [--output-file OUT]",
 		Short: "Join the parts of a split archive, rebuilding damaged parts",
 		Long: `Join checks every part named in the manifest written by skiff split,
 rebuilds missing or corrupt parts from the parity parts (as many as there
@@ -33,7 +33,8 @@ are parity parts), writes the archive atomically and checks its sha256.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&o.Output, "output", "o", "", "archive to write (default: the original name beside the manifest)")
+	cmd.Flags().StringVar(&o.Output, "output-file", "", "archive to write (default: the original name beside the manifest)")
+	migrateOutput(cmd, "--output-file")
 	cmd.Flags().BoolVar(&o.Force, "force", false, "overwrite the output if it exists")
 	return cmd
 }

@@ -21,7 +21,7 @@ func newPull(a *app) *cobra.Command {
 		out string
 	)
 	cmd := &cobra.Command{
-		Use:   "pull HUB/OWNER/NAME:VERSION | oci://REGISTRY/REPOSITORY:TAG [-o FILE]",
+		Use:   "pull HUB/OWNER/NAME:VERSION | oci://REGISTRY/REPOSITORY:TAG [--output-file FILE]",
 		Short: "Download a package from a Skiff hub or an OCI registry as an archive",
 		Long: `Pull rebuilds the package archive from the hub: the result is byte for
 byte the archive that was pushed, so its signatures verify as before.
@@ -58,7 +58,8 @@ a referrer of it.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&out, "output", "o", "", "archive to write (default NAME-VERSION.skiff)")
+	cmd.Flags().StringVar(&out, "output-file", "", "archive to write (default NAME-VERSION.skiff)")
+	migrateOutput(cmd, "--output-file")
 	f.add(cmd)
 	rf.add(cmd)
 	return cmd

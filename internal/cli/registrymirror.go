@@ -20,7 +20,7 @@ func newRegistryMirrorConfig(a *app) *cobra.Command {
 		force  bool
 	)
 	cmd := &cobra.Command{
-		Use:   "mirror-config --registry HOST[/PREFIX] --format FORMAT -o DIR",
+		Use:   "mirror-config --registry HOST[/PREFIX] --format FORMAT --output-dir DIR",
 		Short: "Write node configuration that pulls upstream image names from the site registry",
 		Long: `Mirror-config writes what nodes need so that images named by their
 upstream names (docker.io/library/nginx, quay.io/org/app) are pulled from
@@ -46,7 +46,7 @@ terminal); files holding credentials get mode 0600 and nothing secret is
 printed. Files that skiff did not generate are never overwritten without
 --force.`,
 		Example: `  skiff registry mirror-config --registry registry.site:5000/airgap --ca-file ca.crt \
-    --format containerd -o /etc/containerd/certs.d`,
+    --format containerd --output-dir /etc/containerd/certs.d`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if caFile != "" {
@@ -84,7 +84,8 @@ printed. Files that skiff did not generate are never overwritten without
 	fl := cmd.Flags()
 	fl.StringVar(&o.Registry, "registry", "", "site registry HOST[:PORT][/PREFIX], as given to skiff load (required)")
 	fl.StringVar(&format, "format", string(mirror.Containerd), "containerd, k3s, crio or talos")
-	fl.StringVarP(&out, "output", "o", "", "directory to write to (required)")
+	fl.StringVar(&out, "output-dir", "", "directory to write to (required)")
+	migrateOutput(cmd, "--output-dir")
 	fl.StringSliceVar(&o.Upstreams, "upstream", nil, "upstream registry host to mirror (repeatable; default docker.io, quay.io, registry.k8s.io, ghcr.io, gcr.io)")
 	fl.BoolVar(&o.PlainHTTP, "plain-http", false, "the site registry speaks plain HTTP")
 	fl.BoolVar(&o.SkipVerify, "insecure", false, "nodes skip TLS verification of the site registry")
@@ -93,6 +94,6 @@ printed. Files that skiff did not generate are never overwritten without
 	fl.StringVarP(&o.Username, "username", "u", "", "user name for the site registry (password from $SKIFF_REGISTRY_PASSWORD)")
 	fl.BoolVar(&force, "force", false, "overwrite files skiff did not generate")
 	_ = cmd.MarkFlagRequired("registry")
-	_ = cmd.MarkFlagRequired("output")
+	_ = cmd.MarkFlagRequired("output-dir")
 	return cmd
 }

@@ -25,7 +25,7 @@ func newSBOM(a *app) *cobra.Command {
 		Short: "Print or export the CycloneDX SBOMs a package carries",
 		Long: `Sbom verifies the archive's signature and prints the CycloneDX 1.5 JSON
 SBOMs it carries, one per image platform plus one of the package's charts
-and files (image "package"), one document after another; with -o DIR it
+and files (image "package"), one document after another; with --output-dir DIR it
 writes each to a file in DIR instead.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -67,7 +67,8 @@ writes each to a file in DIR instead.`,
 	}
 	tf.add(cmd)
 	cmd.Flags().StringVar(&image, "image", "", "only the SBOMs of this image reference (\"package\" for charts and files)")
-	cmd.Flags().StringVarP(&out, "output", "o", "", "write the SBOMs as files into this directory")
+	cmd.Flags().StringVar(&out, "output-dir", "", "write the SBOMs as files into this directory")
+	migrateOutput(cmd, "--output-dir")
 	return cmd
 }
 

@@ -44,7 +44,8 @@ cannot be collected is listed in summary.json.`,
 		},
 	}
 	cf.add(cmd)
-	cmd.Flags().StringVarP(&output, "output", "o", "", "bundle file to write (default DEPLOYMENT-support.tar.gz)")
+	cmd.Flags().StringVar(&output, "output-file", "", "bundle file to write (default DEPLOYMENT-support.tar.gz)")
+	migrateOutput(cmd, "--output-file")
 	cmd.Flags().Int64Var(&tail, "tail", support.DefaultTailLines, "log lines kept per container (-1: all)")
 	return cmd
 }
