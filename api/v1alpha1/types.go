@@ -14,6 +14,10 @@ type Package struct {
 	APIVersion string   `json:"apiVersion"`
 	Kind       string   `json:"kind"`
 	Metadata   Metadata `json:"metadata"`
+	// KubeVersion is the Kubernetes version the package targets (1.35 or
+	// 1.35.4): charts are rendered for it at build and lint, and install
+	// says when the cluster's version differs. Empty means Helm's default.
+	KubeVersion string `json:"kubeVersion,omitempty"`
 	// Platforms lists the os/arch[/variant] image platforms to keep from
 	// multi-arch images. Empty means linux/amd64.
 	Platforms []string `json:"platforms,omitempty"`

@@ -37,6 +37,8 @@ type Options struct {
 	Version string
 	// Platforms, when set, override the spec's platforms.
 	Platforms []string
+	// KubeVersion, when set, overrides the spec's kubeVersion.
+	KubeVersion string
 	// Set are "component.key=value" values overriding chart values at
 	// build time (they are carried as the package's defaults).
 	Set []string
@@ -96,7 +98,7 @@ type Result struct {
 
 // Build runs the whole pipeline and writes the archive atomically.
 func Build(ctx context.Context, o Options) (*Result, error) {
-	p, err := NewPlan(ctx, PlanOptions{Spec: o.Spec, Version: o.Version, Platforms: o.Platforms, Set: o.Set, Chart: o.Chart, Progress: o.Progress})
+	p, err := NewPlan(ctx, PlanOptions{Spec: o.Spec, Version: o.Version, KubeVersion: o.KubeVersion, Platforms: o.Platforms, Set: o.Set, Chart: o.Chart, Progress: o.Progress})
 	if err != nil {
 		return nil, err
 	}

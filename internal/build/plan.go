@@ -26,12 +26,15 @@ import (
 
 // PlanOptions configure [NewPlan].
 type PlanOptions struct {
-	Spec      string
-	Version   string
-	Platforms []string
-	Set       []string
-	Chart     chart.FetchOptions
-	Progress  func(Event)
+	Spec    string
+	Version string
+	// KubeVersion overrides the spec's kubeVersion: the Kubernetes version
+	// charts are rendered for.
+	KubeVersion string
+	Platforms   []string
+	Set         []string
+	Chart       chart.FetchOptions
+	Progress    func(Event)
 }
 
 // Plan is everything a build needs except the image content: the spec,
@@ -40,8 +43,10 @@ type PlanOptions struct {
 type Plan struct {
 	Spec      *spec.Spec
 	Platforms []string
-	Charts    []PlannedChart
-	Manifests []PlannedManifests
+	// KubeVersion is the Kubernetes version charts were rendered for.
+	KubeVersion string
+	Charts      []PlannedChart
+	Manifests   []PlannedManifests
 	// Images are the normalized references of every image to carry:
 	// declared ones, those mapped to chart values, and those discovered in
 	// charts and manifests.
@@ -93,6 +98,13 @@ func NewPlan(ctx context.Context, o PlanOptions) (*Plan, error) {
 		s.Metadata.Version = o.Version
 	}
 	p := &Plan{Spec: s, Platforms: s.Platforms}
+	kv := s.KubeVersion
+	if o.KubeVersion != "" {
+		kv = o.KubeVersion
+	}
+	if p.KubeVersion, err = chart.KubeVersion(kv); err != nil {
+		return nil, err
+	}
 	if len(o.Platforms) > 0 {
 		p.Platforms = o.Platforms
 	}
@@ -139,7 +151,7 @@ func NewPlan(ctx context.Context, o PlanOptions) (*Plan, error) {
 		if rel == "" {
 			rel = c.Name
 		}
-		r, err := chart.Render(ctx, arc.Data, chart.RenderOptions{ReleaseName: rel, Namespace: ns, Values: vals})
+		r, err := chart.Render(ctx, arc.Data, chart.RenderOptions{ReleaseName: rel, Namespace: ns, Values: vals, KubeVersion: p.KubeVersion})
 		if err != nil {
 			return nil, fmt.Errorf("chart %s: rendering: %w", c.Name, err)
 		}
@@ -222,6 +234,9 @@ func (p *Plan) description(createdBy string) *bundle.Description {
 	d := &bundle.Description{
 		Name: s.Metadata.Name, Version: s.Metadata.Version, Description: s.Metadata.Description,
 		Spec: &pkg, Platforms: p.Platforms, CreatedBy: createdBy,
+	}
+	if len(p.Charts) > 0 {
+		d.KubeVersion = p.KubeVersion
 	}
 	for _, dep := range s.Dependencies {
 		d.Dependencies = append(d.Dependencies, bundle.Dependency{Name: dep.Name, Version: dep.Version})

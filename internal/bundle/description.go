@@ -21,6 +21,9 @@ type Description struct {
 	Description string `json:"description,omitempty"`
 	// Spec is the package spec the archive was built from.
 	Spec *v1alpha1.Package `json:"spec,omitempty"`
+	// KubeVersion is the Kubernetes version the charts were rendered for
+	// at build (v1.35): their images are the ones that version selects.
+	KubeVersion string `json:"kubeVersion,omitempty"`
 	// Platforms are the os/arch[/variant] image platforms kept.
 	Platforms    []string      `json:"platforms,omitempty"`
 	Images       []Image       `json:"images,omitempty"`

@@ -101,3 +101,28 @@ func Render(ctx context.Context, data []byte, opts RenderOptions) (*Rendered, er
 	}
 	return &Rendered{Manifest: []byte(b.String())}, nil
 }
+
+// KubeVersion normalizes a Kubernetes version (1.35, v1.35.4) to the form
+// templates see (v1.35, v1.35.4); empty means the version Helm renders for
+// by default.
+func KubeVersion(v string) (string, error) {
+	if v == "" {
+		return common.DefaultCapabilities.KubeVersion.Version, nil
+	}
+	kv, err := common.ParseKubeVersion(v)
+	if err != nil {
+		return "", fmt.Errorf("kubernetes version %q: %w: use MAJOR.MINOR[.PATCH], like 1.35", v, err)
+	}
+	return kv.Version, nil
+}
+
+// KubeMinor returns MAJOR.MINOR of a Kubernetes version (1.35 for
+// v1.35.4-gke.1): what selects images in charts that pick them by
+// version.
+func KubeMinor(v string) (string, error) {
+	kv, err := common.ParseKubeVersion(v)
+	if err != nil {
+		return "", fmt.Errorf("kubernetes version %q: %w", v, err)
+	}
+	return kv.Major + "." + kv.Minor, nil
+}

@@ -120,6 +120,7 @@ signed when --sign-key is given.`,
 	outputFile(cmd, &o.Output, "archive to write (default NAME-VERSION.skiff)")
 	out = addFormat(cmd, "--output-file")
 	fl.StringVar(&o.Version, "version", "", "override metadata.version")
+	fl.StringVar(&o.KubeVersion, "kube-version", "", "Kubernetes version to render the charts for, like 1.35 (default: the spec's kubeVersion, else Helm's default)")
 	fl.StringSliceVar(&o.Platforms, "platform", nil, "image platforms to keep, e.g. linux/amd64,linux/arm64 (default: the spec's)")
 	fl.StringArrayVar(&o.Set, "set", nil, "override a chart value: CHART.key=value (repeatable)")
 	fl.IntVar(&o.Concurrency, "concurrency", 4, "images pulled in parallel")

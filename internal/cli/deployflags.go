@@ -32,21 +32,22 @@ func (f *clusterFlags) cluster() install.Cluster {
 // deployFlags are shared by install, upgrade and diff.
 type deployFlags struct {
 	clusterFlags
-	rf         remoteFlags
-	tf         trustFlags
-	gf         gateFlags
-	name       string
-	registry   string
-	flatten    bool
-	skipLoad   bool
-	values     []string
-	identities []string
-	sets       []string
-	timeout    time.Duration
-	noWait     bool
-	atomic     bool
-	dryRun     bool
-	takeOwner  bool
+	rf          remoteFlags
+	tf          trustFlags
+	gf          gateFlags
+	name        string
+	registry    string
+	flatten     bool
+	skipLoad    bool
+	values      []string
+	identities  []string
+	sets        []string
+	timeout     time.Duration
+	noWait      bool
+	atomic      bool
+	dryRun      bool
+	kubeVersion string
+	takeOwner   bool
 	// upgrade only
 	allowDowngrade bool
 	reuseValues    bool
@@ -71,6 +72,7 @@ func (f *deployFlags) add(cmd *cobra.Command) {
 	fl.BoolVar(&f.noWait, "no-wait", false, "do not wait for readiness")
 	fl.BoolVar(&f.atomic, "atomic", false, "undo a failed operation (uninstall or roll back)")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print the relocated manifests; change nothing")
+	fl.StringVar(&f.kubeVersion, "kube-version", "", "Kubernetes version --dry-run and diff render the charts for (default: the one the package was built for)")
 	fl.BoolVar(&f.takeOwner, "take-ownership", false, "adopt objects and Helm releases that exist but belong to another deployment or were not made by Skiff")
 }
 
@@ -114,7 +116,7 @@ func (f *deployFlags) open(a *app, cmd *cobra.Command, path string) (*install.Pa
 		SkipLoad: f.skipLoad, Values: vals, Set: f.sets, Timeout: f.timeout, NoWait: f.noWait,
 		Atomic: f.atomic, DryRun: f.dryRun, TakeOwnership: f.takeOwner, DryRunOut: a.streams.Out, Logger: a.log,
 		AllowDowngrade: f.allowDowngrade, ReuseValues: f.reuseValues, ResetValues: f.resetValues,
-		InstallMissing: f.installMissing,
+		InstallMissing: f.installMissing, KubeVersion: f.kubeVersion,
 	}
 	if o.Gate, err = f.gf.gate(a); err != nil {
 		p.Close()

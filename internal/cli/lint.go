@@ -14,6 +14,7 @@ func newLint(a *app) *cobra.Command {
 	var f fetchFlags
 	var specPath string
 	var sets []string
+	var kubeVersion string
 	cmd := &cobra.Command{
 		Use:   "lint [DIR]",
 		Short: "Validate skiff.yaml and dry-render its charts and manifests",
@@ -22,7 +23,7 @@ func newLint(a *app) *cobra.Command {
 			if len(args) == 1 {
 				specPath = args[0]
 			}
-			p, err := build.NewPlan(cmd.Context(), build.PlanOptions{Spec: specPath, Set: sets, Chart: f.chart()})
+			p, err := build.NewPlan(cmd.Context(), build.PlanOptions{Spec: specPath, Set: sets, KubeVersion: kubeVersion, Chart: f.chart()})
 			if err != nil {
 				return err
 			}
@@ -49,6 +50,7 @@ func newLint(a *app) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&specPath, "file", "f", "", "path to skiff.yaml or its directory (default .)")
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "override a chart value: CHART.key=value (repeatable)")
+	cmd.Flags().StringVar(&kubeVersion, "kube-version", "", "Kubernetes version to render the charts for, like 1.35 (default: the spec's kubeVersion, else Helm's default)")
 	f.add(cmd)
 	return cmd
 }

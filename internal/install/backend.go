@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/version"
 
 	"github.com/skiffhq/skiff/internal/chart"
 	"github.com/skiffhq/skiff/internal/kube"
@@ -24,6 +25,7 @@ type cluster interface {
 	EnsureNamespace(ctx context.Context, name string) error
 	ResolveRef(ctx context.Context, s, ns string) (kube.ObjectRef, error)
 	Lock(ctx context.Context, namespace, name, holder string, ttl time.Duration) (func(context.Context) error, error)
+	ServerVersion(ctx context.Context) (*version.Info, error)
 }
 
 // releaser installs charts as Helm releases; *chart.Client implements it.

@@ -83,6 +83,9 @@ type Options struct {
 	// belong to another deployment or were not made by Skiff; without it
 	// they are refused.
 	TakeOwnership bool
+	// KubeVersion is the Kubernetes version dry runs and diffs render for;
+	// empty means the version the package was built for.
+	KubeVersion string
 	// InstallMissing makes Upgrade install a deployment that does not
 	// exist (or was uninstalled with its history kept).
 	InstallMissing bool
@@ -215,6 +218,9 @@ func Install(ctx context.Context, p *Package, o Options) (*Result, error) {
 		return nil, fmt.Errorf("deployment %s in namespace %s: %w (revision %d, %s): use `skiff upgrade` to change it or `skiff uninstall` first",
 			o.Deployment, o.Namespace, ErrAlreadyInstalled, latest.Revision, latest.Status)
 	}
+	if err := s.checkKubeVersion(ctx, p); err != nil {
+		return nil, err
+	}
 	m, lr, err := s.load(ctx, p)
 	if err != nil {
 		return nil, err
@@ -286,6 +292,9 @@ func Upgrade(ctx context.Context, p *Package, o Options) (*Result, error) {
 		if err := checkDowngrade(prev.Package.Version, p.Description.Version); err != nil {
 			return nil, fmt.Errorf("deployment %s runs %s %s: %w", o.Deployment, prev.Package.Name, prev.Package.Version, err)
 		}
+	}
+	if err := s.checkKubeVersion(ctx, p); err != nil {
+		return nil, err
 	}
 	m, lr, err := s.load(ctx, p)
 	if err != nil {

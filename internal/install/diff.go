@@ -68,7 +68,7 @@ func Diff(ctx context.Context, p *Package, o Options) ([]Change, error) {
 		if ns == "" {
 			ns = o.Namespace
 		}
-		r, err := chart.Render(ctx, data, chart.RenderOptions{ReleaseName: names[c.Name], Namespace: ns, Values: vals})
+		r, err := chart.Render(ctx, data, chart.RenderOptions{ReleaseName: names[c.Name], Namespace: ns, Values: vals, KubeVersion: renderKubeVersion(p.Description, o)})
 		if err != nil {
 			return nil, fmt.Errorf("chart %s: %w", c.Name, err)
 		}

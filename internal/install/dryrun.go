@@ -49,7 +49,7 @@ func dryRun(ctx context.Context, p *Package, o Options) error {
 		if ns == "" {
 			ns = o.Namespace
 		}
-		r, err := chart.Render(ctx, data, chart.RenderOptions{ReleaseName: names[c.Name], Namespace: ns, Values: vals})
+		r, err := chart.Render(ctx, data, chart.RenderOptions{ReleaseName: names[c.Name], Namespace: ns, Values: vals, KubeVersion: renderKubeVersion(p.Description, o)})
 		if err != nil {
 			return fmt.Errorf("chart %s: %w", c.Name, err)
 		}

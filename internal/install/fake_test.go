@@ -13,6 +13,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/version"
 
 	"github.com/skiffhq/skiff/internal/build"
 	"github.com/skiffhq/skiff/internal/bundle"
@@ -33,6 +34,13 @@ type fakeCluster struct {
 	notReady map[string]string
 	// waits records the objects of every Wait call.
 	waits [][]kube.ObjectRef
+	// version is the Kubernetes version ServerVersion reports; "" means
+	// unknown.
+	version string
+}
+
+func (f *fakeCluster) ServerVersion(context.Context) (*version.Info, error) {
+	return &version.Info{GitVersion: f.version}, nil
 }
 
 func newFakeCluster() *fakeCluster {

@@ -85,6 +85,9 @@ func (v *validator) run() {
 	}
 	v.metadata(&p.Metadata)
 	v.platforms(p.Platforms)
+	if p.KubeVersion != "" && !kubeVersion.MatchString(p.KubeVersion) {
+		v.addf("kubeVersion", "kubeVersion %q is not a Kubernetes version: use MAJOR.MINOR or MAJOR.MINOR.PATCH, like 1.35", p.KubeVersion)
+	}
 	v.images(p.Images)
 
 	components := map[string]string{} // name -> path of first use
@@ -294,6 +297,9 @@ func (v *validator) localPath(p, rel string, kind pathKind) bool {
 	}
 	return true
 }
+
+// kubeVersion matches a Kubernetes version: 1.35, v1.35.4.
+var kubeVersion = regexp.MustCompile(`^v?[0-9]+\.[0-9]+(\.[0-9]+)?$`)
 
 func (v *validator) chart(p string, c *v1alpha1.Chart) {
 	v.label(p+".name", c.Name, "chart name", true)
