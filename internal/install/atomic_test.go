@@ -106,6 +106,7 @@ func TestFailuresAndResume(t *testing.T) {
 	// rolls back to revision 1.
 	o = s.options(ns)
 	o.Set = []string{"web.nodeSelector.skiff-test=nowhere"}
+	o.ResetValues = true // revision 1's encrypted values are dropped on purpose
 	o.Timeout = 8 * time.Second
 	o.Atomic = true
 	_, err = install.Upgrade(ctx, s.open(t, s.v2), o)
