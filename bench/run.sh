@@ -53,7 +53,7 @@ regctl=$(install_tool regctl github.com/regclient/regclient/cmd/regctl "$regctl_
 skopeo=$(command -v skopeo || true)
 skopeo_v="not installed"
 [[ -z "$skopeo" ]] || skopeo_v=$(skopeo --version | cut -d' ' -f3)
-all_tools="skiff skiff-nosbom crane oras regctl skopeo"
+all_tools="skiff skiff-nosbom crane crane+fsync oras regctl skopeo"
 [[ -n "$skopeo" ]] || { echo "skopeo is not installed (apt-get install skopeo): its column stays empty" >&2; all_tools=${all_tools/ skopeo/}; }
 run_tools=${BENCH_TOOLS_ONLY:-$all_tools}
 
@@ -127,6 +127,7 @@ pull() { # pull TOOL DATASET ROUND PORT OUT
     skiff) measure "$ds" build skiff "$r" "$skiff" build -f "$work/pkg" -o "$out.skiff" --progress none ;;
     skiff-nosbom) measure "$ds" build skiff-nosbom "$r" "$skiff" build -f "$work/pkg" -o "$out.skiff" --progress none --no-sbom ;;
     crane) measure "$ds" build crane "$r" "$crane" pull --insecure "${refs[@]}" "$out.tar" ;;
+    crane+fsync) measure "$ds" build crane+fsync "$r" env OUT="$out.tar" bash -c '"$@" && sync "$OUT"' _ "$crane" pull --insecure "${refs[@]}" "$out.tar" ;;
     oras | regctl | skopeo) measure "$ds" build "$tool" "$r" bash "$work/one.sh" "$tool" pull "127.0.0.1:$up" "$out" "$n" ;;
   esac
 }
@@ -181,7 +182,7 @@ for ds in $datasets; do
   for r in $(seq 1 "$rounds"); do
     for tool in $(rotate $run_tools "$r"); do
       case "$tool" in
-        skiff-nosbom) continue ;; # the same archive format: one load column
+        skiff-nosbom | crane+fsync) continue ;; # build-only variants
         skiff) load skiff "$ds" "$r" "$work/src/skiff.skiff" ;;
         *) load "$tool" "$ds" "$r" "$work/src/$tool" ;;
       esac
@@ -211,8 +212,8 @@ fi
 # tools ran under the same conditions).
 median() { sort -n | awk '{a[NR]=$1} END {if (NR == 0) exit; if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 cell() { awk -F'\t' -v d="$1" -v w="$2" -v t="$3" -v c="$4" '$1 == d && $2 == w && $3 == t {print $c}' "$results" | median; }
-ratio() { # ratio DATASET WORKLOAD TOOL: median over rounds of TOOL / crane
-  awk -F'\t' -v d="$1" -v w="$2" -v t="$3" '$1 == d && $2 == w && $3 == t {a[$4] = $5} $1 == d && $2 == w && $3 == "crane" {c[$4] = $5}
+ratio() { # ratio DATASET WORKLOAD TOOL BASE: median over rounds of TOOL / BASE
+  awk -F'\t' -v d="$1" -v w="$2" -v t="$3" -v b="$4" '$1 == d && $2 == w && $3 == t {a[$4] = $5} $1 == d && $2 == w && $3 == b {c[$4] = $5}
     END {for (r in a) if (r in c && c[r] > 0) printf "%.2f\n", a[r] / c[r]}' "$results" | median
 }
 cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
@@ -225,21 +226,21 @@ table="$work/table.md"
   echo "$n images, base $((base / 1024)) MiB + $((own / 1024)) MiB each; $rounds interleaved rounds, medians;"
   echo "load average at the end $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared: numbers are noisy, ratios less so)."
   echo
-  echo "| data | workload | skiff | skiff --no-sbom | crane | oras | regctl | skopeo | skiff / crane | skiff --no-sbom / crane |"
-  echo "|---|---|---|---|---|---|---|---|---|---|"
+  echo "| data | workload | skiff | skiff --no-sbom | crane | crane + fsync | oras | regctl | skopeo | skiff / crane | skiff --no-sbom / crane | skiff / (crane + fsync) |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
   for ds in $datasets; do
     for wl in build load; do
       row="| $ds | $wl |"
-      for tool in skiff skiff-nosbom crane oras regctl skopeo; do
+      for tool in skiff skiff-nosbom crane crane+fsync oras regctl skopeo; do
         v=$(cell "$ds" "$wl" "$tool" 5)
         row="$row ${v:+$v s} |"
       done
-      a=$(ratio "$ds" "$wl" skiff); b=$(ratio "$ds" "$wl" skiff-nosbom)
-      row="$row ${a:+**$a×**} | ${b:+**$b×**} |"
+      a=$(ratio "$ds" "$wl" skiff crane); b=$(ratio "$ds" "$wl" skiff-nosbom crane); c=$(ratio "$ds" "$wl" skiff crane+fsync)
+      row="$row ${a:+**$a×**} | ${b:+**$b×**} | ${c:+$c×} |"
       echo "$row"
     done
     v=$(cell "$ds" reload skiff 5)
-    [[ -n "$v" ]] && echo "| $ds | reload (nothing changed) | $v s | | | | | | | |"
+    [[ -n "$v" ]] && echo "| $ds | reload (nothing changed) | $v s | | | | | | | | | |"
   done
   echo
   echo "Peak RSS of skiff (MiB):"

@@ -117,16 +117,26 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	// Blobs are staged in a directory named for the output, kept when the
-	// build fails or is interrupted, so that the next build of the same
-	// output resumes: blobs already pulled are not fetched again.
+	// build fails or is interrupted before the archive holds them all, so
+	// that the next build of the same output resumes: blobs already pulled
+	// are not fetched again.
 	stage, err := bundle.StagingDir(o.StagingDir, "build", out)
 	if err != nil {
 		return nil, err
 	}
-	done := false
-	defer func() {
-		if done {
+	// Once every blob is in the archive, the staging directory is removed
+	// while the archive is synced (both wait on the disk).
+	var removed chan struct{}
+	release := func() {
+		removed = make(chan struct{})
+		go func() {
 			os.RemoveAll(stage)
+			close(removed)
+		}()
+	}
+	defer func() {
+		if removed != nil {
+			<-removed
 		}
 	}()
 	store, err := newStagingStore(ctx, stage)
@@ -231,11 +241,10 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 
 	emit(o.Progress, Event{Stage: "write", Message: "writing " + out})
-	wr, err := bundle.Write(ctx, store, root, out, bundle.WriteOptions{Signatures: sigs, Omit: omit, Trusted: store.verified})
+	wr, err := bundle.Write(ctx, store, root, out, bundle.WriteOptions{Signatures: sigs, Omit: omit, Trusted: store.verified, Copied: release})
 	if err != nil {
 		return nil, err
 	}
-	done = true
 	return &Result{Path: out, Root: root, Description: d, Blobs: wr.Blobs, Bytes: wr.Bytes, Omitted: wr.Omitted}, nil
 }
 

@@ -73,6 +73,10 @@ type WriteOptions struct {
 	// Digest asks for the sha256 of the whole archive in
 	// WriteResult.Digest; it costs one more hash of every byte.
 	Digest bool
+	// Copied, if set, is called once every blob is in the archive, before
+	// the archive is synced and renamed into place: the caller may start
+	// releasing src then (the write can still fail).
+	Copied func()
 }
 
 // WriteResult describes a written archive.
@@ -124,13 +128,17 @@ func Write(ctx context.Context, src content.ReadOnlyStorage, root ocispec.Descri
 
 	res := &WriteResult{Blobs: len(blobs), Omitted: len(omitted)}
 	err = writeAtomic(out, opts.Digest, func(a *archiveWriter) error {
-		return writeBlobs(ctx, a, index, blobs, func(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
+		err := writeBlobs(ctx, a, index, blobs, func(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
 			rc, err := src.Fetch(ctx, d)
 			if errors.Is(err, errdef.ErrNotFound) {
 				return nil, fmt.Errorf("%w: %s (%s) is not in the store: %w", ErrMissingBlob, d.Digest, d.MediaType, err)
 			}
 			return rc, err
 		}, opts.Trusted, opts.Progress)
+		if err == nil && opts.Copied != nil {
+			opts.Copied()
+		}
+		return err
 	}, res)
 	if err != nil {
 		return nil, fmt.Errorf("writing %s: %w", out, err)
@@ -347,6 +355,7 @@ func (a *archiveWriter) copyFile(ctx context.Context, f *os.File, d ocispec.Desc
 		}
 		chunk := min(left, progressEvery)
 		n, err := a.f.ReadFrom(io.LimitReader(f, chunk))
+		startWriteback(a.f, a.n, n)
 		a.n += n
 		left -= n
 		p.add(n)
