@@ -205,6 +205,7 @@ func TestInstallOnControlPlane(t *testing.T) {
 			// only namespaces nobody has: the test must not touch others
 			NamespaceLabels: map[string]string{"skiff.dev/agent-test": id}},
 		Image: img.Ref, Registry: reg + "/site", Wait: 2 * time.Minute,
+		RegistryCA: []byte("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n"),
 	}
 	res, err := agent.Install(ctx, kc, o)
 	if err != nil {
@@ -225,6 +226,9 @@ func TestInstallOnControlPlane(t *testing.T) {
 	cs, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
 	if got := cs[0].(map[string]any)["image"]; got != img.Ref {
 		t.Errorf("agent image %v, want %s", got, img.Ref)
+	}
+	if args, _, _ := unstructured.NestedStringSlice(cs[0].(map[string]any), "args"); !strings.Contains(strings.Join(args, " "), "--ca-file /etc/skiff/registry-ca/ca.crt") {
+		t.Errorf("agent args %q do not point at the mounted registry CA", args)
 	}
 	whRef := kube.ObjectRef{Group: "admissionregistration.k8s.io", Version: "v1", Kind: "MutatingWebhookConfiguration", Name: name}
 	wh, err := kc.Get(ctx, whRef)
@@ -258,8 +262,8 @@ func TestInstallOnControlPlane(t *testing.T) {
 	if len(un.Skipped) != 1 || un.Skipped[0].Kind != "Role" {
 		t.Errorf("skipped %v, want the relabelled Role", un.Skipped)
 	}
-	if len(un.Deleted) != 9 {
-		t.Errorf("deleted %d objects (%v), want 9", len(un.Deleted), un.Deleted)
+	if len(un.Deleted) != 10 {
+		t.Errorf("deleted %d objects (%v), want 10", len(un.Deleted), un.Deleted)
 	}
 	if _, err := kc.Get(ctx, whRef); !errors.Is(err, kube.ErrNotFound) {
 		t.Errorf("webhook configuration after uninstall: %v", err)

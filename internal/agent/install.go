@@ -140,6 +140,10 @@ type InstallOptions struct {
 	// exclusions, certificate lifetime).
 	Registry string
 	Args     []string
+	// RegistryCA, when set, is the PEM CA bundle the agent trusts for the
+	// registry (its image holds no CA certificates); it goes into a
+	// ConfigMap mounted into the agent's Pod.
+	RegistryCA []byte
 	// Replicas of the agent Deployment; 1 if zero.
 	Replicas int32
 	// Cert tunes the initial certificate (Lifetime, RenewBefore).
@@ -202,12 +206,36 @@ func Objects(o InstallOptions) ([]*unstructured.Unstructured, error) {
 	if o.Cert.RenewBefore > 0 {
 		args = append(args, "--renew-before", o.Cert.RenewBefore.String())
 	}
+	container := map[string]any{
+		"name": "agent", "image": o.Image,
+		"ports":          []any{map[string]any{"name": "https", "containerPort": int64(8443)}},
+		"readinessProbe": map[string]any{"httpGet": map[string]any{"path": "/healthz", "port": int64(8443), "scheme": "HTTPS"}},
+		"securityContext": map[string]any{
+			"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
+			"capabilities": map[string]any{"drop": []any{"ALL"}},
+		},
+		"env": []any{map[string]any{"name": "OTEL_TRACES_EXPORTER", "value": "none"}},
+	}
+	podSpec := map[string]any{
+		"serviceAccountName": o.Name,
+		"securityContext":    map[string]any{"runAsNonRoot": true, "runAsUser": int64(65532), "runAsGroup": int64(65532)},
+		"containers":         []any{container},
+	}
+	var extra []*unstructured.Unstructured
+	if len(o.RegistryCA) > 0 {
+		const dir = "/etc/skiff/registry-ca"
+		extra = append(extra, obj("v1", "ConfigMap", true, map[string]any{"data": map[string]any{"ca.crt": string(o.RegistryCA)}}))
+		podSpec["volumes"] = []any{map[string]any{"name": "registry-ca", "configMap": map[string]any{"name": o.Name}}}
+		container["volumeMounts"] = []any{map[string]any{"name": "registry-ca", "mountPath": dir, "readOnly": true}}
+		args = append(args, "--ca-file", dir+"/ca.crt")
+	}
+	container["args"] = args
 	podLabels := map[string]any{LabelAgent: o.Name}
 	wh, err := Webhook(o.WebhookOptions)
 	if err != nil {
 		return nil, err
 	}
-	return []*unstructured.Unstructured{
+	return append(extra,
 		obj("v1", "ServiceAccount", true, nil),
 		obj("rbac.authorization.k8s.io/v1", "Role", true, map[string]any{"rules": []any{
 			map[string]any{"apiGroups": []any{""}, "resources": []any{"secrets"}, "resourceNames": []any{o.Name}, "verbs": []any{"get", "update"}},
@@ -233,24 +261,11 @@ func Objects(o InstallOptions) ([]*unstructured.Unstructured, error) {
 			"selector": map[string]any{"matchLabels": podLabels},
 			"template": map[string]any{
 				"metadata": map[string]any{"labels": podLabels},
-				"spec": map[string]any{
-					"serviceAccountName": o.Name,
-					"securityContext":    map[string]any{"runAsNonRoot": true, "runAsUser": int64(65532), "runAsGroup": int64(65532)},
-					"containers": []any{map[string]any{
-						"name": "agent", "image": o.Image, "args": args,
-						"ports":          []any{map[string]any{"name": "https", "containerPort": int64(8443)}},
-						"readinessProbe": map[string]any{"httpGet": map[string]any{"path": "/healthz", "port": int64(8443), "scheme": "HTTPS"}},
-						"securityContext": map[string]any{
-							"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
-							"capabilities": map[string]any{"drop": []any{"ALL"}},
-						},
-						"env": []any{map[string]any{"name": "OTEL_TRACES_EXPORTER", "value": "none"}},
-					}},
-				},
+				"spec":     podSpec,
 			},
 		}}),
 		wh,
-	}, nil
+	), nil
 }
 
 // InstallResult says what Install did.
@@ -359,6 +374,7 @@ func Uninstall(ctx context.Context, kc *kube.Client, name, ns string) (*Uninstal
 		{Group: "apps", Version: "v1", Kind: "Deployment", Namespace: ns, Name: name},
 		{Version: "v1", Kind: "Service", Namespace: ns, Name: name},
 		{Version: "v1", Kind: "Secret", Namespace: ns, Name: name},
+		{Version: "v1", Kind: "ConfigMap", Namespace: ns, Name: name},
 		{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "ClusterRoleBinding", Name: name},
 		{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "ClusterRole", Name: name},
 		{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "RoleBinding", Namespace: ns, Name: name},

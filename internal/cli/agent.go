@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -162,7 +163,10 @@ func newAgentInstall(a *app) *cobra.Command {
 layer, no base image), pushes it to --registry under skiff/agent, and
 applies the agent: its namespace when missing, RBAC limited to its own
 Secret and webhook configuration, the certificate Secret, Service,
-Deployment and the MutatingWebhookConfiguration with the CA bundle.
+Deployment and the MutatingWebhookConfiguration with the CA bundle, the
+latter once the Deployment is Available. The agent checks the registry
+with the --ca-file and --insecure-registry given here (its image holds no
+CA certificates of its own).
 Everything carries the labels app.kubernetes.io/managed-by=skiff and
 skiff.dev/agent=NAME, which uninstall checks before deleting.
 
@@ -205,6 +209,15 @@ are never sent to the webhook, so the agent can always start.`,
 			for _, h := range plainHTTP {
 				args = append(args, "--plain-http", h)
 			}
+			for _, h := range rf.insecure {
+				args = append(args, "--insecure-registry", h)
+			}
+			var ca []byte
+			if rf.caFile != "" {
+				if ca, err = os.ReadFile(rf.caFile); err != nil {
+					return err
+				}
+			}
 			kc, err := kube.New(kube.Config{Kubeconfig: f.kubeconfig, Context: f.context})
 			if err != nil {
 				return err
@@ -212,7 +225,7 @@ are never sent to the webhook, so the agent can always start.`,
 			res, err := agent.Install(cmd.Context(), kc, agent.InstallOptions{
 				WebhookOptions: agent.WebhookOptions{Name: f.name, Namespace: f.namespace, ExcludeNamespaces: f.excludeNS,
 					ExcludeLabels: labels, NamespaceLabels: nsl, PodTemplates: podTemplates, FailurePolicy: failurePolicy},
-				Image: img.Ref, Registry: f.registry, Args: args,
+				Image: img.Ref, Registry: f.registry, Args: args, RegistryCA: ca,
 				Cert: cert, Wait: wait,
 			})
 			if err != nil {
