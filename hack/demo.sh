@@ -59,8 +59,8 @@ log "install, upgrade, rollback"
 "$skiff" install "$work/demo-1.0.0.skiff" --name demo -n demo --registry "127.0.0.1:$reg/airgap" --timeout 2m
 kubectl=("$HOME/.cache/skiff/k8s/kubernetes-v1.35.4/kubectl")
 "${kubectl[@]}" get deploy,sts,ds,cronjob -A -l app.kubernetes.io/managed-by!=none -o wide | grep -v kube-system || true
-log "a flag image mapped by imageValues, set to the site registry by digest"
-"${kubectl[@]}" get deploy demo-web-web -n demo-web -o jsonpath='{.spec.template.spec.containers[0].args[0]}{"\n"}'
+log "an image no image: field names, mapped by imageValues, set to the site registry by digest"
+"${kubectl[@]}" get deploy demo-web-web -n demo-web -o jsonpath='{.spec.template.spec.containers[0].env[0].value}{"\n"}'
 "$skiff" upgrade "$work/demo-1.1.0.skiff" --name demo -n demo --registry "127.0.0.1:$reg/airgap" --timeout 2m
 "$skiff" history demo -n demo
 "$skiff" rollback demo 1 -n demo --timeout 2m
