@@ -112,6 +112,8 @@ password once.`,
 	fl.BoolVar(&o.AllowUnsigned, "allow-unsigned", false, "skip the signature gate (test hubs only)")
 	fl.DurationVar(&o.TokenTTL, "token-ttl", hub.DefaultTokenTTL, "lifetime of login tokens")
 	fl.DurationVar(&o.MaxTokenTTL, "max-token-ttl", hub.MaxTokenTTL, "longest lifetime of any token (logins, API tokens); older tokens are refused")
+	fl.DurationVar(&o.UploadPurgeAge, "upload-purge-age", hub.DefaultUploadPurgeAge, "delete blob uploads unfinished for this long (hourly housekeeping)")
+	fl.Int64Var(&o.MaxUnreferenced, "max-unreferenced-upload", hub.DefaultMaxUnreferenced, "bytes of uploaded blobs no manifest references yet that one owner may hold (within --upload-purge-age); -1 for no bound")
 	fl.StringVar(&initAdmin, "init-admin", "", "create this site administrator if missing and print its password")
 	fl.StringVar(&so.CertFile, "tls-cert", "", "TLS certificate (PEM)")
 	fl.StringVar(&so.KeyFile, "tls-key", "", "TLS private key (PEM)")

@@ -67,6 +67,15 @@ type Options struct {
 	// a longer one asked for is issued this long, and a token older than
 	// this is refused, so lowering it also ends older tokens.
 	MaxTokenTTL time.Duration
+	// UploadPurgeAge is how long an unfinished blob upload is kept
+	// before housekeeping deletes it; DefaultUploadPurgeAge if zero.
+	UploadPurgeAge time.Duration
+	// MaxUnreferenced bounds, per owner, the bytes of blobs uploaded
+	// within UploadPurgeAge that no pushed manifest references yet (a
+	// push uploads its blobs, then the manifests that reference them):
+	// beyond it, new uploads are refused. DefaultMaxUnreferenced if
+	// zero; negative for no bound.
+	MaxUnreferenced int64
 	// Logger receives the hub's and distribution's logs; nil silences them.
 	Logger *slog.Logger
 	// Now returns the current time; time.Now if nil (tests set it).
@@ -100,6 +109,12 @@ func New(ctx context.Context, o Options) (*Hub, error) {
 	o.TokenTTL = min(o.TokenTTL, o.MaxTokenTTL)
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.UploadPurgeAge <= 0 {
+		o.UploadPurgeAge = DefaultUploadPurgeAge
+	}
+	if o.MaxUnreferenced == 0 {
+		o.MaxUnreferenced = DefaultMaxUnreferenced
 	}
 	st, err := OpenStore(ctx, StoreOptions{Root: o.Root, DatabaseURL: o.DatabaseURL, Now: o.Now})
 	if err != nil {
@@ -135,6 +150,17 @@ func New(ctx context.Context, o Options) (*Hub, error) {
 		logger:   logger,
 	}
 	h.routes()
+	// A killed hub leaves review archives in ROOT/tmp. With SQLite this
+	// is the only hub on ROOT, so all of its reviews' go; replicas
+	// sharing ROOT (PostgreSQL) may be reviewing, so only stale ones do.
+	// (Backups run by another process keep their snapshot until stale.)
+	fresh := ""
+	if o.DatabaseURL == "" {
+		fresh = "review-*"
+	}
+	if _, err := h.cleanTemp(o.Now().Add(-staleTempAge), fresh); err != nil {
+		logger.Warn("hub: cleaning ROOT/tmp", "err", err)
+	}
 	return h, nil
 }
 
@@ -168,6 +194,9 @@ func (h *Hub) Serve(ctx context.Context, ln net.Listener, o ServeOptions) error 
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          log.New(discard{}, "", 0),
 	}
+	mctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go h.maintainLoop(mctx)
 	errc := make(chan error, 1)
 	go func() {
 		var err error

@@ -330,3 +330,31 @@ func testAuditAppendChecksHead(t *testing.T, url string) {
 		})
 	}
 }
+
+// TestDatabaseOwnerOnly: hub.db holds password and token hashes: it is
+// created 0600, and an existing one readable by others is tightened.
+func TestDatabaseOwnerOnly(t *testing.T) {
+	for _, pre := range []bool{false, true} {
+		root := t.TempDir()
+		path := filepath.Join(root, DatabaseFile)
+		if pre {
+			if err := os.WriteFile(path, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			os.Chmod(path, 0o644)
+		}
+		s := openTestStoreURL(t, root, "")
+		if err := s.AddUser(context.Background(), "ann", "password1", false); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{path, path + "-wal"} {
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm() != 0o600 {
+				t.Errorf("existing=%v: %s has mode %v, want 0600", pre, filepath.Base(p), fi.Mode().Perm())
+			}
+		}
+	}
+}

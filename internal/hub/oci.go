@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -224,16 +225,48 @@ func (h *Hub) upload(w http.ResponseWriter, r *http.Request, req ociRequest, p *
 			r.URL.RawQuery = q.Encode()
 		}
 	}
-	h.registry.ServeHTTP(w, r)
+	if r.Method == http.MethodPost && h.o.MaxUnreferenced > 0 {
+		n, err := h.store.unreferencedBytes(ctx, req.owner, h.o.Now().Add(-h.o.UploadPurgeAge))
+		if err != nil {
+			h.logger.Error("hub: counting unreferenced uploads", "owner", req.owner, "err", err)
+			ociError(w, http.StatusInternalServerError, "UNKNOWN", "internal error: see the hub's log")
+			return
+		}
+		if n >= h.o.MaxUnreferenced {
+			ociError(w, http.StatusForbidden, "DENIED", fmt.Sprintf("%s holds %d bytes of blobs uploaded within %s that no pushed manifest references (the hub allows %d): finish or drop the pushes that uploaded them, or wait", req.owner, n, h.o.UploadPurgeAge, h.o.MaxUnreferenced))
+			return
+		}
+	}
+	sw := &statusWriter{ResponseWriter: w}
+	h.registry.ServeHTTP(sw, r)
+	if sw.status == http.StatusCreated {
+		// A finished (or mounted) blob: it counts as unreferenced until
+		// a manifest references it.
+		d := q.Get("digest")
+		if d == "" {
+			d = q.Get("mount")
+		}
+		if d == "" {
+			return
+		}
+		head := httptest.NewRequestWithContext(ctx, http.MethodHead, "/v2/"+req.repo+"/blobs/"+d, nil)
+		rec := httptest.NewRecorder()
+		h.registry.ServeHTTP(rec, head)
+		size, _ := strconv.ParseInt(rec.Header().Get("Content-Length"), 10, 64)
+		if err := h.store.recordUpload(ctx, req.owner, req.repo, d, size); err != nil {
+			h.logger.Error("hub: recording an upload", "repo", req.repo, "digest", d, "err", err)
+		}
+	}
 }
 
 // manifestHead is what the hub reads from a pushed manifest.
 type manifestHead struct {
-	MediaType    string              `json:"mediaType"`
-	ArtifactType string              `json:"artifactType"`
-	Config       *ocispec.Descriptor `json:"config"`
-	Subject      *ocispec.Descriptor `json:"subject"`
-	Annotations  map[string]string   `json:"annotations"`
+	MediaType    string               `json:"mediaType"`
+	ArtifactType string               `json:"artifactType"`
+	Config       *ocispec.Descriptor  `json:"config"`
+	Layers       []ocispec.Descriptor `json:"layers"`
+	Subject      *ocispec.Descriptor  `json:"subject"`
+	Annotations  map[string]string    `json:"annotations"`
 }
 
 // statusWriter records the status and adds headers just before it is
@@ -336,6 +369,16 @@ func (h *Hub) putManifest(w http.ResponseWriter, r *http.Request, req ociRequest
 		}
 		return
 	}
+	var used []string
+	if head.Config != nil {
+		used = append(used, head.Config.Digest.String())
+	}
+	for _, l := range head.Layers {
+		used = append(used, l.Digest.String())
+	}
+	if err := h.store.referenceUploads(ctx, req.repo, used); err != nil {
+		h.logger.Error("hub: recording referenced uploads", "repo", req.repo, "err", err)
+	}
 	desc := ocispec.Descriptor{MediaType: head.MediaType, Digest: dgst, Size: int64(len(body)), ArtifactType: head.ArtifactType, Annotations: head.Annotations}
 	if head.Subject != nil {
 		if desc.ArtifactType == "" && head.Config != nil {
@@ -381,6 +424,9 @@ func (h *Hub) deleteContent(w http.ResponseWriter, r *http.Request, req ociReque
 	h.registry.ServeHTTP(sw, r)
 	if req.kind == "manifests" && sw.status == http.StatusAccepted && strings.Contains(req.ref, ":") {
 		h.store.deleteReferrer(ctx, req.repo, req.ref)
+	}
+	if req.kind == "blobs" && sw.status == http.StatusAccepted {
+		h.store.referenceUploads(ctx, req.repo, []string{req.ref}) // gone, so no longer pending
 	}
 }
 

@@ -71,6 +71,12 @@ func OpenStore(ctx context.Context, o StoreOptions) (*Store, error) {
 		s.db, err = sql.Open("pgx", o.DatabaseURL)
 	} else {
 		path := filepath.Join(o.Root, DatabaseFile)
+		// The database holds password hashes and token hashes: only the
+		// hub's user may read it. SQLite gives its -wal and -shm files
+		// the database file's mode.
+		if err := ownerOnly(path); err != nil {
+			return nil, err
+		}
 		s.db, err = sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate")
 		// One connection: SQLite allows one writer, and this avoids
 		// SQLITE_BUSY on lock upgrades. Never nest queries.
@@ -88,6 +94,23 @@ func OpenStore(ctx context.Context, o StoreOptions) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// ownerOnly creates the file path with mode 0600 if it is missing, and
+// takes group and other permissions away from it (and from its SQLite
+// -wal and -shm files) otherwise.
+func ownerOnly(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("hub: opening the database: %w", err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("hub: restricting %s to its owner: %w", p, err)
+		}
+	}
+	return nil
 }
 
 // Close closes the database.
@@ -297,6 +320,16 @@ CREATE TABLE settings (
 ALTER TABLE tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'api';
 UPDATE tokens SET kind = name WHERE name IN ('login', 'web');
 ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0
+`}, {4, `
+CREATE TABLE uploads (
+	owner TEXT NOT NULL,
+	repo TEXT NOT NULL,
+	digest TEXT NOT NULL,
+	size BIGINT NOT NULL,
+	time BIGINT NOT NULL,
+	PRIMARY KEY (repo, digest)
+);
+CREATE INDEX uploads_owner ON uploads (owner, time)
 `}}
 
 // SchemaVersion is the schema version this build migrates to.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -366,5 +367,80 @@ func TestApprovalOfDemotedAdminDoesNotCount(t *testing.T) {
 	}
 	if p, err := th.client(t, "frank").Approve(ctx, "acme", "app", "1.0.0", ""); err != nil || p.Status != hub.StatusApproved {
 		t.Fatalf("third approval: %v %+v", err, p)
+	}
+}
+
+// TestDiskHousekeeping: review archives a killed hub left in ROOT/tmp
+// are removed at start and, once stale, by housekeeping; unfinished
+// uploads are purged after the configured age; blobs uploaded but
+// referenced by no manifest are bounded per owner, while pushes of
+// whole packages do not accumulate against the bound.
+func TestDiskHousekeeping(t *testing.T) {
+	// At start (SQLite: the only hub on ROOT), ROOT/tmp is emptied.
+	root := t.TempDir()
+	left := filepath.Join(root, "tmp", "review-1", "x.skiff")
+	mkdir(t, filepath.Dir(left), "")
+	os.WriteFile(left, []byte("partial"), 0o600)
+	h, err := hub.New(t.Context(), hub.Options{Root: root, AllowUnsigned: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Dir(left)); !os.IsNotExist(err) {
+		t.Errorf("a review directory left by a killed hub survived the start: %v", err)
+	}
+	if r, err := h.Maintain(t.Context()); err != nil || r.TempRemoved+r.UploadsPurged != 0 {
+		t.Errorf("housekeeping of an empty hub: %+v %v", r, err)
+	}
+	h.Close()
+
+	th := newTestHub(t, hub.Options{MaxUnreferenced: 10_000, UploadPurgeAge: time.Hour})
+	ctx := th.ctx
+	alice := th.client(t, "alice")
+	for i := range 3 {
+		a := hubtest.Archive(t, t.TempDir(), "app", "1.0."+string(rune('0'+i)), uint64(i), th.key)
+		if _, err := alice.Push(ctx, a, "acme", hubclient.PushOptions{}); err != nil {
+			t.Fatalf("push %d under the bound: %v", i, err)
+		}
+	}
+	// Orphan blobs count until the bound; then uploads are refused.
+	for i := range 3 {
+		uploadBlob(t, th, "acme/app", "alice", bytes.Repeat([]byte{byte(i)}, 4000))
+	}
+	if got, body := rawDo(t, th, http.MethodPost, "/v2/acme/app/blobs/uploads/", "alice", nil, ""); got != http.StatusForbidden || !strings.Contains(body, "no pushed manifest references") {
+		t.Fatalf("an upload beyond the bound: %d %s", got, body)
+	}
+	if got, _ := rawDo(t, th, http.MethodPost, "/v2/other/app/blobs/uploads/", "root", nil, ""); got != http.StatusAccepted {
+		t.Fatalf("another owner's upload: %d", got)
+	}
+
+	// An unfinished upload, and a stale review directory.
+	req, _ := http.NewRequest(http.MethodPost, "http://"+th.host+"/v2/other/app/blobs/uploads/", nil)
+	req.SetBasicAuth("root", password)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	stale := filepath.Join(th.root, "tmp", "review-2")
+	mkdir(t, stale, "")
+	old := time.Now().Add(-7 * time.Hour)
+	os.Chtimes(stale, old, old)
+	fresh := mkdir(t, filepath.Join(th.root, "tmp"), "review-3")
+	if r, err := th.hub.Maintain(ctx); err != nil || r.UploadsPurged != 0 || r.TempRemoved != 1 {
+		t.Fatalf("housekeeping now: %+v %v, want the stale review directory only", r, err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Fatal("a fresh review directory was removed")
+	}
+
+	// After the purge age: unfinished uploads go, and the orphans no
+	// longer count.
+	th.clock.Add(time.Hour + time.Minute)
+	r, err := th.hub.Maintain(ctx)
+	if err != nil || r.UploadsPurged < 2 {
+		t.Fatalf("housekeeping after the purge age: %+v %v, want the unfinished uploads purged", r, err)
+	}
+	if got, body := rawDo(t, th, http.MethodPost, "/v2/acme/app/blobs/uploads/", "alice", nil, ""); got != http.StatusAccepted {
+		t.Fatalf("an upload after the purge age: %d %s", got, body)
 	}
 }

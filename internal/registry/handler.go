@@ -106,6 +106,9 @@ type Handler struct {
 	app    *handlers.App
 	logger *slog.Logger
 	once   sync.Once
+	// driver and params configure the storage driver (for maintenance).
+	driver string
+	params configuration.Parameters
 }
 
 // NewHandler configures a distribution application storing its content
@@ -149,7 +152,7 @@ func NewHandler(ctx context.Context, o HandlerOptions) (*Handler, error) {
 		releaseLogs(o.Logger)
 		return nil, err
 	}
-	return &Handler{app: app, logger: o.Logger}, nil
+	return &Handler{app: app, logger: o.Logger, driver: cfg.Storage.Type(), params: cfg.Storage.Parameters()}, nil
 }
 
 // ServeHTTP serves the distribution API.
