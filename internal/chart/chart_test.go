@@ -634,3 +634,37 @@ func saveWithHelm(ch *chartv2.Chart, dir string) (string, error) {
 }
 
 func nilLogger() *log.Logger { return log.New(io.Discard, "", 0) }
+
+func TestDefaults(t *testing.T) {
+	dir := t.TempDir()
+	for name, data := range map[string]string{
+		"Chart.yaml":               "apiVersion: v2\nname: app\nversion: 0.1.0\n",
+		"values.yaml":              "image: {repository: quay.io/org/app, tag: v1}\ncache: {image: {registry: quay.io}}\n",
+		"charts/cache/Chart.yaml":  "apiVersion: v2\nname: cache\nversion: 0.1.0\n",
+		"charts/cache/values.yaml": "image: {registry: docker.io, repository: library/redis, sha: ''}\nreplicas: 1\n",
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, err := Fetch(context.Background(), Source{Path: dir}, FetchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Defaults(a.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"image": map[string]any{"repository": "quay.io/org/app", "tag": "v1"},
+		// the subchart's defaults under its name, the parent's winning
+		"cache": map[string]any{"image": map[string]any{"registry": "quay.io", "repository": "library/redis", "sha": ""}, "replicas": float64(1)},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Defaults = %#v\nwant %#v", got, want)
+	}
+}
