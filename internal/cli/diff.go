@@ -43,7 +43,7 @@ Nothing is pushed or applied. Exit code 2 means there are changes.`,
 				fmt.Fprintln(a.streams.Out, "no changes")
 				return nil
 			}
-			return &ExitError{Code: 2, Err: fmt.Errorf("%d objects would change", len(changes))}
+			return &ExitError{Code: exitChanges, Err: fmt.Errorf("%d objects would change", len(changes))}
 		},
 	}
 	f.add(cmd)

@@ -8,10 +8,19 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/skiffhq/skiff/internal/install"
+	"github.com/skiffhq/skiff/internal/oci"
 	"github.com/skiffhq/skiff/internal/release"
 )
 
 func init() { register(newInstall); register(newUpgrade) }
+
+// deployResult is what install and upgrade report (-o json|yaml): the new
+// revision's record and what the load moved.
+type deployResult struct {
+	Record *release.Record     `json:"record"`
+	Push   *oci.PushResult     `json:"push,omitempty"`
+	Charts []install.ChartPush `json:"charts,omitempty"`
+}
 
 // deployVerb is what differs between install and upgrade.
 type deployVerb struct {
@@ -61,7 +70,10 @@ With --install a deployment that does not exist is installed.`,
 // newDeploy builds the install or upgrade command: open and verify the
 // archive, run v.run with the deploy flags, report the new revision.
 func newDeploy(a *app, v deployVerb) *cobra.Command {
-	var f deployFlags
+	var (
+		f   deployFlags
+		out *formatFlag
+	)
 	cmd := &cobra.Command{
 		Use:   v.use,
 		Short: v.short,
@@ -80,10 +92,17 @@ func newDeploy(a *app, v deployVerb) *cobra.Command {
 			if err != nil || o.DryRun {
 				return err
 			}
-			v.report(a.streams.Out, res.Record)
-			return nil
+			r := deployResult{Record: res.Record}
+			if res.Load != nil {
+				r.Push, r.Charts = res.Load.Push, res.Load.Charts
+			}
+			return a.print(out, r, func() error {
+				v.report(a.streams.Out, res.Record)
+				return nil
+			})
 		},
 	}
+	out = addFormat(cmd, "")
 	f.add(cmd)
 	if v.upgrade {
 		f.addUpgrade(cmd)

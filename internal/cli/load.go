@@ -8,9 +8,19 @@ import (
 
 	"github.com/skiffhq/skiff/internal/bytesize"
 	"github.com/skiffhq/skiff/internal/install"
+	"github.com/skiffhq/skiff/internal/oci"
 )
 
 func init() { register(newLoad) }
+
+// loadResult is what load reports (-o json|yaml).
+type loadResult struct {
+	Registry string `json:"registry"`
+	// Images maps each source reference to where it was loaded, by digest.
+	Images map[string]string   `json:"images"`
+	Push   *oci.PushResult     `json:"push"`
+	Charts []install.ChartPush `json:"charts,omitempty"`
+}
 
 func newLoad(a *app) *cobra.Command {
 	var (
@@ -18,6 +28,7 @@ func newLoad(a *app) *cobra.Command {
 		rf         remoteFlags
 		tf         trustFlags
 		skipCharts bool
+		out        *formatFlag
 	)
 	cmd := &cobra.Command{
 		Use:   "load ARCHIVE --registry HOST[/PREFIX]",
@@ -56,13 +67,16 @@ leaves them out.`,
 			if err != nil {
 				return err
 			}
-			r := res.Push
-			fmt.Fprintf(a.streams.Out, "loaded %d images into %s: %s pushed (%d blobs), %s skipped (%d blobs), %d blobs mounted\n",
-				len(res.Map), o.Registry, bytesize.Format(r.BytesPushed), r.BlobsPushed, bytesize.Format(r.BytesSkipped), r.BlobsSkipped, r.BlobsMounted)
-			for _, c := range res.Charts {
-				fmt.Fprintf(a.streams.Out, "chart %s %s: %s (%d image values relocated)\n", c.Chart, c.Version, c.Ref, c.Images)
-			}
-			return nil
+			lr := loadResult{Registry: o.Registry, Images: res.Map, Push: res.Push, Charts: res.Charts}
+			return a.print(out, lr, func() error {
+				r := res.Push
+				fmt.Fprintf(a.streams.Out, "loaded %d images into %s: %s pushed (%d blobs), %s skipped (%d blobs), %d blobs mounted\n",
+					len(res.Map), o.Registry, bytesize.Format(r.BytesPushed), r.BlobsPushed, bytesize.Format(r.BytesSkipped), r.BlobsSkipped, r.BlobsMounted)
+				for _, c := range res.Charts {
+					fmt.Fprintf(a.streams.Out, "chart %s %s: %s (%d image values relocated)\n", c.Chart, c.Version, c.Ref, c.Images)
+				}
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&o.Registry, "registry", "", "target registry HOST[:PORT][/PREFIX] (required)")
@@ -70,6 +84,7 @@ leaves them out.`,
 	cmd.Flags().IntVar(&o.Concurrency, "concurrency", 4, "images pushed in parallel")
 	cmd.Flags().BoolVar(&skipCharts, "skip-charts", false, "do not push the package's charts as OCI Helm charts")
 	_ = cmd.MarkFlagRequired("registry")
+	out = addFormat(cmd, "")
 	rf.add(cmd)
 	tf.add(cmd)
 	return cmd

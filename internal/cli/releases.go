@@ -24,6 +24,7 @@ func newRollback(a *app) *cobra.Command {
 	var cf clusterFlags
 	var timeout time.Duration
 	var noWait bool
+	var out *formatFlag
 	cmd := &cobra.Command{
 		Use:   "rollback DEPLOYMENT [REVISION]",
 		Short: "Return a deployment to an earlier revision (default: the previous one)",
@@ -43,10 +44,13 @@ func newRollback(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.streams.Out, "rolled back %s: revision %d (%s %s), %s\n", r.Deployment, r.Revision, r.Package.Name, r.Package.Version, r.Description)
-			return nil
+			return a.print(out, r, func() error {
+				_, err := fmt.Fprintf(a.streams.Out, "rolled back %s: revision %d (%s %s), %s\n", r.Deployment, r.Revision, r.Package.Name, r.Package.Version, r.Description)
+				return err
+			})
 		},
 	}
+	out = addFormat(cmd, "")
 	cf.add(cmd)
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "readiness timeout per component")
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "do not wait for readiness")
@@ -57,6 +61,7 @@ func newUninstall(a *app) *cobra.Command {
 	var cf clusterFlags
 	var keep, force bool
 	var timeout time.Duration
+	var out *formatFlag
 	cmd := &cobra.Command{
 		Use:   "uninstall DEPLOYMENT",
 		Short: "Remove everything a deployment created",
@@ -68,10 +73,18 @@ func newUninstall(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.streams.Out, "uninstalled %s from namespace %s\n", args[0], cf.namespace)
-			return nil
+			r := struct {
+				Deployment  string `json:"deployment"`
+				Namespace   string `json:"namespace"`
+				KeptHistory bool   `json:"keptHistory"`
+			}{args[0], cf.namespace, keep}
+			return a.print(out, r, func() error {
+				_, err := fmt.Fprintf(a.streams.Out, "uninstalled %s from namespace %s\n", args[0], cf.namespace)
+				return err
+			})
 		},
 	}
+	out = addFormat(cmd, "")
 	cf.add(cmd)
 	cmd.Flags().BoolVar(&keep, "keep-history", false, "keep the release records (marked uninstalled)")
 	cmd.Flags().BoolVar(&force, "force", false, "uninstall even if other deployments depend on it")

@@ -5,6 +5,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,8 +13,11 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/skiffhq/skiff/internal/vuln"
 )
 
 // Version is stamped at build time with -ldflags "-X .../cli.Version=...".
@@ -56,20 +60,41 @@ func Run(ctx context.Context, s Streams, args []string) int {
 	root.SetErr(s.Err)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
-		return 0
+		return exitOK
 	}
-	msg := err.Error()
-	fmt.Fprintf(s.Err, "skiff: error: %s\n", msg)
-	if errors.Is(err, context.Canceled) {
-		fmt.Fprintln(s.Err, "skiff: hint: interrupted; nothing was left half-written, run the command again to resume")
-		return 130
-	}
+	code, hint := exitError, ""
 	var ee *ExitError
-	if errors.As(err, &ee) {
-		return ee.Code
+	switch {
+	case errors.Is(err, context.Canceled):
+		code, hint = exitInterrupted, "interrupted; nothing was left half-written, run the command again to resume"
+	case errors.As(err, &ee):
+		code = ee.Code
+	case errors.Is(err, vuln.ErrBlocked):
+		code = exitBlocked
 	}
-	return 1
+	if strings.EqualFold(a.logFmt, "json") {
+		// One JSON object, like the log lines before it.
+		e := map[string]any{"time": time.Now().UTC().Format(time.RFC3339Nano), "level": "ERROR", "msg": err.Error(), "exitCode": code}
+		if hint != "" {
+			e["hint"] = hint
+		}
+		json.NewEncoder(s.Err).Encode(e)
+		return code
+	}
+	fmt.Fprintf(s.Err, "skiff: error: %s\n", err)
+	if hint != "" {
+		fmt.Fprintf(s.Err, "skiff: hint: %s\n", hint)
+	}
+	return code
 }
+
+// Exit codes, documented in skiff --help.
+const (
+	exitOK          = 0
+	exitError       = 1
+	exitChanges     = 2 // diff: the upgrade would change objects
+	exitInterrupted = 130
+)
 
 func (a *app) root() *cobra.Command {
 	root := &cobra.Command{
@@ -77,7 +102,13 @@ func (a *app) root() *cobra.Command {
 		Short: "Carry Kubernetes software across an air gap",
 		Long: `Skiff builds one signed, self-contained archive of a package's images,
 charts, manifests and files on the connected side, and verifies, loads and
-installs it on the air-gapped side.`,
+installs it on the air-gapped side.
+
+Exit codes: 0 success; 1 error; 2 skiff diff found changes; 3 a gate
+refused the package (vulnerability policy: scan, install, upgrade, hub
+rescan); 130 interrupted (run the command again to resume). With
+--log-format json, errors are written to stderr as one JSON object
+({"level":"ERROR","msg":...,"exitCode":N}) like the log lines.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -91,7 +122,21 @@ installs it on the air-gapped side.`,
 	for _, add := range verbs {
 		root.AddCommand(add(a))
 	}
+	requireSubcommands(root)
 	return root
+}
+
+// requireSubcommands makes every command group below root (hub, trust,
+// registry, ...) fail when run without a known subcommand, instead of
+// printing help and exiting 0.
+func requireSubcommands(root *cobra.Command) {
+	for _, c := range root.Commands() {
+		if c.HasSubCommands() && c.RunE == nil && c.Run == nil {
+			c.Args = cobra.ArbitraryArgs
+			c.RunE = unknownSubcommand
+		}
+		requireSubcommands(c)
+	}
 }
 
 // verbs are registered by each verb file's init.

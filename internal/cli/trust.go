@@ -66,6 +66,19 @@ func newTrust(a *app) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(add, list)
+	remove := &cobra.Command{
+		Use:   "remove NAME|KEY-ID",
+		Short: "Stop trusting a key",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			k, err := sign.RemoveTrusted(trustDir(), args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.streams.Out, "removed %s (%s) from %s\n", k.Name, k.ID, trustDir())
+			return nil
+		},
+	}
+	cmd.AddCommand(add, list, remove)
 	return cmd
 }

@@ -15,7 +15,10 @@ import (
 func init() { register(newVerify) }
 
 func newVerify(a *app) *cobra.Command {
-	var tf trustFlags
+	var (
+		tf  trustFlags
+		out *formatFlag
+	)
 	cmd := &cobra.Command{
 		Use:   "verify ARCHIVE",
 		Short: "Check every digest, the package graph and the signature",
@@ -40,21 +43,48 @@ and that a trusted key signed it.`,
 				return err
 			}
 			defer p.Close()
-			signed := "signature NOT checked"
-			if !opts.SkipSignature {
-				signed = "signed by " + strings.Join(p.SignedBy, ", ")
+			r := verifyResult{
+				Archive: args[0], Name: p.Description.Name, Version: p.Description.Version, Root: p.Root.Digest.String(),
+				Blobs: res.Blobs, Bytes: res.Bytes, SignatureChecked: !opts.SkipSignature, SignedBy: p.SignedBy,
 			}
-			fmt.Fprintf(a.streams.Out, "%s: ok: %s %s, %d blobs, %s verified, %s\n", args[0],
-				p.Description.Name, p.Description.Version, res.Blobs, bytesize.Format(res.Bytes), signed)
 			if d := p.Description.Delta; d != nil {
-				fmt.Fprintf(a.streams.Out, "delta of base %s: %d blobs omitted (the target registry must hold them):\n", d.Base, len(res.Omitted))
+				r.DeltaBase = d.Base
 				for _, o := range res.Omitted {
-					fmt.Fprintf(a.streams.Out, "  %s\n", o)
+					r.Omitted = append(r.Omitted, o.String())
 				}
 			}
-			return nil
+			return a.print(out, r, func() error {
+				signed := "signature NOT checked"
+				if r.SignatureChecked {
+					signed = "signed by " + strings.Join(r.SignedBy, ", ")
+				}
+				fmt.Fprintf(a.streams.Out, "%s: ok: %s %s, %d blobs, %s verified, %s\n", r.Archive,
+					r.Name, r.Version, r.Blobs, bytesize.Format(r.Bytes), signed)
+				if r.DeltaBase != "" {
+					fmt.Fprintf(a.streams.Out, "delta of base %s: %d blobs omitted (the target registry must hold them):\n", r.DeltaBase, len(r.Omitted))
+					for _, o := range r.Omitted {
+						fmt.Fprintf(a.streams.Out, "  %s\n", o)
+					}
+				}
+				return nil
+			})
 		},
 	}
+	out = addFormat(cmd, "")
 	tf.add(cmd)
 	return cmd
+}
+
+// verifyResult is what verify reports (-o json|yaml).
+type verifyResult struct {
+	Archive          string   `json:"archive"`
+	Name             string   `json:"name"`
+	Version          string   `json:"version"`
+	Root             string   `json:"root"`
+	Blobs            int      `json:"blobs"`
+	Bytes            int64    `json:"bytes"`
+	SignatureChecked bool     `json:"signatureChecked"`
+	SignedBy         []string `json:"signedBy,omitempty"`
+	DeltaBase        string   `json:"deltaBase,omitempty"`
+	Omitted          []string `json:"omitted,omitempty"`
 }

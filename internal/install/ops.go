@@ -205,10 +205,10 @@ func Records(c Cluster) (*release.Store, error) {
 
 // ObjectStatus is the readiness of one object of a deployment.
 type ObjectStatus struct {
-	Component string
-	Object    string
-	Status    string
-	Message   string
+	Component string `json:"component"`
+	Object    string `json:"object"`
+	Status    string `json:"status"`
+	Message   string `json:"message,omitempty"`
 }
 
 // ErrMissing: objects a deployment's record lists are not in the cluster.

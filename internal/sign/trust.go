@@ -367,3 +367,33 @@ func decodeB64(s string) ([]byte, error) {
 	}
 	return nil, errors.New("invalid base64")
 }
+
+// ErrNotTrusted: no trusted key has the name or ID given.
+var ErrNotTrusted = errors.New("no such trusted key")
+
+// RemoveTrusted removes the trusted key named nameOrID (its file name
+// without .pub, or its key ID) from dir, and returns it. Only *.pub files
+// holding a valid public key are considered, so nothing else in dir is
+// ever deleted.
+func RemoveTrusted(dir, nameOrID string) (TrustedKey, error) {
+	t, err := LoadTrust(dir)
+	if err != nil {
+		return TrustedKey{}, err
+	}
+	for _, k := range t.Keys() {
+		if k.Name == nameOrID || k.ID == nameOrID {
+			if err := os.Remove(k.Path); err != nil {
+				return k, fmt.Errorf("removing trusted key: %w", err)
+			}
+			return k, nil
+		}
+	}
+	names := make([]string, 0, len(t.keys))
+	for _, k := range t.keys {
+		names = append(names, k.Name)
+	}
+	if len(names) == 0 {
+		names = append(names, "none")
+	}
+	return TrustedKey{}, fmt.Errorf("%w %q in %s (trusted: %s): see skiff trust list", ErrNotTrusted, nameOrID, dir, strings.Join(names, ", "))
+}
