@@ -68,7 +68,9 @@ func TestDecompressManifestsBounded(t *testing.T) {
 			}
 			// Allocation follows the cap, not the bomb's size (reading it
 			// whole allocated more than 2 GiB).
-			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > big/2 {
+			// Under -race sync.Pool drops items at random, so the decoder
+			// reallocates its block buffers: only the error is checked there.
+			if alloc := after.TotalAlloc - before.TotalAlloc; !raceEnabled && alloc > big/2 {
 				t.Errorf("allocated %d bytes decompressing, more than half the bomb's %d", alloc, int64(big))
 			}
 		})
