@@ -199,7 +199,7 @@ func (m *Mutator) site() string {
 }
 
 // target returns the site reference of img pinned by digest, or "" when
-// img is already in the site registry.
+// img is already in the site registry (on its host, under any path).
 func (m *Mutator) target(ctx context.Context, img string) (string, error) {
 	named, err := reference.ParseNormalizedNamed(strings.TrimSpace(img))
 	if err != nil {
@@ -227,12 +227,10 @@ func (m *Mutator) target(ctx context.Context, img string) (string, error) {
 	return images.Target(named.String(), m.Policy.Registry, d)
 }
 
+// inSite reports whether named is on the site registry's host, under
+// whatever path: such an image is already pullable where nodes pull from.
 func (m *Mutator) inSite(named reference.Named) bool {
-	if reference.Domain(named) != m.Policy.Registry.Host {
-		return false
-	}
-	p := strings.Trim(m.Policy.Registry.Prefix, "/")
-	return p == "" || strings.HasPrefix(reference.Path(named), p+"/")
+	return reference.Domain(named) == m.Policy.Registry.Host
 }
 
 func (m *Mutator) resolve(ctx context.Context, repo, ref string) (digest.Digest, error) {

@@ -72,7 +72,7 @@ func TestReview(t *testing.T) {
 		{name: "short name, pinned digest", req: review("Pod", "apps", pod(nil, "busybox@"+dgst.String())),
 			wantPatch: site + `/mirror/docker.io/library/busybox@` + dgst.String()},
 		{name: "already in the site registry", req: review("Pod", "apps", pod(nil, relocated))},
-		{name: "same host, other prefix is rewritten", req: review("Pod", "apps", pod(nil, site+"/other/x:1")), wantDeny: site + "/other/x:1 is not in the site registry"},
+		{name: "same registry, other path left alone", req: review("Pod", "apps", pod(nil, site+"/other/x:1"))},
 		{name: "missing image is refused, named", req: review("Pod", "apps", pod(nil, reloader, "ghcr.io/org/missing:2")),
 			wantDeny: "image ghcr.io/org/missing:2 is not in the site registry " + site + "/mirror"},
 		{name: "missing image only warned", warn: true, req: review("Pod", "apps", pod(nil, "ghcr.io/org/missing:2", reloader)),
