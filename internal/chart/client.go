@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -490,4 +492,23 @@ func (c *Client) Test(ctx context.Context, name, namespace string, o TestOptions
 		return out, fmt.Errorf("test release %s in %s: %w", name, ns, notFound(runErr))
 	}
 	return out, nil
+}
+
+// FieldManager is the server-side apply field manager Helm applies
+// release objects with (the program's name unless Helm was told one).
+func FieldManager() string {
+	if kube.ManagedFieldsManager != "" {
+		return kube.ManagedFieldsManager
+	}
+	if os.Args[0] == "" {
+		return "unknown"
+	}
+	return filepath.Base(os.Args[0])
+}
+
+// ReleaseMetadata are the labels and annotations Helm puts on every object
+// of a release.
+func ReleaseMetadata(release, namespace string) (labels, annotations map[string]string) {
+	return map[string]string{"app.kubernetes.io/managed-by": "Helm"},
+		map[string]string{"meta.helm.sh/release-name": release, "meta.helm.sh/release-namespace": namespace}
 }

@@ -13,11 +13,14 @@ func init() { register(newDiff) }
 func newDiff(a *app) *cobra.Command {
 	var f deployFlags
 	cmd := &cobra.Command{
-		Use:   "diff ARCHIVE --registry HOST[/PREFIX]",
-		Short: "Show what an upgrade to ARCHIVE would change",
-		Long: `Diff renders the package offline with the given values and relocated images
-and compares it, object by object, with what the deployment runs now.
-Nothing is pushed or applied. Exit code 2 means there are changes.`,
+		Use:   "diff ARCHIVE",
+		Short: "Show what an upgrade to ARCHIVE would change in the cluster",
+		Long: `Diff renders the package with the given values and relocated images,
+server-side applies every object in a dry run and compares the result with
+the live object: drift and objects deleted out of band show, as do objects
+the deployment has and the package lacks. Nothing is pushed or applied.
+An existing deployment needs no --registry (the recorded one is used).
+Exit code 2 means there are changes.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, o, err := f.open(a, cmd, args[0])

@@ -416,6 +416,7 @@ func newRecord(p *Package, o Options, rev int, st release.Status, m images.Map) 
 		Deployment: o.Deployment, Namespace: o.Namespace, Revision: rev, Status: st,
 		Package: release.Package{Name: d.Name, Version: d.Version, Root: p.Root.Digest.String()},
 		Images:  map[string]string(m), Created: now, Updated: now,
+		Registry: o.Load.Registry, Flatten: o.Load.Flatten,
 	}
 	for _, dep := range d.Dependencies {
 		rec.Dependencies = append(rec.Dependencies, dep.Name+" "+dep.Version)

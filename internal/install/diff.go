@@ -5,13 +5,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	pathpkg "path"
+	"slices"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
 	"github.com/skiffhq/skiff/internal/bundle"
 	"github.com/skiffhq/skiff/internal/chart"
+	"github.com/skiffhq/skiff/internal/images"
 	"github.com/skiffhq/skiff/internal/kube"
 	"github.com/skiffhq/skiff/internal/release"
 )
@@ -27,32 +31,46 @@ type Change struct {
 	Diff string
 }
 
-// Diff compares what p would deploy with what the deployment runs now.
-// It reads the cluster (Helm release manifests and Skiff records) and
-// renders p offline; nothing is changed. A deployment that does not exist
-// yet shows every object as added.
+// Diff compares what p would deploy with what the cluster runs now: every
+// object of p is server-side applied in a dry run and compared with the
+// live object, so drift and objects deleted out of band show; objects the
+// deployment has and p lacks show as removed. Nothing is changed. A
+// deployment that does not exist yet shows every object as added. For an
+// existing deployment o.Load.Registry defaults to the recorded one.
 func Diff(ctx context.Context, p *Package, o Options) ([]Change, error) {
 	o.defaults(p.Description)
+	d := p.Description
+	b, err := o.Cluster.connect(o.Namespace, &o)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := b.store(0).Deployed(ctx, o.Namespace, o.Deployment)
+	if err != nil && !errors.Is(err, release.ErrNotFound) {
+		return nil, err
+	}
+	if o.Load.Registry == "" && cur != nil {
+		o.Load.Registry, o.Load.Flatten = recordedRegistry(cur)
+	}
 	dest, err := ParseRegistry(o.Load.Registry, o.Load.Flatten)
 	if err != nil {
 		return nil, err
 	}
-	m, err := Relocation(p.Description, dest)
+	m, err := Relocation(d, dest)
 	if err != nil {
 		return nil, err
 	}
 	post := relocator(m)
-	uv, err := splitValues(p.Description, o.Values, o.Set)
+	uv, err := splitValues(d, o.Values, o.Set)
+	if err != nil {
+		return nil, err
+	}
+	names, err := releaseNames(d, o.Deployment, o.Namespace, cur)
 	if err != nil {
 		return nil, err
 	}
 	// desired state, keyed by component then object
-	want := map[string]map[string]string{}
-	names, err := releaseNames(p.Description, o.Deployment, o.Namespace, nil)
-	if err != nil {
-		return nil, err
-	}
-	for _, c := range p.Description.Charts {
+	want := map[string]*desired{}
+	for _, c := range d.Charts {
 		data, err := readLayer(ctx, p, c.Digest, c.Size, bundle.MediaTypeChart)
 		if err != nil {
 			return nil, err
@@ -68,7 +86,7 @@ func Diff(ctx context.Context, p *Package, o Options) ([]Change, error) {
 		if ns == "" {
 			ns = o.Namespace
 		}
-		r, err := chart.Render(ctx, data, chart.RenderOptions{ReleaseName: names[c.Name], Namespace: ns, Values: vals, KubeVersion: renderKubeVersion(p.Description, o)})
+		r, err := chart.Render(ctx, data, chart.RenderOptions{ReleaseName: names[c.Name], Namespace: ns, Values: vals, KubeVersion: renderKubeVersion(d, o)})
 		if err != nil {
 			return nil, fmt.Errorf("chart %s: %w", c.Name, err)
 		}
@@ -76,11 +94,14 @@ func Diff(ctx context.Context, p *Package, o Options) ([]Change, error) {
 		if err != nil {
 			return nil, err
 		}
-		if want[c.Name], err = objectMap(y, ns, true); err != nil {
+		labels, annotations := chart.ReleaseMetadata(names[c.Name], ns)
+		w := &desired{ns: ns, manager: chart.FieldManager(), labels: labels, annotations: annotations}
+		if w.objs, err = objectsOf(y, ns, true); err != nil {
 			return nil, fmt.Errorf("chart %s: %w", c.Name, err)
 		}
+		want[c.Name] = w
 	}
-	for _, ms := range p.Description.Manifests {
+	for _, ms := range d.Manifests {
 		z, err := readLayer(ctx, p, ms.Digest, ms.Size, bundle.MediaTypeManifests)
 		if err != nil {
 			return nil, err
@@ -96,73 +117,82 @@ func Diff(ctx context.Context, p *Package, o Options) ([]Change, error) {
 		if ns == "" {
 			ns = o.Namespace
 		}
-		if want[ms.Name], err = objectMap(y, ns, false); err != nil {
+		w := &desired{ns: ns, manager: FieldManager,
+			labels: map[string]string{LabelManagedBy: "skiff", LabelDeployment: o.Deployment, LabelNamespace: o.Namespace}}
+		if w.objs, err = objectsOf(y, ns, false); err != nil {
 			return nil, fmt.Errorf("manifests %s: %w", ms.Name, err)
 		}
+		want[ms.Name] = w
 	}
 
-	// current state
-	have := map[string]map[string]string{}
-	b, err := o.Cluster.connect(o.Namespace, &o)
-	if err != nil {
-		return nil, err
-	}
-	cur, err := b.store(0).Deployed(ctx, o.Namespace, o.Deployment)
-	if err != nil && !errors.Is(err, release.ErrNotFound) {
-		return nil, err
-	}
+	// what the deployment has now, by its records and Helm releases
+	have := map[string]map[string]*unstructured.Unstructured{}
 	var pkg []Change
 	if cur != nil {
-		if err := checkDowngrade(cur.Package.Version, p.Description.Version); err != nil {
-			pkg = append(pkg, Change{Op: "downgrade", Object: fmt.Sprintf("package %s %s -> %s (upgrade refuses it without --allow-downgrade)", p.Description.Name, cur.Package.Version, p.Description.Version)})
+		if err := checkDowngrade(cur.Package.Version, d.Version); err != nil {
+			pkg = append(pkg, Change{Op: "downgrade", Object: fmt.Sprintf("package %s %s -> %s (upgrade refuses it without --allow-downgrade)", d.Name, cur.Package.Version, d.Version)})
 		}
-		cc := b.charts
 		for _, comp := range cur.Components {
+			if comp.Deferred {
+				continue
+			}
 			y := []byte(comp.Manifest)
 			if comp.Kind == kindChart {
-				r, err := cc.Get(ctx, comp.HelmRelease, comp.Namespace)
+				r, err := b.charts.Get(ctx, comp.HelmRelease, comp.Namespace)
 				if err != nil {
 					return nil, fmt.Errorf("chart %s: %w", comp.Name, err)
 				}
 				y = []byte(r.Manifest)
 			}
-			if have[comp.Name], err = objectMap(y, comp.Namespace, comp.Kind == kindChart); err != nil {
+			if have[comp.Name], err = objectsOf(y, comp.Namespace, comp.Kind == kindChart); err != nil {
 				return nil, err
 			}
 		}
 	}
-	return append(pkg, compare(have, want)...), nil
-}
-
-// objectMap splits a YAML stream into canonical YAML per object key. For
-// charts it leaves out what Helm keeps outside the release manifest: hooks
-// and CRDs.
-func objectMap(y []byte, ns string, isChart bool) (map[string]string, error) {
-	objs, err := kube.ParseObjects(y)
+	changes, err := liveChanges(ctx, b.kube, have, want)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]string{}
-	for _, ob := range objs {
-		ref := kube.RefOf(ob)
-		if isChart && (ref.Kind == "CustomResourceDefinition" || ob.GetAnnotations()["helm.sh/hook"] != "") {
-			continue
-		}
-		if ref.Namespace == "" && namespaced(ref.Kind) {
-			ref.Namespace = ns
-		}
-		ref.Version = "" // a version bump alone is no change of object
-		b, err := yaml.Marshal(ob.Object)
-		if err != nil {
-			return nil, err
-		}
-		out[ref.String()] = string(b)
-	}
-	return out, nil
+	return append(pkg, changes...), nil
 }
 
-func compare(have, want map[string]map[string]string) []Change {
-	var out []Change
+// desired are the objects one component would apply, and how.
+type desired struct {
+	ns          string
+	manager     string
+	labels      map[string]string
+	annotations map[string]string
+	objs        map[string]*unstructured.Unstructured
+}
+
+// recordedRegistry is the registry a deployment's images were loaded
+// into: recorded, or (records of older versions) read off its image map.
+func recordedRegistry(r *release.Record) (string, bool) {
+	if r.Registry != "" {
+		return r.Registry, r.Flatten
+	}
+	for src, tgt := range r.Images {
+		repo, _, _ := strings.Cut(tgt, "@")
+		srcRepo := sourceRepo(src)
+		host, path, _ := strings.Cut(srcRepo, "/")
+		for _, suffix := range []string{"/" + images.SourceHostPath(host) + "/" + path, "/" + path} {
+			if reg, ok := strings.CutSuffix(repo, suffix); ok {
+				return reg, false
+			}
+		}
+		if reg, ok := strings.CutSuffix(repo, "/"+pathpkg.Base(path)); ok {
+			return reg, true
+		}
+	}
+	return "", false
+}
+
+// liveChanges server-side applies every desired object in a dry run and
+// compares the result with the live object: "add" for a missing object
+// (also one deleted out of band), "change" with a line diff when applying
+// would change it (drift included), "remove" for a live object the
+// deployment has and want lacks.
+func liveChanges(ctx context.Context, kc cluster, have map[string]map[string]*unstructured.Unstructured, want map[string]*desired) ([]Change, error) {
 	comps := map[string]bool{}
 	for c := range have {
 		comps[c] = true
@@ -170,38 +200,115 @@ func compare(have, want map[string]map[string]string) []Change {
 	for c := range want {
 		comps[c] = true
 	}
-	names := make([]string, 0, len(comps))
-	for c := range comps {
-		names = append(names, c)
-	}
-	sort.Strings(names)
-	for _, c := range names {
-		keys := map[string]bool{}
-		for k := range have[c] {
-			keys[k] = true
+	var out []Change
+	for _, c := range slices.Sorted(maps.Keys(comps)) {
+		w := want[c]
+		if w == nil {
+			w = &desired{}
 		}
-		for k := range want[c] {
-			keys[k] = true
+		var objs []*unstructured.Unstructured
+		for _, k := range slices.Sorted(maps.Keys(w.objs)) {
+			ob := w.objs[k].DeepCopy()
+			if len(w.annotations) > 0 {
+				a := ob.GetAnnotations()
+				if a == nil {
+					a = map[string]string{}
+				}
+				maps.Copy(a, w.annotations)
+				ob.SetAnnotations(a)
+			}
+			objs = append(objs, ob)
 		}
-		ks := make([]string, 0, len(keys))
-		for k := range keys {
-			ks = append(ks, k)
+		dry := map[string]*unstructured.Unstructured{}
+		if len(objs) > 0 {
+			_, err := kc.Apply(ctx, objs, kube.ApplyOptions{
+				FieldManager: w.manager, Namespace: w.ns, Force: true, DryRun: true, Labels: w.labels,
+				OnResult: func(_ kube.ObjectRef, res *unstructured.Unstructured) { dry[objectKey(res, w.ns)] = res },
+			})
+			if err != nil {
+				return nil, fmt.Errorf("%s: server-side dry run: %w", c, err)
+			}
 		}
-		sort.Strings(ks)
-		for _, k := range ks {
-			h, inHave := have[c][k]
-			w, inWant := want[c][k]
+		for _, k := range slices.Sorted(maps.Keys(w.objs)) {
+			ref := kube.RefOf(w.objs[k])
+			live, err := kc.Get(ctx, ref)
 			switch {
-			case !inHave:
-				out = append(out, Change{Op: "add", Component: c, Object: k})
-			case !inWant:
+			case errors.Is(err, kube.ErrNotFound):
+				op := Change{Op: "add", Component: c, Object: k}
+				if have[c][k] != nil {
+					op.Object += " (missing from the cluster: deleted out of band)"
+				}
+				out = append(out, op)
+				continue
+			case err != nil:
+				return nil, fmt.Errorf("%s: reading %s: %w", c, ref, err)
+			}
+			after := dry[k]
+			if after == nil {
+				continue // not checkable in a dry run (its CRD comes with it)
+			}
+			a, b := canonical(live), canonical(after)
+			if a != b {
+				out = append(out, Change{Op: "change", Component: c, Object: k, Diff: lineDiff(a, b)})
+			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(have[c])) {
+			if w.objs[k] != nil {
+				continue
+			}
+			if _, err := kc.Get(ctx, kube.RefOf(have[c][k])); err == nil {
 				out = append(out, Change{Op: "remove", Component: c, Object: k})
-			case h != w:
-				out = append(out, Change{Op: "change", Component: c, Object: k, Diff: lineDiff(h, w)})
+			} else if !errors.Is(err, kube.ErrNotFound) {
+				return nil, fmt.Errorf("%s: reading %s: %w", c, k, err)
 			}
 		}
 	}
-	return out
+	return out, nil
+}
+
+// canonical is the YAML of o without what the server alone changes.
+func canonical(o *unstructured.Unstructured) string {
+	o = o.DeepCopy()
+	for _, f := range []string{"managedFields", "resourceVersion", "generation", "uid", "creationTimestamp", "selfLink"} {
+		unstructured.RemoveNestedField(o.Object, "metadata", f)
+	}
+	unstructured.RemoveNestedField(o.Object, "status")
+	b, err := yaml.Marshal(o.Object)
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
+}
+
+// objectKey is the key of an object in a component (its ref without API
+// version, namespaced kinds in ns when they name none).
+func objectKey(ob *unstructured.Unstructured, ns string) string {
+	ref := kube.RefOf(ob)
+	if ref.Namespace == "" && namespaced(ref.Kind) {
+		ref.Namespace = ns
+	}
+	ref.Version = ""
+	return ref.String()
+}
+
+// objectsOf splits a YAML stream into objects by key. For charts it leaves
+// out what Helm keeps outside the release manifest: hooks and CRDs.
+func objectsOf(y []byte, ns string, isChart bool) (map[string]*unstructured.Unstructured, error) {
+	objs, err := kube.ParseObjects(y)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*unstructured.Unstructured{}
+	for _, ob := range objs {
+		if isChart && (ob.GetKind() == "CustomResourceDefinition" || ob.GetAnnotations()["helm.sh/hook"] != "") {
+			continue
+		}
+		if ob.GetNamespace() == "" && namespaced(ob.GetKind()) {
+			ob.SetNamespace(ns)
+		}
+		out[objectKey(ob, ns)] = ob
+	}
+	return out, nil
 }
 
 // lineDiff is a minimal unified-style diff (LCS over lines) of a and b,

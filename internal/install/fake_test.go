@@ -98,6 +98,17 @@ func (f *fakeCluster) Apply(ctx context.Context, objs []*unstructured.Unstructur
 		}
 		if !o.DryRun {
 			f.put(ref, obj, o.Labels)
+		} else if o.OnResult != nil {
+			// What apply would store: the object replaced, as put does.
+			c := obj.DeepCopy()
+			c.SetNamespace(ref.Namespace)
+			l := c.GetLabels()
+			if l == nil {
+				l = map[string]string{}
+			}
+			maps.Copy(l, o.Labels)
+			c.SetLabels(l)
+			o.OnResult(ref, c)
 		}
 		refs = append(refs, ref)
 		if o.OnApplied != nil {
@@ -433,7 +444,7 @@ func (h *fakeHelm) apply(ctx context.Context, y, name, ns string) ([]kube.Object
 		an["meta.helm.sh/release-name"], an["meta.helm.sh/release-namespace"] = name, ns
 		o.SetAnnotations(an)
 	}
-	return h.kube.Apply(ctx, objs, kube.ApplyOptions{Namespace: ns})
+	return h.kube.Apply(ctx, objs, kube.ApplyOptions{Namespace: ns, Labels: map[string]string{"app.kubernetes.io/managed-by": "Helm"}})
 }
 
 func (h *fakeHelm) deleteManifest(ctx context.Context, y, ns string, keep []kube.ObjectRef) error {

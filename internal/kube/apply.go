@@ -47,6 +47,9 @@ type ApplyOptions struct {
 	Labels map[string]string
 	// OnApplied, when set, is called after each object is applied.
 	OnApplied func(ObjectRef)
+	// OnResult, when set, is called with the object the server returned
+	// for each object applied (in a dry run: the object as it would be).
+	OnResult func(ObjectRef, *unstructured.Unstructured)
 }
 
 // planned is one object ready to apply.
@@ -203,8 +206,11 @@ func (c *Client) applyOne(ctx context.Context, p planned, opts ApplyOptions) err
 	if opts.DryRun {
 		ao.DryRun = []string{metav1.DryRunAll}
 	}
-	_, err := c.resource(p.mapping, p.ref.Namespace).Apply(ctx, p.ref.Name, p.obj, ao)
+	res, err := c.resource(p.mapping, p.ref.Namespace).Apply(ctx, p.ref.Name, p.obj, ao)
 	if err == nil {
+		if opts.OnResult != nil {
+			opts.OnResult(p.ref, res)
+		}
 		return nil
 	}
 	if apierrors.IsConflict(err) {

@@ -64,6 +64,10 @@ type Record struct {
 	Package  Package `json:"package"`
 	// Components are in install order.
 	Components []Component `json:"components,omitempty"`
+	// Registry is the --registry (HOST[:PORT][/PREFIX]) the images were
+	// loaded into, Flatten its --flatten.
+	Registry string `json:"registry,omitempty"`
+	Flatten  bool   `json:"flatten,omitempty"`
 	// Images maps each source image reference to the reference it was
 	// relocated to in the target registry.
 	Images map[string]string `json:"images,omitempty"`
