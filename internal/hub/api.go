@@ -275,6 +275,15 @@ func (h *Hub) apiSubmit(w http.ResponseWriter, r *http.Request, p *principal) {
 		writeError(w, fmt.Errorf("%w: submitting packages of %s needs write permission", ErrForbidden, owner))
 		return
 	}
+	// A client naming the root it pushed (?digest=) is told when the
+	// version holds another one, never the state of content it did not
+	// push.
+	if d := r.URL.Query().Get("digest"); d != "" {
+		if cur, err := h.store.Package(ctx, owner, r.PathValue("name"), r.PathValue("version")); err == nil && cur.Digest != d {
+			writeError(w, versionTaken(cur))
+			return
+		}
+	}
 	// Reviews outlive a dropped connection.
 	pkg, err := h.Submit(context.WithoutCancel(ctx), owner, r.PathValue("name"), r.PathValue("version"), p.user)
 	if err != nil {

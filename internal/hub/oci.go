@@ -120,6 +120,11 @@ func (h *Hub) serveOCI(w http.ResponseWriter, r *http.Request) {
 		need = LevelWrite
 	}
 	if level < need {
+		if r.Method == http.MethodDelete && (req.kind == "manifests" || req.kind == "blobs") {
+			// Every registry delete is on the record, refused ones too; a
+			// refusal changes nothing, so a failed append is only logged.
+			_ = h.store.Audit(ctx, p.user, ActionRegistryDelete, req.repo+"@"+req.ref, map[string]any{"kind": req.kind, "refused": "no write permission"})
+		}
 		if level == LevelNone {
 			ociError(w, http.StatusForbidden, "DENIED", fmt.Sprintf("user %s has no access to %s: ask an administrator of %s for a grant", p.user, req.owner, req.owner))
 			return

@@ -217,9 +217,15 @@ func (h *Hub) Remove(ctx context.Context, owner, name, version, actor string) (*
 	if err := h.store.setStatus(ctx, p, StatusRemoved, rec); err != nil {
 		return nil, err
 	}
-	// Delete the tag; the blobs stay until garbage collection.
+	// Delete the tag; the blobs stay until garbage collection. The
+	// package is removed either way (readers no longer see it); a tag
+	// left behind is only logged.
 	req := httptest.NewRequestWithContext(ctx, http.MethodDelete, "/v2/"+p.Repository()+"/manifests/"+p.Version, nil)
-	h.registry.ServeHTTP(httptest.NewRecorder(), req)
+	resp := httptest.NewRecorder()
+	h.registry.ServeHTTP(resp, req)
+	if resp.Code != http.StatusAccepted && resp.Code != http.StatusNotFound {
+		h.logger.Error("hub: deleting the tag of a removed package", "package", p.Ref(), "status", resp.Code, "body", resp.Body.String())
+	}
 	return h.store.Package(ctx, owner, name, version)
 }
 

@@ -238,8 +238,18 @@ func (c *Client) Package(ctx context.Context, owner, name, version string) (*hub
 
 // Submit asks the hub to run a pushed package's gates.
 func (c *Client) Submit(ctx context.Context, owner, name, version string) (*hub.Package, error) {
+	return c.submit(ctx, owner, name, version, "")
+}
+
+// submit is Submit refused (ErrConflict) unless the version's root is
+// digest, when digest is not "".
+func (c *Client) submit(ctx context.Context, owner, name, version, digest string) (*hub.Package, error) {
+	path := pkgPath(owner, name, version) + "/submit"
+	if digest != "" {
+		path += "?digest=" + url.QueryEscape(digest)
+	}
 	var p hub.Package
-	return &p, c.call(ctx, http.MethodPost, pkgPath(owner, name, version)+"/submit", nil, &p)
+	return &p, c.call(ctx, http.MethodPost, path, nil, &p)
 }
 
 // Approve approves a pending package.

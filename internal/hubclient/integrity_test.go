@@ -225,10 +225,10 @@ func TestRegistryDeleteAndPut(t *testing.T) {
 			made++
 		}
 	}
-	// Anonymous and reader requests are refused before they are
-	// attributed; the others are recorded.
-	if refused != 3*len(targets) || made != 1 {
-		t.Errorf("audited %d refused and %d made deletes, want %d and 1", refused, made, 3*len(targets))
+	// Anonymous requests are refused before they can be attributed; the
+	// others are recorded (the reader's orphan delete too).
+	if want := 4*len(targets) + 1; refused != want || made != 1 {
+		t.Errorf("audited %d refused and %d made deletes, want %d and 1", refused, made, want)
 	}
 
 	// The approved package still pulls, byte for byte.
@@ -314,6 +314,16 @@ func testConcurrentPushes(t *testing.T, dbURL string) {
 	p := mustPackage(t, th, "acme", "app", "1.0.0")
 	if p.Status != hub.StatusPending || roots[p.Digest] != winner || len(p.Signatures) != 1 {
 		t.Fatalf("the hub holds %s %s with %d signatures; want the winner, pending and signed", p.Digest, p.Status, len(p.Signatures))
+	}
+	// A submission naming the losing root is told the version is taken.
+	for d, a := range roots {
+		want := http.StatusOK
+		if a != winner {
+			want = http.StatusConflict
+		}
+		if got, body := rawDo(t, th, http.MethodPost, "/api/v1/packages/acme/app/1.0.0/submit?digest="+d, "alice", nil, ""); got != want {
+			t.Errorf("submitting %s: %d %s, want %d", d, got, body, want)
+		}
 	}
 	if _, err := th.client(t, "bob").Approve(ctx, "acme", "app", "1.0.0", ""); err != nil {
 		t.Fatal(err)

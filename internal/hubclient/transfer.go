@@ -107,7 +107,7 @@ func (c *Client) Push(ctx context.Context, archive, owner string, o PushOptions)
 	if o.NoSubmit {
 		return out, nil
 	}
-	if out.Package, err = c.Submit(ctx, owner, d.Name, d.Version); err != nil {
+	if out.Package, err = c.submit(ctx, owner, d.Name, d.Version, a.Root().Digest.String()); err != nil {
 		return out, fmt.Errorf("submitting %s: %w", ref, err)
 	}
 	return out, nil
