@@ -115,7 +115,7 @@ func TestWebhookOnControlPlane(t *testing.T) {
 	rot := &agent.Rotator{
 		Store: &agent.KubeStore{Client: kc, Namespace: sysNS, Secret: name, Webhook: name, Labels: agent.Labels(name)},
 		Options: agent.CertOptions{IPs: []net.IP{net.IPv4(127, 0, 0, 1)},
-			Lifetime: 10 * time.Second, RenewBefore: 6 * time.Second, Propagation: 2 * time.Second},
+			Lifetime: 20 * time.Second, RenewBefore: 12 * time.Second, Propagation: 4 * time.Second},
 	}
 	served := make(chan error, 1)
 	go func() {
