@@ -30,7 +30,7 @@ func (f *remoteFlags) add(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.insecure, "insecure-registry", nil, "registry host to reach without TLS verification (repeatable)")
 	fl.StringArrayVar(&f.plainHTTP, "plain-http", nil, "registry host to reach over plain HTTP (127.0.0.1 and localhost always are)")
 	fl.StringVar(&f.caFile, "ca-file", "", "PEM CA bundle to trust for registries")
-	fl.StringVar(&f.dockerConfig, "docker-config", "", "docker config.json with registry credentials (default $DOCKER_CONFIG or ~/.docker)")
+	fl.StringVar(&f.dockerConfig, "docker-config", "", "Docker config file with registry credentials, or its directory (default $DOCKER_CONFIG/config.json or ~/.docker/config.json)")
 	fl.IntVar(&f.retries, "retries", 3, "retries of a failed transfer")
 }
 

@@ -30,6 +30,8 @@ func TestCLIReference(t *testing.T) {
 		}
 		if c != root {
 			writeCommand(&buf, c)
+		} else {
+			buf.WriteString("\n" + strings.TrimSpace(c.Long) + "\n\nGlobal flags:\n\n```\n" + c.PersistentFlags().FlagUsages() + "```\n")
 		}
 		subs := c.Commands()
 		sort.Slice(subs, func(i, j int) bool { return subs[i].Name() < subs[j].Name() })

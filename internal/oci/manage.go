@@ -49,12 +49,12 @@ func (r *Registry) Repository(repo string) *remote.Repository {
 // Explain turns an error from the registry into one that names what was
 // being done and how to fix it (credentials, TLS, addresses, missing
 // tags).
-func (r *Registry) Explain(what string, err error) error { return explain(what, r.host, err) }
+func (r *Registry) Explain(what string, err error) error { return r.c.annotate(explain(what, r.host, err)) }
 
 // Ping checks that the registry answers its /v2/ endpoint.
 func (r *Registry) Ping(ctx context.Context) error {
 	if err := r.c.registry(r.host).Ping(ctx); err != nil {
-		return explain("contacting registry "+r.host, r.host, err)
+		return r.c.annotate(explain("contacting registry "+r.host, r.host, err))
 	}
 	return nil
 }
@@ -67,7 +67,7 @@ func (r *Registry) Repositories(ctx context.Context) ([]string, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, explain("listing repositories of "+r.host, r.host, err)
+		return nil, r.c.annotate(explain("listing repositories of "+r.host, r.host, err))
 	}
 	sort.Strings(repos)
 	return repos, nil
@@ -82,7 +82,7 @@ func (r *Registry) Tags(ctx context.Context, repo string) ([]string, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, explain("listing tags of "+r.host+"/"+repo, r.host, err)
+		return nil, r.c.annotate(explain("listing tags of "+r.host+"/"+repo, r.host, err))
 	}
 	sort.Strings(tags)
 	return tags, nil
@@ -93,7 +93,7 @@ func (r *Registry) Tags(ctx context.Context, repo string) ([]string, error) {
 func (r *Registry) Resolve(ctx context.Context, repo, ref string) (ocispec.Descriptor, error) {
 	d, err := r.c.repository(r.host, repo).Resolve(ctx, ref)
 	if err != nil {
-		return ocispec.Descriptor{}, explain("resolving "+joinRef(r.host, repo, ref), r.host, err)
+		return ocispec.Descriptor{}, r.c.annotate(explain("resolving "+joinRef(r.host, repo, ref), r.host, err))
 	}
 	return d, nil
 }
@@ -105,7 +105,7 @@ func (r *Registry) Manifest(ctx context.Context, repo string, d ocispec.Descript
 	}
 	b, err := content.FetchAll(ctx, r.c.repository(r.host, repo), d)
 	if err != nil {
-		return nil, explain("fetching "+joinRef(r.host, repo, d.Digest.String()), r.host, err)
+		return nil, r.c.annotate(explain("fetching "+joinRef(r.host, repo, d.Digest.String()), r.host, err))
 	}
 	return b, nil
 }
@@ -141,7 +141,7 @@ func (r *Registry) Delete(ctx context.Context, repo string, d ocispec.Descriptor
 		d.MediaType = ocispec.MediaTypeImageManifest
 	}
 	if err := r.c.repository(r.host, repo).Delete(ctx, d); err != nil {
-		return explain("deleting "+joinRef(r.host, repo, d.Digest.String()), r.host, err)
+		return r.c.annotate(explain("deleting "+joinRef(r.host, repo, d.Digest.String()), r.host, err))
 	}
 	return nil
 }

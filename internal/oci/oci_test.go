@@ -554,6 +554,7 @@ func TestAuth(t *testing.T) {
 		err  error
 	}{
 		{"docker config", RemoteOptions{DockerConfig: writeDockerConfig(t, host, testUser, testPass)}, nil},
+		{"docker config directory", RemoteOptions{DockerConfig: filepath.Dir(writeDockerConfig(t, host, testUser, testPass))}, nil},
 		{"username", RemoteOptions{Username: testUser, Password: testPass}, nil},
 		{"wrong password", RemoteOptions{DockerConfig: writeDockerConfig(t, host, testUser, "nope")}, ErrUnauthorized},
 		{"no credentials", RemoteOptions{DockerConfig: filepath.Join(t.TempDir(), "missing.json")}, ErrUnauthorized},
@@ -563,8 +564,12 @@ func TestAuth(t *testing.T) {
 			target := host + "/" + unique(t, "auth") + ":1"
 			_, err := Push(t.Context(), src, []PushImage{{Descriptor: root, Target: target}}, PushOptions{RemoteOptions: tt.o})
 			if tt.err != nil {
-				if !errors.Is(err, tt.err) || !strings.Contains(err.Error(), "docker login") {
-					t.Fatalf("err = %v, want %v with a docker login hint", err, tt.err)
+				if !errors.Is(err, tt.err) || !strings.Contains(err.Error(), "docker login") || !strings.Contains(err.Error(), "--docker-config") {
+					t.Fatalf("err = %v, want %v with a docker login and --docker-config hint", err, tt.err)
+				}
+				// The hint names the file actually read, and no flag that does not exist.
+				if want := DockerConfigPath(tt.o); !strings.Contains(err.Error(), "looked up in "+want) || strings.Contains(err.Error(), "--username") {
+					t.Fatalf("err = %v, want it to name %s and no --username flag", err, want)
 				}
 				return
 			}

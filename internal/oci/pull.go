@@ -121,7 +121,7 @@ func Pull(ctx context.Context, refs []string, dst oras.Target, o PullOptions) ([
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return nil, c.annotate(err)
 	}
 	return images, nil
 }

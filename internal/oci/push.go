@@ -90,7 +90,7 @@ func Push(ctx context.Context, src content.ReadOnlyStorage, images []PushImage, 
 	for i, img := range images {
 		g.Go(func() error { return p.push(gctx, img.Descriptor, targets[i]) })
 	}
-	err = g.Wait()
+	err = c.annotate(g.Wait())
 	p.mu.Lock()
 	res := p.res
 	for _, o := range p.outcomes {

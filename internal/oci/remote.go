@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -93,6 +94,41 @@ func IsLoopback(host string) bool {
 type client struct {
 	o    RemoteOptions
 	auth *auth.Client
+	// cfgPath is the Docker config file credentials are read from ("" with
+	// static credentials).
+	cfgPath string
+}
+
+// DockerConfigPath returns the Docker config file that credentials are
+// read from: o.DockerConfig (a file, or a directory holding config.json),
+// else $DOCKER_CONFIG/config.json, else ~/.docker/config.json.
+func DockerConfigPath(o RemoteOptions) string {
+	if o.DockerConfig != "" {
+		if st, err := os.Stat(o.DockerConfig); err == nil && st.IsDir() {
+			return filepath.Join(o.DockerConfig, "config.json")
+		}
+		return o.DockerConfig
+	}
+	if d := os.Getenv("DOCKER_CONFIG"); d != "" {
+		return filepath.Join(d, "config.json")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(".docker", "config.json")
+	}
+	return filepath.Join(home, ".docker", "config.json")
+}
+
+// annotate adds to an authorization failure where credentials were looked
+// up, so that the user fixes the right file.
+func (c *client) annotate(err error) error {
+	if err == nil || !errors.Is(err, ErrUnauthorized) {
+		return err
+	}
+	if c.cfgPath == "" {
+		return fmt.Errorf("%w (with the username and password given)", err)
+	}
+	return fmt.Errorf("%w (credentials were looked up in %s)", err, c.cfgPath)
 }
 
 func newClient(o RemoteOptions) (*client, error) {
@@ -116,7 +152,11 @@ func newClient(o RemoteOptions) (*client, error) {
 	if o.UserAgent != "" {
 		ac.SetUserAgent(o.UserAgent)
 	}
-	return &client{o: o, auth: ac}, nil
+	c := &client{o: o, auth: ac}
+	if o.Username == "" && o.Password == "" {
+		c.cfgPath = DockerConfigPath(o)
+	}
+	return c, nil
 }
 
 // transport builds the HTTP stack: proxy from the environment, TLS roots
@@ -179,7 +219,7 @@ func credential(o RemoteOptions) (auth.CredentialFunc, error) {
 		err   error
 	)
 	if o.DockerConfig != "" {
-		store, err = credentials.NewStore(o.DockerConfig, credentials.StoreOptions{})
+		store, err = credentials.NewStore(DockerConfigPath(o), credentials.StoreOptions{})
 	} else {
 		store, err = credentials.NewStoreFromDocker(credentials.StoreOptions{})
 	}
@@ -222,14 +262,14 @@ func explain(what, host string, err error) error {
 		return fmt.Errorf("%s: %w: the source is incomplete or damaged; verify it", what, err)
 	}
 	if errors.Is(err, auth.ErrBasicCredentialNotFound) {
-		return fmt.Errorf("%s: %w at %s: no credentials: run docker login %s or check ~/.docker/config.json (or pass --username/--password)",
+		return fmt.Errorf("%s: %w at %s: no credentials: run docker login %s, or pass --docker-config naming the config file (or its directory) that holds them",
 			what, ErrUnauthorized, host, host)
 	}
 	var resp *errcode.ErrorResponse
 	if errors.As(err, &resp) {
 		switch resp.StatusCode {
 		case http.StatusUnauthorized, http.StatusForbidden:
-			return fmt.Errorf("%s: %w at %s: %w: run docker login %s or check ~/.docker/config.json (or the --username/--password given)",
+			return fmt.Errorf("%s: %w at %s: %w: run docker login %s, or pass --docker-config naming the config file (or its directory) that holds its credentials",
 				what, ErrUnauthorized, host, err, host)
 		case http.StatusNotFound:
 			return fmt.Errorf("%s: %w at %s: %w: check the name and tag", what, ErrNotFound, host, err)
