@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +26,9 @@ import (
 const (
 	upstream = "127.0.0.1:15999"
 	password = "hunter2-sup3r-s3cret"
+	// setMarker is given with --set: it must reach no record, log,
+	// bundle file or error.
+	setMarker = "set-marker-Qx7Lw9"
 )
 
 func buildPackage(t *testing.T, up, ns string) string {
@@ -38,9 +42,14 @@ metadata:
   version: 1.0.0
 manifests:
   - name: app
-    namespace: %s
+    namespace: %[1]s
     files: [manifests]
+charts:
+  - {name: web, path: charts/web, namespace: %[1]s}
 `, ns),
+		"charts/web/Chart.yaml":          "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+		"charts/web/values.yaml":         "adminPassword: changeme\n",
+		"charts/web/templates/conf.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web-conf}\ndata: {mode: plain}\n",
 		"manifests/app.yaml": `apiVersion: v1
 kind: Secret
 metadata:
@@ -118,9 +127,35 @@ func TestCollect(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	if _, err := install.Install(ctx, p, install.Options{Deployment: "supdemo", Namespace: ns, Cluster: cluster,
-		Load: install.LoadOptions{Registry: fixture.Registry(t)}, Timeout: time.Minute}); err != nil {
+	var logs strings.Builder
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	o := install.Options{Deployment: "supdemo", Namespace: ns, Cluster: cluster,
+		Load: install.LoadOptions{Registry: fixture.Registry(t)}, Timeout: time.Minute,
+		Set: []string{"web.adminPassword=" + setMarker}, Logger: logger,
+		Progress: func(e install.Event) { fmt.Fprintln(&logs, e.Step, e.Component, e.Message) }}
+	if _, err := install.Install(ctx, p, o); err != nil {
 		t.Fatalf("install: %v", err)
+	}
+	// A malformed or misrouted --set fails without quoting its value.
+	for _, bad := range []string{"nochart.adminPassword=" + setMarker, "web.list[x]=" + setMarker} {
+		o.Set = []string{bad}
+		if _, err := install.Upgrade(ctx, p, o); err == nil || strings.Contains(err.Error(), setMarker) {
+			t.Errorf("upgrade --set %s: error %v", bad, err)
+		}
+	}
+	if strings.Contains(logs.String(), setMarker) {
+		t.Errorf("Helm's or Skiff's logs hold the --set value:\n%s", logs.String())
+	}
+	hist, err := install.Records(cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := hist.History(ctx, ns, "supdemo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := json.Marshal(recs); strings.Contains(string(b), setMarker) || !strings.Contains(string(b), "--set web.adminPassword") {
+		t.Errorf("records hold the --set value or lack its key path: %s", b)
 	}
 	t.Cleanup(func() {
 		_ = install.Uninstall(context.Background(), ns, "supdemo", install.UninstallOptions{Cluster: cluster, NoWait: true})
@@ -166,7 +201,7 @@ func TestCollect(t *testing.T) {
 	if err := json.Unmarshal([]byte(files["records/revision-1.json"]), &rec); err != nil {
 		t.Fatal(err)
 	}
-	if rec.Deployment != "supdemo" || len(rec.Components) != 1 || !strings.Contains(rec.Components[0].Manifest, "DB_PASSWORD") {
+	if rec.Deployment != "supdemo" || len(rec.Components) != 2 || !strings.Contains(rec.Components[0].Manifest+rec.Components[1].Manifest, "DB_PASSWORD") {
 		t.Errorf("record in bundle: %+v", rec)
 	}
 	if !strings.Contains(files["status.json"], "Deployment.apps "+ns+"/app") {
@@ -175,6 +210,9 @@ func TestCollect(t *testing.T) {
 	for name, data := range files {
 		if strings.Contains(data, password) {
 			t.Errorf("%s holds the secret value", name)
+		}
+		if strings.Contains(data, setMarker) {
+			t.Errorf("%s holds the --set value", name)
 		}
 	}
 	if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o600 {
