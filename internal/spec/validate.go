@@ -220,6 +220,10 @@ func (v *validator) platforms(ps []string) {
 			v.addf(pp, "platform %q is not os/arch[/variant]: write it like linux/amd64 or linux/arm64/v8", pl)
 		case seen[pl]:
 			v.addf(pp, "platform %q is listed twice: remove one", pl)
+		default:
+			if msg := checkPlatform(pl); msg != "" {
+				v.addf(pp, "%s", msg)
+			}
 		}
 		seen[pl] = true
 	}
