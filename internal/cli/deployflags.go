@@ -141,7 +141,7 @@ func (f *deployFlags) readValues(a *app) ([]install.ValuesFile, error) {
 			if err != nil {
 				return nil, fmt.Errorf("decrypting %s: %w", path, err)
 			}
-			vf.Data, vf.Secret = plain, true
+			vf.Data, vf.Secret, vf.Sealed = plain, true, data
 		}
 		out = append(out, vf)
 	}

@@ -1,13 +1,16 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
 	"github.com/skiffhq/skiff/internal/install"
+	"github.com/skiffhq/skiff/internal/secret"
 )
 
 func init() { register(newGet) }
@@ -26,17 +29,28 @@ func newGetValues(a *app) *cobra.Command {
 	var cf clusterFlags
 	var rev int
 	var showSecrets bool
+	var identities []string
 	var output string
 	cmd := &cobra.Command{
 		Use:   "values DEPLOYMENT",
 		Short: "Show the values a revision was given, keyed by chart (a -f file)",
 		Long: `Get values prints the user values a revision of a deployment was given
 (not the package's defaults), keyed by chart name: the shape of a -f file.
-Values of encrypted files and of --set are shown as <redacted> unless
---show-secrets is given.`,
+Values of encrypted files are shown as <redacted> unless --identity (or
+$SKIFF_PASSPHRASE) decrypts the encrypted files the revision keeps; values
+given with --set stay <redacted> unless --show-secrets.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rec, vals, err := install.GetValues(cmd.Context(), cf.cluster(), cf.namespace, args[0], install.ValuesOptions{Revision: rev, ShowSecrets: showSecrets})
+			vo := install.ValuesOptions{Revision: rev, ShowSecrets: showSecrets}
+			if len(identities) > 0 || os.Getenv("SKIFF_PASSPHRASE") != "" {
+				vo.Decrypt = func(name string, sealed []byte) ([]byte, error) {
+					return secret.Decrypt(bytes.NewReader(sealed), secret.DecryptOptions{
+						IdentityFiles: identities,
+						Passphrase:    func() ([]byte, error) { return passphrase(a, "passphrase for "+name, false) },
+					})
+				}
+			}
+			rec, vals, err := install.GetValues(cmd.Context(), cf.cluster(), cf.namespace, args[0], vo)
 			if err != nil {
 				return err
 			}
@@ -57,7 +71,8 @@ Values of encrypted files and of --set are shown as <redacted> unless
 	}
 	cf.add(cmd)
 	cmd.Flags().IntVar(&rev, "revision", 0, "revision to show (default: the latest)")
-	cmd.Flags().BoolVar(&showSecrets, "show-secrets", false, "show the values of encrypted files and --set instead of <redacted>")
+	cmd.Flags().StringArrayVar(&identities, "identity", nil, "age identity file that decrypts the revision's encrypted values files (or $SKIFF_PASSPHRASE)")
+	cmd.Flags().BoolVar(&showSecrets, "show-secrets", false, "show every value as given, --set values included")
 	cmd.Flags().StringVarP(&output, "output", "o", "yaml", "yaml or json")
 	return cmd
 }

@@ -41,9 +41,16 @@ func (s *session) deploy(ctx context.Context, p *Package, rec, prev *release.Rec
 		}
 	}
 	rec.ValueSources = valueSources(o.Values, uv, d)
+	rec.SealedValues = nil
+	for _, f := range o.Values {
+		if f.Secret && len(f.Sealed) > 0 {
+			rec.SealedValues = append(rec.SealedValues, release.SealedValues{Name: f.Name, Data: f.Sealed})
+		}
+	}
 	if o.ReuseValues && prev != nil {
 		// The reused values are recorded as prev recorded them (redacted).
 		rec.ValueSources = append([]string{fmt.Sprintf("--reuse-values (revision %d)", prev.Revision)}, rec.ValueSources...)
+		rec.SealedValues = append(slices.Clone(prev.SealedValues), rec.SealedValues...)
 		for name, v := range prev.Clone().Values {
 			pv, _ := v.(map[string]any)
 			cur, _ := rec.Values[name].(map[string]any)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"sigs.k8s.io/yaml"
+
 	"github.com/skiffhq/skiff/internal/chart"
 	"github.com/skiffhq/skiff/internal/kube"
 	"github.com/skiffhq/skiff/internal/release"
@@ -279,9 +281,13 @@ func namespaced(kind string) bool {
 type ValuesOptions struct {
 	// Revision to read; 0 means the latest.
 	Revision int
-	// ShowSecrets shows the values of encrypted values files and of --set
-	// as given; otherwise they are [Redacted].
+	// ShowSecrets shows the values given with --set; otherwise they are
+	// [Redacted].
 	ShowSecrets bool
+	// Decrypt, when set, decrypts the encrypted values files kept in the
+	// record (with the user's identity): their values are shown, the
+	// rest of them stays [Redacted].
+	Decrypt func(name string, sealed []byte) ([]byte, error)
 }
 
 // GetValues returns the user values a revision of a deployment was given,
@@ -305,7 +311,7 @@ func GetValues(ctx context.Context, c Cluster, ns, deployment string, o ValuesOp
 		return nil, nil, err
 	}
 	cc := b.charts
-	out := map[string]any{}
+	out, real := map[string]any{}, map[string]any{}
 	for _, comp := range rec.Components {
 		if comp.Kind != kindChart {
 			continue
@@ -317,13 +323,54 @@ func GetValues(ctx context.Context, c Cluster, ns, deployment string, o ValuesOp
 		if len(vals) == 0 {
 			continue
 		}
+		shown := vals
 		if !o.ShowSecrets {
 			recorded, _ := rec.Values[comp.Name].(map[string]any)
-			vals = maskRedacted(vals, recorded)
+			shown = maskRedacted(vals, recorded)
 		}
-		out[comp.Name] = vals
+		out[comp.Name] = shown
+		real[comp.Name] = vals
+	}
+	if o.Decrypt != nil && !o.ShowSecrets {
+		for _, sv := range rec.SealedValues {
+			plain, err := o.Decrypt(sv.Name, sv.Data)
+			if err != nil {
+				return nil, nil, fmt.Errorf("decrypting the values of %s: %w", sv.Name, err)
+			}
+			var top map[string]any
+			if err := yaml.Unmarshal(plain, &top); err != nil {
+				return nil, nil, fmt.Errorf("values file %s: %w", sv.Name, err)
+			}
+			for name, sec := range top {
+				sm, _ := sec.(map[string]any)
+				shown, _ := out[name].(map[string]any)
+				realv, _ := real[name].(map[string]any)
+				if sm != nil && shown != nil {
+					out[name] = unmask(shown, realv, sm)
+				}
+			}
+		}
 	}
 	return rec, out, nil
+}
+
+// unmask copies into shown the real values at every path of file.
+func unmask(shown, real, file map[string]any) map[string]any {
+	for k, fv := range file {
+		rv, ok := real[k]
+		if !ok {
+			continue
+		}
+		fm, fok := fv.(map[string]any)
+		rm, rok := rv.(map[string]any)
+		sm, sok := shown[k].(map[string]any)
+		if fok && rok && sok {
+			shown[k] = unmask(sm, rm, fm)
+			continue
+		}
+		shown[k] = rv
+	}
+	return shown
 }
 
 // maskRedacted returns vals with every value the record marks [Redacted]

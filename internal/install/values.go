@@ -20,6 +20,10 @@ type ValuesFile struct {
 	// Secret marks a file that was decrypted: its values never reach the
 	// release record.
 	Secret bool
+	// Sealed is the encrypted file as given (age), kept in the record so
+	// that `skiff get values` shows its values to a holder of the
+	// identity.
+	Sealed []byte
 }
 
 // userValues are the values a user supplied for one chart.

@@ -110,3 +110,46 @@ func TestValuesRuleInMemory(t *testing.T) {
 		t.Errorf("get values --show-secrets: %v", vals)
 	}
 }
+
+// The encrypted values file is kept sealed in the record: get values
+// shows its values only to a holder of the identity (Decrypt).
+func TestGetValuesEncryptedInMemory(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeSite()
+	p := buildPackage(t, valuesFiles("1.0.0"))
+	plain := []byte("web: {password: " + marker + "}\n")
+	sealed := []byte("age-encryption.org/v1 (stand-in ciphertext)")
+	o := f.options("vals", "vals")
+	o.Values = []ValuesFile{{Name: "secret.age", Data: plain, Secret: true, Sealed: sealed}}
+	o.Set = []string{"web.greeting=" + marker + "-set"}
+	if _, err := Install(ctx, p, o); err != nil {
+		t.Fatalf("install: %v", err)
+	}
+	rec, vals, err := GetValues(ctx, f.cluster(), "vals", "vals", ValuesOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.SealedValues) != 1 || string(rec.SealedValues[0].Data) != string(sealed) {
+		t.Errorf("record keeps %+v, want the sealed file", rec.SealedValues)
+	}
+	if web := vals["web"].(map[string]any); web["password"] != Redacted || web["greeting"] != Redacted {
+		t.Errorf("get values without identity: %v", vals)
+	}
+	decrypt := func(name string, b []byte) ([]byte, error) {
+		if name != "secret.age" || string(b) != string(sealed) {
+			return nil, errors.New("wrong file")
+		}
+		return plain, nil
+	}
+	_, vals, err = GetValues(ctx, f.cluster(), "vals", "vals", ValuesOptions{Decrypt: decrypt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if web := vals["web"].(map[string]any); web["password"] != marker || web["greeting"] != Redacted {
+		t.Errorf("get values with the identity: %v (the --set value stays redacted)", vals)
+	}
+	_, _, err = GetValues(ctx, f.cluster(), "vals", "vals", ValuesOptions{Decrypt: func(string, []byte) ([]byte, error) { return nil, errors.New("no identity matched") }})
+	if err == nil || !strings.Contains(err.Error(), "secret.age") {
+		t.Errorf("wrong identity: %v", err)
+	}
+}

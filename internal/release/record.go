@@ -79,6 +79,9 @@ type Record struct {
 	// "-f NAME", "-f NAME (encrypted)", "--set CHART.PATH" (values given
 	// with --set are recorded in Values as their key paths only).
 	ValueSources []string `json:"valueSources,omitempty"`
+	// SealedValues are the encrypted values files as given (age
+	// ciphertext): only a holder of the identity reads them back.
+	SealedValues []SealedValues `json:"sealedValues,omitempty"`
 	// Dependencies are the deployments this one required, as
 	// "namespace/deployment".
 	Dependencies []string `json:"dependencies,omitempty"`
@@ -91,6 +94,12 @@ type Record struct {
 	// version is the storage version (a Secret's resourceVersion) the
 	// record was read at; Update fails with ErrConflict when it changed.
 	version string
+}
+
+// SealedValues is one encrypted values file.
+type SealedValues struct {
+	Name string `json:"name"`
+	Data []byte `json:"data"`
 }
 
 // Package identifies the installed package.
@@ -165,6 +174,7 @@ func (r *Record) Clone() *Record {
 	}
 	c.Values, _ = cloneValue(r.Values).(map[string]any)
 	c.ValueSources = append([]string(nil), r.ValueSources...)
+	c.SealedValues = append([]SealedValues(nil), r.SealedValues...)
 	c.Dependencies = append([]string(nil), r.Dependencies...)
 	c.PreDelete = append([]Step(nil), r.PreDelete...)
 	return &c

@@ -27,6 +27,7 @@ func Sensitive(key string) bool { return sensitive.MatchString(key) }
 // recorded Secrets is replaced too.
 func Redact(r *release.Record) *release.Record {
 	c := r.Clone()
+	c.SealedValues = nil // encrypted, but it has no business leaving the site
 	if m, ok := RedactValue(c.Values).(map[string]any); ok {
 		c.Values = m
 	}

@@ -255,7 +255,11 @@ kind: ConfigMap
 metadata: {name: c}
 data: {token: t3, color: blue}
 `}}}
+	r.SealedValues = []release.SealedValues{{Name: "secret.age", Data: []byte("ciphertext")}}
 	red := support.Redact(r)
+	if red.SealedValues != nil {
+		t.Errorf("redacted record keeps the sealed values files: %+v", red.SealedValues)
+	}
 	b, _ := json.Marshal(red)
 	s := string(b)
 	for _, secret := range []string{"p1", "t1", "k1", "s1", "t2", "t3", "aHVudGVy"} {
