@@ -10,6 +10,12 @@
 // --data files they are real tar archives of the regular files under
 // --files-root (sorted by path, fixed metadata), uncompressed, or gzip-
 // compressed with --gzip: layers like those of real images.
+//
+// With --runnable the images really run on a node: the shared base layer is
+// the host's static busybox (Debian's busybox-static) with its applet
+// links, each image's own layer holds /etc/demo-image naming it, and the
+// entrypoint serves that file with busybox httpd on port 8080 (a command
+// in the pod spec overrides it).
 package main
 
 import (
@@ -24,7 +30,10 @@ import (
 	iofs "io/fs"
 	"math/rand/v2"
 	"os"
+	"os/exec"
+	"path"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -52,6 +61,7 @@ func main() {
 		data      = flag.String("data", "random", "layer content: random (pseudo-random bytes) or files (tar of real files)")
 		root      = flag.String("files-root", "/usr", "with --data files: the directory whose files fill the layers")
 		gz        = flag.Bool("gzip", false, "with --data files: gzip the layers")
+		runnable  = flag.Bool("runnable", false, "images that run: /bin/busybox serving /etc/demo-image on :8080")
 		list      repos
 	)
 	flag.Var(&list, "repo", "repository:tag to push (repeatable)")
@@ -59,6 +69,13 @@ func main() {
 	if len(list) == 0 {
 		fmt.Fprintln(os.Stderr, "seed: name at least one --repo")
 		os.Exit(2)
+	}
+	if *runnable {
+		if err := pushRunnable(*reg, list); err != nil {
+			fmt.Fprintf(os.Stderr, "seed: %v\n", err)
+			os.Exit(1)
+		}
+		return
 	}
 	var mk func(seed string, size int) (v1.Layer, error)
 	switch *data {
@@ -216,4 +233,108 @@ func push(ref string, base v1.Layer, size int, multiarch bool, mk func(string, i
 		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}}})
 	}
 	return remote.WriteIndex(tag, idx)
+}
+
+// pushRunnable pushes a busybox image per repo (see the package comment).
+func pushRunnable(reg string, list []string) error {
+	bin, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		return fmt.Errorf("%w: apt-get install busybox-static", err)
+	}
+	out, err := exec.Command("/bin/busybox", "--list-full").Output()
+	if err != nil {
+		return fmt.Errorf("busybox --list-full: %w", err)
+	}
+	base := map[string]string{"bin/busybox": string(bin)}
+	for _, a := range strings.Fields(string(out)) {
+		if a != "bin/busybox" {
+			base[a] = "->/bin/busybox"
+		}
+	}
+	baseLayer, err := tarLayer(base)
+	if err != nil {
+		return err
+	}
+	for _, r := range list {
+		own, err := tarLayer(map[string]string{"etc/demo-image": r + "\n"})
+		if err != nil {
+			return err
+		}
+		img, err := mutate.AppendLayers(empty.Image, baseLayer, own)
+		if err != nil {
+			return err
+		}
+		img = mutate.MediaType(img, types.OCIManifestSchema1)
+		img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+		cf, err := img.ConfigFile()
+		if err != nil {
+			return err
+		}
+		cf = cf.DeepCopy()
+		cf.OS, cf.Architecture = "linux", runtime.GOARCH
+		cf.Config.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+		// sh stays PID 1 and exits on TERM (httpd as PID 1 would ignore it)
+		cf.Config.Entrypoint = []string{"/bin/sh", "-c", "trap 'exit 0' TERM; mkdir -p /www && cp /etc/demo-image /www/index.html && httpd -f -p 8080 -h /www & wait"}
+		cf.Config.Labels = map[string]string{"dev.skiff.seed": r}
+		if img, err = mutate.ConfigFile(img, cf); err != nil {
+			return err
+		}
+		tag, err := name.NewTag(reg+"/"+r, name.Insecure)
+		if err != nil {
+			return err
+		}
+		if err := remote.Write(tag, img); err != nil {
+			return fmt.Errorf("%s: %w", r, err)
+		}
+		fmt.Println(reg + "/" + r)
+	}
+	return nil
+}
+
+// tarLayer makes an uncompressed, reproducible layer; a content starting
+// with "->" is a symbolic link to the rest.
+func tarLayer(files map[string]string) (v1.Layer, error) {
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	dirs := map[string]bool{}
+	epoch := time.Unix(0, 0)
+	for _, n := range names {
+		for d := path.Dir(n); d != "." && !dirs[d]; d = path.Dir(d) {
+			dirs[d] = true
+		}
+	}
+	ds := make([]string, 0, len(dirs))
+	for d := range dirs {
+		ds = append(ds, d)
+	}
+	sort.Strings(ds)
+	for _, d := range ds {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d + "/", Mode: 0o755, ModTime: epoch}); err != nil {
+			return nil, err
+		}
+	}
+	for _, n := range names {
+		c := files[n]
+		if target, ok := strings.CutPrefix(c, "->"); ok {
+			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: n, Linkname: target, Mode: 0o777, ModTime: epoch}); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: n, Mode: 0o755, Size: int64(len(c)), ModTime: epoch}); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write([]byte(c)); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return static.NewLayer(b.Bytes(), types.OCIUncompressedLayer), nil
 }
