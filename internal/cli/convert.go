@@ -24,7 +24,8 @@ func newConvert(a *app) *cobra.Command {
 		Long: `Convert reads a KOSI package definition (package.kosi, or the older
 package.yaml) and writes the equivalent skiff.yaml. What has no declarative
 meaning in Skiff (shell steps, arbitrary plugin calls) is listed on stderr,
-one line each, for a person to finish the port.`,
+one line each, and as comments at the top of the spec, for a person to
+finish the port.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in, err := os.ReadFile(args[0])

@@ -77,7 +77,10 @@ func Convert(kosiFile []byte, filename string) (skiffYAML []byte, report []strin
 	}
 	header := fmt.Sprintf("# Converted from %s by skiff convert.\n", printable(filepath.Base(filename)))
 	if len(c.report) > 0 {
-		header += "# Review the conversion report: some KOSI steps have no Skiff equivalent.\n"
+		header += "# Conversion notes: review these; some KOSI steps have no Skiff equivalent.\n"
+		for _, r := range c.report {
+			header += "#   - " + printable(r) + "\n"
+		}
 	}
 	return append([]byte(header), out...), c.report, nil
 }
@@ -213,7 +216,10 @@ func (c *converter) images() {
 			if strings.HasPrefix(tag, "sha256:") {
 				sep = "@"
 			}
-			ref = img + sep + tag
+			ref = img
+			if tag != "" {
+				ref += sep + tag
+			}
 		default:
 			c.reportf("containers.%s (line %d): expected [registry, image, tag], got %d values: dropped", ct.id, ct.line, len(ct.parts))
 			continue

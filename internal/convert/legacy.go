@@ -109,6 +109,9 @@ func entries(n *yaml.Node) ([]entry, error) {
 	}
 	switch n.Kind {
 	case yaml.MappingNode:
+		if isImageMapping(n) { // one container written as {registry, image, tag}
+			return []entry{imageEntry(n)}, nil
+		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			if err := add(n.Content[i], n.Content[i+1]); err != nil {
 				return nil, err
@@ -120,6 +123,10 @@ func entries(n *yaml.Node) ([]entry, error) {
 			case yaml.ScalarNode:
 				out = append(out, entry{item.Value, []string{item.Value}, item.Line})
 			case yaml.MappingNode:
+				if isImageMapping(item) { // - {registry: r, image: i, tag: t}
+					out = append(out, imageEntry(item))
+					continue
+				}
 				for i := 0; i+1 < len(item.Content); i += 2 {
 					if err := add(item.Content[i], item.Content[i+1]); err != nil {
 						return nil, err
@@ -139,6 +146,38 @@ func entries(n *yaml.Node) ([]entry, error) {
 	return out, nil
 }
 
+// imageKeys are the fields of a container written as a mapping.
+var imageKeys = map[string]bool{"registry": true, "image": true, "tag": true, "name": true, "digest": true}
+
+// isImageMapping reports whether n is one container written as a mapping
+// ({registry, image, tag}, optionally name), rather than a mapping of
+// container ids.
+func isImageMapping(n *yaml.Node) bool {
+	if n.Kind != yaml.MappingNode || lookup(n, "image") == nil {
+		return false
+	}
+	for i := 0; i < len(n.Content); i += 2 {
+		if !imageKeys[strings.ToLower(n.Content[i].Value)] || n.Content[i+1].Kind != yaml.ScalarNode {
+			return false
+		}
+	}
+	return true
+}
+
+// imageEntry is the entry of a container written as a mapping: its id is
+// its name, else its image.
+func imageEntry(n *yaml.Node) entry {
+	vals, _ := scalars(n)
+	id := ""
+	if v := lookup(n, "name"); v != nil {
+		id = v.Value
+	}
+	if id == "" {
+		id = lookup(n, "image").Value
+	}
+	return entry{id, vals, n.Line}
+}
+
 // scalars reads a scalar, a list of scalars, or a mapping of scalars
 // (registry, image, tag, in that order when those keys are present).
 func scalars(n *yaml.Node) ([]string, error) {
@@ -155,13 +194,19 @@ func scalars(n *yaml.Node) ([]string, error) {
 		}
 		return out, nil
 	case yaml.MappingNode:
-		var out []string
-		for _, k := range []string{"registry", "image", "tag"} {
+		// Always [registry, image, tag]: a missing registry or tag is ""
+		// (and a digest stands in for the tag).
+		out := make([]string, 3)
+		found := false
+		for i, k := range []string{"registry", "image", "tag"} {
 			if v := lookup(n, k); v != nil && v.Kind == yaml.ScalarNode {
-				out = append(out, v.Value)
+				out[i], found = v.Value, true
 			}
 		}
-		if len(out) == 0 {
+		if d := lookup(n, "digest"); d != nil && d.Kind == yaml.ScalarNode && d.Value != "" {
+			out[2], found = d.Value, true
+		}
+		if !found || out[1] == "" {
 			return nil, fmt.Errorf("line %d: expected registry, image and tag", n.Line)
 		}
 		return out, nil
