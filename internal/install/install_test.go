@@ -182,6 +182,17 @@ func TestLifecycle(t *testing.T) {
 	if _, err := install.Install(ctx, s.open(t, s.v1), s.options(ns)); !errors.Is(err, install.ErrAlreadyInstalled) {
 		t.Errorf("second install: got %v, want ErrAlreadyInstalled", err)
 	}
+	// diff against the live cluster right after install: nothing changes,
+	// and the recorded registry stands in for --registry
+	do := s.options(ns)
+	do.Load.Registry = ""
+	changes, err := install.Diff(ctx, s.open(t, s.v1), do)
+	if err != nil {
+		t.Fatalf("diff without --registry: %v", err)
+	}
+	for _, c := range changes {
+		t.Errorf("diff right after install: %s %s: %s\n%s", c.Op, c.Component, c.Object, c.Diff)
+	}
 	lr, err := install.Load(ctx, s.open(t, s.v1), install.LoadOptions{Registry: s.airgap})
 	if err != nil {
 		t.Fatal(err)
