@@ -97,6 +97,14 @@ spec:
         - name: migrate
           image: example.com/migrate:2
 `,
+		"templates/hook-sa.yaml": `apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: {{ .Release.Name }}-init
+  annotations:
+    "helm.sh/hook": pre-install,pre-upgrade
+    "helm.sh/hook-delete-policy": before-hook-creation
+`,
 		"templates/tests/test.yaml": `apiVersion: v1
 kind: Pod
 metadata:

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"helm.sh/helm/v4/pkg/action"
@@ -17,8 +18,11 @@ import (
 	"helm.sh/helm/v4/pkg/kube"
 	ri "helm.sh/helm/v4/pkg/release"
 	release "helm.sh/helm/v4/pkg/release/v1"
+	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
 	"helm.sh/helm/v4/pkg/storage/driver"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"sigs.k8s.io/yaml"
 )
 
 // ErrReleaseNotFound is matched (errors.Is) when a release does not exist.
@@ -75,6 +79,9 @@ type Release struct {
 	Status string
 	// Manifest is the applied manifest, without hooks.
 	Manifest string
+	// CRDs names the CustomResourceDefinitions the release brought: those
+	// of the charts' crds/ directories and those among the templates.
+	CRDs []string
 }
 
 // InstallOptions tunes Install.
@@ -142,8 +149,12 @@ type RollbackOptions struct {
 type UninstallOptions struct {
 	// KeepHistory keeps the release records, marked uninstalled.
 	KeepHistory bool
-	Wait        bool
-	Timeout     time.Duration
+	// KeepHooks leaves the hook objects (Jobs, ServiceAccounts, test
+	// Pods, ...) that Helm's own uninstall leaves behind; by default they
+	// are deleted too.
+	KeepHooks bool
+	Wait      bool
+	Timeout   time.Duration
 }
 
 // action returns a Helm configuration bound to namespace.
@@ -334,12 +345,58 @@ func (c *Client) Uninstall(ctx context.Context, name, namespace string, o Uninst
 	if err != nil {
 		return err
 	}
+	var hooks []*release.Hook
+	if !o.KeepHooks {
+		if last, err := cfg.Releases.Last(name); err == nil {
+			if rel, ok := last.(*release.Release); ok && rel != nil {
+				hooks = rel.Hooks
+			}
+		}
+	}
 	un := action.NewUninstall(cfg)
 	un.KeepHistory = o.KeepHistory
 	un.WaitStrategy = waitStrategy(o.Wait)
 	un.Timeout = timeout(o.Timeout)
 	if err := runCtx(ctx, func() error { _, err := un.Run(name); return err }); err != nil {
 		return fmt.Errorf("uninstall release %s in %s: %w", name, ns, notFound(err))
+	}
+	if err := deleteHooks(cfg, hooks, o); err != nil {
+		return fmt.Errorf("uninstall release %s in %s: %w", name, ns, err)
+	}
+	return nil
+}
+
+// deleteHooks deletes the objects of a release's hooks that are still
+// there (before-hook-creation ones, succeeded test pods, ...): Helm's
+// uninstall leaves them, and nothing else would ever remove them.
+func deleteHooks(cfg *action.Configuration, hooks []*release.Hook, o UninstallOptions) error {
+	var all kube.ResourceList
+	for _, h := range hooks {
+		if strings.TrimSpace(h.Manifest) == "" {
+			continue
+		}
+		res, err := cfg.KubeClient.Build(strings.NewReader(h.Manifest), false)
+		if err != nil {
+			return fmt.Errorf("hook %s: %w", h.Path, err)
+		}
+		all = append(all, res...)
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	// Helm ignores objects that are already gone.
+	if _, errs := cfg.KubeClient.Delete(all, metav1.DeletePropagationForeground); len(errs) > 0 {
+		return fmt.Errorf("deleting hook objects: %w", errors.Join(errs...))
+	}
+	if !o.Wait {
+		return nil
+	}
+	w, err := cfg.KubeClient.GetWaiter(kube.StatusWatcherStrategy)
+	if err != nil {
+		return err
+	}
+	if err := w.WaitForDelete(all, timeout(o.Timeout)); err != nil {
+		return fmt.Errorf("waiting for hook objects to go: %w", err)
 	}
 	return nil
 }
@@ -434,6 +491,7 @@ func toRelease(r ri.Releaser) (*Release, error) {
 	if rel.Info != nil {
 		out.Status = rel.Info.Status.String()
 	}
+	out.CRDs = crdNames(rel)
 	return out, nil
 }
 
@@ -511,4 +569,37 @@ func FieldManager() string {
 func ReleaseMetadata(release, namespace string) (labels, annotations map[string]string) {
 	return map[string]string{"app.kubernetes.io/managed-by": "Helm"},
 		map[string]string{"meta.helm.sh/release-name": release, "meta.helm.sh/release-namespace": namespace}
+}
+
+// crdNames lists the CRDs of rel's charts' crds/ directories and of its
+// manifest.
+func crdNames(rel *release.Release) []string {
+	var docs []string
+	if rel.Chart != nil {
+		for _, crd := range rel.Chart.CRDObjects() {
+			if crd.File != nil {
+				docs = append(docs, string(crd.File.Data))
+			}
+		}
+	}
+	docs = append(docs, rel.Manifest)
+	var names []string
+	for _, d := range docs {
+		for _, doc := range releaseutil.SplitManifests(d) {
+			var m struct {
+				APIVersion string `json:"apiVersion"`
+				Kind       string `json:"kind"`
+				Metadata   struct {
+					Name string `json:"name"`
+				} `json:"metadata"`
+			}
+			if yaml.Unmarshal([]byte(doc), &m) != nil || m.Kind != "CustomResourceDefinition" || !strings.HasPrefix(m.APIVersion, "apiextensions.k8s.io/") {
+				continue
+			}
+			if !slices.Contains(names, m.Metadata.Name) {
+				names = append(names, m.Metadata.Name)
+			}
+		}
+	}
+	return names
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +75,12 @@ func TestClusterLifecycle(t *testing.T) {
 	if rel.Revision != 1 || rel.Status != "deployed" || rel.Namespace != ns {
 		t.Errorf("install: release = %+v", rel)
 	}
+	if !slices.Equal(rel.CRDs, []string{"widgets.example.com"}) {
+		t.Errorf("install: CRDs %v, want the one of crds/", rel.CRDs)
+	}
+	if !hookExists(t, c, ns, name+"-init") {
+		t.Fatal("the ServiceAccount hook was not created")
+	}
 	assertRelocated(t, c, name, ns)
 
 	// Dry runs change nothing. (A server-side dry run needs the chart's
@@ -120,6 +127,10 @@ func TestClusterLifecycle(t *testing.T) {
 	if _, err := c.Get(ctx, name, ns); !errors.Is(err, ErrReleaseNotFound) {
 		t.Errorf("Get after uninstall: error = %v, want ErrReleaseNotFound", err)
 	}
+	// Helm's uninstall leaves before-hook-creation hooks; ours removes them.
+	if hookExists(t, c, ns, name+"-init") {
+		t.Error("the ServiceAccount hook is left after uninstall")
+	}
 	if err := c.Uninstall(ctx, name, ns, UninstallOptions{}); !errors.Is(err, ErrReleaseNotFound) {
 		t.Errorf("second uninstall: error = %v, want ErrReleaseNotFound", err)
 	}
@@ -145,8 +156,8 @@ func assertRelocated(t *testing.T, c *Client, name, ns string) {
 	for _, h := range rel.Hooks {
 		all += "\n---\n" + h.Manifest
 	}
-	if len(rel.Hooks) != 2 {
-		t.Errorf("release has %d hooks, want 2 (migrate job, test pod)", len(rel.Hooks))
+	if len(rel.Hooks) != 3 {
+		t.Errorf("release has %d hooks, want 3 (migrate job, service account, test pod)", len(rel.Hooks))
 	}
 	refs, err := images.Discover([]byte(all))
 	if err != nil {
@@ -160,4 +171,23 @@ func assertRelocated(t *testing.T, c *Client, name, ns string) {
 			t.Errorf("stored release refers to %s, which was not relocated", ref)
 		}
 	}
+}
+
+// hookExists reports whether ServiceAccount ns/name exists.
+func hookExists(t *testing.T, c *Client, ns, name string) bool {
+	t.Helper()
+	cfg, _, err := c.action(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := fmt.Sprintf("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: %s, namespace: %s}\n", name, ns)
+	res, err := cfg.KubeClient.Build(strings.NewReader(y), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = res[0].Get()
+	if err != nil && !strings.Contains(err.Error(), "not found") {
+		t.Fatal(err)
+	}
+	return err == nil
 }

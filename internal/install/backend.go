@@ -23,6 +23,7 @@ type cluster interface {
 	Get(ctx context.Context, ref kube.ObjectRef) (*unstructured.Unstructured, error)
 	Status(ctx context.Context, ref kube.ObjectRef) kube.ObjectStatus
 	EnsureNamespace(ctx context.Context, name string) error
+	NamespaceObjects(ctx context.Context, ns string) ([]*unstructured.Unstructured, error)
 	ResolveRef(ctx context.Context, s, ns string) (kube.ObjectRef, error)
 	Lock(ctx context.Context, namespace, name, holder string, ttl time.Duration) (func(context.Context) error, error)
 	ServerVersion(ctx context.Context) (*version.Info, error)

@@ -63,6 +63,8 @@ func (s *session) deploy(ctx context.Context, p *Package, rec, prev *release.Rec
 		return err
 	}
 	rec.Components = nil
+	s.cur = rec
+	mergeNamespaces(rec, prev)
 	post := relocator(m)
 	lc, err := lifecycleOf(d, rec.Status == release.StatusPendingUpgrade)
 	if err != nil {
@@ -103,7 +105,10 @@ func (s *session) deploy(ctx context.Context, p *Package, rec, prev *release.Rec
 		if err := s.save(ctx, rec); err != nil {
 			return err
 		}
-		r, err := s.applyChart(ctx, data, name, ns, defaults, vals, post, rec.Status == release.StatusPendingInstall)
+		if err := s.ensureNamespaces(ctx, []string{ns}); err != nil {
+			return err
+		}
+		r, err := s.applyChart(ctx, data, name, ns, defaults, vals, keepCRDs(post), rec.Status == release.StatusPendingInstall)
 		if err != nil {
 			return fmt.Errorf("chart %s: %w", c.Name, err)
 		}
@@ -211,6 +216,9 @@ func (s *session) applyManifests(ctx context.Context, comp *release.Component, p
 			return err
 		}
 	}
+	if err := s.ensureNamespaces(ctx, namespacesOf(planned)); err != nil {
+		return err
+	}
 	refs, err := s.kc.Apply(ctx, objs, kube.ApplyOptions{
 		FieldManager: FieldManager, Namespace: comp.Namespace, Force: true,
 		Labels: s.ownerLabels(),
@@ -272,7 +280,15 @@ func (s *session) removeComponent(ctx context.Context, c release.Component) erro
 			return fmt.Errorf("uninstalling chart %s: %w", c.Name, err)
 		}
 	case kindManifests:
-		if err := s.kc.Delete(ctx, toKubeRefs(c.Objects), s.deleteOptions()); err != nil {
+		// CRDs stay (deleting one deletes every custom resource of its
+		// kind); namespaces are removed, once empty, by Uninstall.
+		var doomed []release.Object
+		for _, o := range c.Objects {
+			if !isCRD(o) && !(o.Group == "" && o.Kind == "Namespace") {
+				doomed = append(doomed, o)
+			}
+		}
+		if err := s.kc.Delete(ctx, toKubeRefs(doomed), s.deleteOptions()); err != nil {
 			return fmt.Errorf("deleting manifests %s: %w", c.Name, err)
 		}
 	}
@@ -298,6 +314,9 @@ func (s *session) rollback(ctx context.Context, target, cur *release.Record) (*r
 	rec.Revision = latest.Revision + 1
 	rec.Status = release.StatusPendingRollback
 	rec.Description = fmt.Sprintf("rollback to %d", target.Revision)
+	rec.Namespaces = slices.Clone(target.Namespaces)
+	mergeNamespaces(&rec, cur)
+	s.cur = &rec
 	if err := s.save(ctx, &rec); err != nil {
 		return nil, err
 	}

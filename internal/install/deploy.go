@@ -127,6 +127,11 @@ type session struct {
 	store  *release.Store
 	unlock func(context.Context) error
 	o      Options
+	// createdNS: open created the deployment's namespace.
+	createdNS bool
+	// cur is the record under construction; namespaces created are
+	// recorded in it.
+	cur *release.Record
 }
 
 func (o *Options) defaults(d *bundle.Description) {
@@ -157,6 +162,11 @@ func open(ctx context.Context, o Options) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	_, err = b.kube.Get(ctx, namespaceRef(o.Namespace))
+	if err != nil && !errors.Is(err, kube.ErrNotFound) {
+		return nil, err
+	}
+	created := err != nil
 	if err := b.kube.EnsureNamespace(ctx, o.Namespace); err != nil {
 		return nil, err
 	}
@@ -165,7 +175,7 @@ func open(ctx context.Context, o Options) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &session{kc: b.kube, charts: b.charts, store: b.store(o.MaxHistory), unlock: unlock, o: o}, nil
+	return &session{kc: b.kube, charts: b.charts, store: b.store(o.MaxHistory), unlock: unlock, o: o, createdNS: created}, nil
 }
 
 // begin is what Install and Upgrade do first: apply defaults to o, run
@@ -226,6 +236,9 @@ func Install(ctx context.Context, p *Package, o Options) (*Result, error) {
 		return nil, err
 	}
 	rec := newRecord(p, o, rev, release.StatusPendingInstall, m)
+	if s.createdNS {
+		rec.Namespaces = []string{o.Namespace}
+	}
 	if err := s.save(ctx, rec); err != nil {
 		return nil, err
 	}

@@ -232,6 +232,18 @@ func (f *fakeCluster) EnsureNamespace(_ context.Context, name string) error {
 	return nil
 }
 
+func (f *fakeCluster) NamespaceObjects(_ context.Context, ns string) ([]*unstructured.Unstructured, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []*unstructured.Unstructured
+	for _, o := range f.objects {
+		if o.GetNamespace() == ns && o.GetKind() != "Namespace" {
+			out = append(out, o.DeepCopy())
+		}
+	}
+	return out, nil
+}
+
 func (f *fakeCluster) ResolveRef(_ context.Context, s, ns string) (kube.ObjectRef, error) {
 	kind, name, ok := strings.Cut(s, "/")
 	if !ok {
@@ -306,6 +318,7 @@ type fakeRelease struct {
 	values   map[string]any
 	manifest string // templates, without hooks and crds/
 	hooks    string
+	crds     []string // names of the CRDs of crds/ and the templates
 }
 
 func newFakeHelm(kc *fakeCluster) *fakeHelm {
@@ -331,7 +344,7 @@ func (h *fakeHelm) Get(_ context.Context, name, ns string) (*chart.Release, erro
 	if r == nil {
 		return nil, fmt.Errorf("get release %s in %s: %w", name, ns, chart.ErrReleaseNotFound)
 	}
-	return &chart.Release{Name: name, Namespace: ns, Revision: r.revision, Status: r.status, Manifest: r.manifest}, nil
+	return &chart.Release{Name: name, Namespace: ns, Revision: r.revision, Status: r.status, Manifest: r.manifest, CRDs: r.crds}, nil
 }
 
 // Values implements releaser: what revision (0: the latest) was given.
@@ -463,6 +476,20 @@ func (h *fakeHelm) deleteManifest(ctx context.Context, y, ns string, keep []kube
 	return h.kube.Delete(ctx, doomed, kube.DeleteOptions{Wait: true})
 }
 
+// crdNames names the CRDs of YAML streams.
+func crdNames(ys ...string) []string {
+	var names []string
+	for _, y := range ys {
+		objs, _ := kube.ParseObjects([]byte(y))
+		for _, o := range objs {
+			if o.GetKind() == "CustomResourceDefinition" {
+				names = append(names, o.GetName())
+			}
+		}
+	}
+	return names
+}
+
 func (h *fakeHelm) record(name, ns string, r *fakeRelease) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -495,7 +522,7 @@ func (h *fakeHelm) Install(ctx context.Context, data []byte, o chart.InstallOpti
 	if err != nil {
 		return nil, err
 	}
-	r := &fakeRelease{status: "pending-install", values: o.Values, manifest: manifest, hooks: hooks}
+	r := &fakeRelease{status: "pending-install", values: o.Values, manifest: manifest, hooks: hooks, crds: crdNames(crds, manifest)}
 	h.record(o.Release, o.Namespace, r)
 	// crds/: created when missing, never owned by the release
 	crdObjs, err := kube.ParseObjects([]byte(crds))
@@ -576,7 +603,7 @@ func (h *fakeHelm) Rollback(ctx context.Context, name, ns string, revision int, 
 	if target == nil {
 		return fmt.Errorf("rollback release %s in %s: %w", name, ns, chart.ErrReleaseNotFound)
 	}
-	_, err := h.move(ctx, "rollback", name, ns, &fakeRelease{status: "pending-rollback", values: target.values, manifest: target.manifest, hooks: target.hooks})
+	_, err := h.move(ctx, "rollback", name, ns, &fakeRelease{status: "pending-rollback", values: target.values, manifest: target.manifest, hooks: target.hooks, crds: target.crds})
 	return err
 }
 
@@ -590,6 +617,11 @@ func (h *fakeHelm) Uninstall(ctx context.Context, name, ns string, o chart.Unins
 	}
 	if err := h.deleteManifest(ctx, r.manifest, ns, nil); err != nil {
 		return err
+	}
+	if !o.KeepHooks { // as chart.Client does, unlike Helm itself
+		if err := h.deleteManifest(ctx, r.hooks, ns, nil); err != nil {
+			return err
+		}
 	}
 	h.mu.Lock()
 	delete(h.releases, ns+"/"+name)
@@ -666,4 +698,13 @@ func kubeRef(kind, ns, name string) kube.ObjectRef {
 		group = "apiextensions.k8s.io"
 	}
 	return kube.ObjectRef{Group: group, Version: "v1", Kind: kind, Namespace: ns, Name: name}
+}
+
+func parseOne(t *testing.T, y string) []*unstructured.Unstructured {
+	t.Helper()
+	objs, err := kube.ParseObjects([]byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return objs
 }

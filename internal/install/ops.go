@@ -114,10 +114,15 @@ type UninstallOptions struct {
 	Cluster     Cluster
 	KeepHistory bool
 	// Force uninstalls even when other deployments depend on this one.
-	Force    bool
-	Timeout  time.Duration
-	NoWait   bool
-	Progress func(Event)
+	Force bool
+	// DeleteCRDs also deletes the CustomResourceDefinitions the deployment
+	// brought (manifests, chart templates and crds/), and with them every
+	// custom resource of their kinds in the cluster, whoever made it.
+	// Without it CRDs are never deleted.
+	DeleteCRDs bool
+	Timeout    time.Duration
+	NoWait     bool
+	Progress   func(Event)
 	// Logger receives Helm's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -148,6 +153,7 @@ func Uninstall(ctx context.Context, ns, deployment string, o UninstallOptions) e
 			return fmt.Errorf("deployment %s (package %s) is %w %v: uninstall those first, or pass --force", deployment, latest.Package.Name, ErrRequired, by)
 		}
 	}
+	s.cur = latest
 	// preDelete lifecycle steps run before anything is removed; with
 	// --force a failing step does not stop the uninstall.
 	if err := s.runPreDelete(ctx, latest); err != nil {
@@ -165,23 +171,28 @@ func Uninstall(ctx context.Context, ns, deployment string, o UninstallOptions) e
 	if n := len(hist); n > 0 && hist[n-1].Revision == latest.Revision {
 		hist[n-1] = latest // with the components preDelete applied
 	}
-	seen := map[string]bool{}
-	var errs []error
-	for i := len(hist) - 1; i >= 0; i-- {
-		r := hist[i]
-		if r.Status == release.StatusSuperseded && i != len(hist)-1 {
-			continue
+	comps, nss := leftBehind(hist)
+	var crds []kube.ObjectRef
+	if o.DeleteCRDs {
+		if crds, err = s.recordCRDs(ctx, comps); err != nil {
+			return err
 		}
-		for j := len(r.Components) - 1; j >= 0; j-- {
-			c := r.Components[j]
-			if seen[c.Kind+"/"+c.Name] {
-				continue
-			}
-			seen[c.Kind+"/"+c.Name] = true
-			opts.emit(Event{Step: "delete", Component: c.Name, Message: "removing " + c.Kind + " " + c.Name})
-			if err := s.removeComponent(ctx, c); err != nil {
-				errs = append(errs, err)
-			}
+	}
+	latest.Status, latest.Description = release.StatusUninstalling, "uninstall in progress"
+	if err := s.save(ctx, latest); err != nil {
+		return err
+	}
+	var errs []error
+	for _, c := range comps {
+		opts.emit(Event{Step: "delete", Component: c.Name, Message: "removing " + c.Kind + " " + c.Name})
+		if err := s.removeComponent(ctx, c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(crds) > 0 && len(errs) == 0 {
+		opts.emit(Event{Step: "delete", Message: fmt.Sprintf("--delete-crds: removing %d CustomResourceDefinitions and every custom resource of their kinds", len(crds))})
+		if err := s.kc.Delete(ctx, crds, s.deleteOptions()); err != nil {
+			errs = append(errs, fmt.Errorf("deleting CRDs: %w", err))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -191,9 +202,57 @@ func Uninstall(ctx context.Context, ns, deployment string, o UninstallOptions) e
 	}
 	if o.KeepHistory {
 		latest.Status, latest.Description = release.StatusUninstalled, "uninstalled"
-		return s.save(ctx, latest)
+		if err := s.save(ctx, latest); err != nil {
+			return err
+		}
+		// the records stay in the deployment's namespace
+		nss = slices.DeleteFunc(nss, func(ns string) bool { return ns == opts.Namespace })
+	} else if err := s.store.Purge(ctx, opts.Namespace, deployment); err != nil {
+		return err
 	}
-	return s.store.Purge(ctx, opts.Namespace, deployment)
+	return s.removeNamespaces(ctx, nss)
+}
+
+// leftBehind lists, newest first, the components that the revisions of
+// hist (oldest first) may have left in the cluster: those of the latest
+// revision and of every revision that is not superseded (failed or
+// interrupted ones), the objects of a component merged across them; and
+// the namespaces any of them created, sorted.
+func leftBehind(hist []*release.Record) ([]release.Component, []string) {
+	var comps []release.Component
+	idx := map[string]int{}
+	var nss []string
+	for i := len(hist) - 1; i >= 0; i-- {
+		r := hist[i]
+		for _, ns := range r.Namespaces {
+			if !slices.Contains(nss, ns) {
+				nss = append(nss, ns)
+			}
+		}
+		if r.Status == release.StatusSuperseded && i != len(hist)-1 {
+			continue
+		}
+		for j := len(r.Components) - 1; j >= 0; j-- {
+			c := r.Components[j]
+			k := c.Kind + "/" + c.Name
+			if at, ok := idx[k]; ok {
+				for _, ob := range c.Objects {
+					if !slices.Contains(comps[at].Objects, ob) {
+						comps[at].Objects = append(comps[at].Objects, ob)
+					}
+				}
+				if comps[at].Deferred && !c.Deferred {
+					comps[at].Deferred = false
+				}
+				continue
+			}
+			idx[k] = len(comps)
+			c.Objects = slices.Clone(c.Objects)
+			comps = append(comps, c)
+		}
+	}
+	slices.Sort(nss)
+	return comps, nss
 }
 
 // Records opens the release store of a cluster without taking a lock.

@@ -225,7 +225,7 @@ func TestAtomicSaysWhatItDid(t *testing.T) {
 		t.Errorf("atomic install: %v", err)
 	}
 	for _, left := range g.kube.names() {
-		if !strings.HasPrefix(left, "CustomResourceDefinition ") && !strings.HasPrefix(left, "ServiceAccount ") {
+		if !strings.HasPrefix(left, "CustomResourceDefinition ") {
 			t.Errorf("the failed --atomic install left %s", left)
 		}
 	}
@@ -342,5 +342,98 @@ func TestStatusMissing(t *testing.T) {
 	}
 	if rec == nil || len(objs) == 0 {
 		t.Errorf("status returned no record or objects with ErrMissing")
+	}
+}
+
+func crdsOf(f *fakeSite) []string {
+	var out []string
+	for _, n := range f.kube.names() {
+		if name, ok := strings.CutPrefix(n, "CustomResourceDefinition /"); ok {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// TestCRDsStay: CRDs of every source (manifests, chart templates, crds/)
+// survive uninstall and an upgrade that drops them; --delete-crds removes
+// them.
+func TestCRDsStay(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeSite()
+	const all = "gadgets.web.shop.test shopwebsprockets.web.shop.test widgets.extras.shop.test"
+	if _, err := Install(ctx, buildPackage(t, shopFiles("1.0.0", "hello", false)), f.options("shop", "shop")); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(crdsOf(f), " "); got != all {
+		t.Fatalf("CRDs after install: %s, want %s", got, all)
+	}
+	if _, err := Upgrade(ctx, buildPackage(t, shopFiles("1.1.0", "hello", true)), f.options("shop", "shop")); err != nil {
+		t.Fatal(err)
+	}
+	if f.kube.has("ConfigMap", "shop", "extras") {
+		t.Error("the upgrade that dropped the extras component left its ConfigMap")
+	}
+	if got := strings.Join(crdsOf(f), " "); got != all {
+		t.Errorf("CRDs after an upgrade without the extras component: %s, want %s", got, all)
+	}
+	if err := Uninstall(ctx, "shop", "shop", UninstallOptions{Cluster: f.cluster()}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(crdsOf(f), " "); got != all {
+		t.Errorf("CRDs after uninstall: %s, want %s", got, all)
+	}
+
+	// --delete-crds deletes the CRDs of what the deployment runs.
+	if _, err := Install(ctx, buildPackage(t, shopFiles("1.0.0", "hello", false)), f.options("shop", "shop")); err != nil {
+		t.Fatalf("install over the CRDs left: %v", err)
+	}
+	if err := Uninstall(ctx, "shop", "shop", UninstallOptions{Cluster: f.cluster(), DeleteCRDs: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := crdsOf(f); len(got) > 0 {
+		t.Errorf("CRDs after uninstall --delete-crds: %v", got)
+	}
+}
+
+// TestHooksAndNamespacesRemoved: uninstall removes the hook objects Helm
+// leaves and the namespaces the install created, but never a namespace
+// that holds objects Skiff did not create, nor one that existed before.
+func TestHooksAndNamespacesRemoved(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeSite()
+	nsExists := func(ns string) bool { return f.kube.has("Namespace", "", ns) }
+	if err := f.kube.EnsureNamespace(ctx, "existing"); err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range []string{"fresh", "mixed", "existing"} {
+		if _, err := Install(ctx, buildPackage(t, shopFiles("1.0.0", "hello", true)), f.options("shop-"+ns, ns)); err != nil {
+			t.Fatalf("install into %s: %v", ns, err)
+		}
+		if !f.kube.has("ServiceAccount", ns, "shop-"+ns+"-web-init") {
+			t.Fatalf("no hook ServiceAccount in %s: %v", ns, f.kube.names())
+		}
+	}
+	// someone else's object in mixed
+	cm := kubeRef("ConfigMap", "mixed", "not-skiffs")
+	if _, err := f.kube.Apply(ctx, parseOne(t, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: not-skiffs, namespace: mixed}\n"), kube.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range []string{"fresh", "mixed", "existing"} {
+		if err := Uninstall(ctx, ns, "shop-"+ns, UninstallOptions{Cluster: f.cluster()}); err != nil {
+			t.Fatalf("uninstall from %s: %v", ns, err)
+		}
+		if f.kube.has("ServiceAccount", ns, "shop-"+ns+"-web-init") {
+			t.Errorf("hook ServiceAccount left in %s", ns)
+		}
+	}
+	if nsExists("fresh") {
+		t.Error("namespace fresh, created by the install, is left")
+	}
+	if !nsExists("mixed") || f.kube.Status(ctx, cm).Status != "Current" {
+		t.Error("namespace mixed, holding an object Skiff did not create, was removed")
+	}
+	if !nsExists("existing") {
+		t.Error("namespace existing, there before the install, was removed")
 	}
 }

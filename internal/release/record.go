@@ -85,6 +85,9 @@ type Record struct {
 	// Dependencies are the deployments this one required, as
 	// "namespace/deployment".
 	Dependencies []string `json:"dependencies,omitempty"`
+	// Namespaces are the namespaces the deployment created, oldest first;
+	// uninstall removes each once nothing else is in it.
+	Namespaces []string `json:"namespaces,omitempty"`
 	// PreDelete are the package's preDelete lifecycle steps.
 	PreDelete   []Step    `json:"preDelete,omitempty"`
 	Description string    `json:"description,omitempty"`
@@ -177,6 +180,7 @@ func (r *Record) Clone() *Record {
 	c.SealedValues = append([]SealedValues(nil), r.SealedValues...)
 	c.Dependencies = append([]string(nil), r.Dependencies...)
 	c.PreDelete = append([]Step(nil), r.PreDelete...)
+	c.Namespaces = append([]string(nil), r.Namespaces...)
 	return &c
 }
 
