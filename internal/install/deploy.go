@@ -184,6 +184,10 @@ func open(ctx context.Context, o Options) (*session, error) {
 // its outcome (nil after a successful dry run).
 func begin(ctx context.Context, p *Package, o *Options) (*session, error) {
 	o.defaults(p.Description)
+	// Values that do not route or parse fail before anything is recorded.
+	if _, err := splitValues(p.Description, o.Values, o.Set); err != nil {
+		return nil, err
+	}
 	if o.Gate != nil {
 		if err := o.Gate(ctx, p); err != nil {
 			return nil, err

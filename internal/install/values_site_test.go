@@ -51,6 +51,13 @@ func TestValuesRuleInMemory(t *testing.T) {
 		t.Fatalf("after install: %v", d)
 	}
 
+	// A misrouted --set is refused before a revision is recorded.
+	bad := f.options("vals", "vals")
+	bad.Set = []string{"nochart.password=" + marker}
+	if _, err := Upgrade(ctx, v2, bad); err == nil || strings.Contains(err.Error(), marker) {
+		t.Errorf("upgrade with a misrouted --set: %v", err)
+	}
+
 	// No values and no choice: refused, nothing changes.
 	if _, err := Upgrade(ctx, v2, f.options("vals", "vals")); !errors.Is(err, ErrValuesDropped) {
 		t.Fatalf("upgrade without values: %v, want ErrValuesDropped", err)
