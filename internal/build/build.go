@@ -65,6 +65,10 @@ type Options struct {
 	// (archives or directories of *.skiff), and writes skiff.lock.
 	WithDeps    bool
 	DepArchives []string
+	// UpdateDeps ignores skiff.lock: every dependency is resolved again
+	// (the highest version in range) and the lock rewritten. Without it a
+	// locked dependency must resolve to exactly the locked archive.
+	UpdateDeps bool
 	// DepSource, when set, offers more candidate archives (from a hub).
 	DepSource DepSource
 	// DepOpen is how the dependency archives are opened: the keys that
@@ -163,7 +167,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	d := p.description(o.CreatedBy)
 	var imgDescs []ocispec.Descriptor
 	if o.WithDeps {
-		deps, err := resolveDeps(ctx, p.Spec, o.DepArchives, o.DepSource, o.DepOpen)
+		deps, err := resolveDeps(ctx, p.Spec, o.DepArchives, o.DepSource, o.DepOpen, o.UpdateDeps)
 		if err != nil {
 			return nil, err
 		}

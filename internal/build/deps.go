@@ -53,9 +53,24 @@ type resolvedDep struct {
 // the candidate archives (files, or directories of *.skiff) that
 // satisfies its range, and checks its signature against trust (nil
 // waives the check). The caller closes the returned archives.
-func resolveDeps(ctx context.Context, s *spec.Spec, candidates []string, source DepSource, open bundle.OpenOptions) ([]resolvedDep, error) {
+//
+// Unless update is set, skiff.lock beside the spec is honoured: a
+// dependency whose range is the one locked must resolve to the locked
+// version with the locked root digest, so the same spec bundles the same
+// dependencies until the lock is updated (update, or a changed range).
+func resolveDeps(ctx context.Context, s *spec.Spec, candidates []string, source DepSource, open bundle.OpenOptions, update bool) ([]resolvedDep, error) {
 	if len(s.Dependencies) == 0 {
 		return nil, nil
+	}
+	locked := map[string]LockedDependency{}
+	if !update {
+		l, err := ReadLock(s.Dir)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range l.Dependencies {
+			locked[d.Name] = d
+		}
 	}
 	var files []string
 	if source != nil {
@@ -83,6 +98,7 @@ func resolveDeps(ctx context.Context, s *spec.Spec, candidates []string, source 
 		path    string
 		name    string
 		version *semver.Version
+		root    string
 	}
 	var cands []cand
 	for _, f := range files {
@@ -91,6 +107,7 @@ func resolveDeps(ctx context.Context, s *spec.Spec, candidates []string, source 
 			return nil, fmt.Errorf("dependency archive %s: %w", f, err)
 		}
 		d, err := a.Description(ctx)
+		root := a.Root().Digest.String()
 		a.Close()
 		if err != nil {
 			return nil, fmt.Errorf("dependency archive %s: %w", f, err)
@@ -99,7 +116,7 @@ func resolveDeps(ctx context.Context, s *spec.Spec, candidates []string, source 
 		if err != nil {
 			continue
 		}
-		cands = append(cands, cand{f, d.Name, v})
+		cands = append(cands, cand{f, d.Name, v, root})
 	}
 	sort.Slice(cands, func(i, j int) bool { return cands[i].version.GreaterThan(cands[j].version) })
 	var out []resolvedDep
@@ -116,15 +133,29 @@ func resolveDeps(ctx context.Context, s *spec.Spec, candidates []string, source 
 		}
 		var pick *cand
 		var seen []string
+		lk, isLocked := locked[dep.Name]
+		isLocked = isLocked && lk.Version == dep.Version // a changed range re-resolves
 		for i := range cands {
 			if cands[i].name != dep.Name {
 				continue
 			}
 			seen = append(seen, cands[i].version.String())
+			if isLocked {
+				if cands[i].version.Original() == lk.Resolved && cands[i].root == lk.Digest {
+					pick = &cands[i]
+					break
+				}
+				continue
+			}
 			if c.Check(cands[i].version) {
 				pick = &cands[i]
 				break
 			}
+		}
+		if pick == nil && isLocked {
+			closeAll()
+			return nil, fmt.Errorf("%w: %s pins %s %s (root %s), but no archive among %s is that one (versions found: %s): pass its archive with --deps, or re-resolve with --update-deps",
+				ErrDependencyNotFound, LockFile, dep.Name, lk.Resolved, lk.Digest, strings.Join(candidates, ", "), orNone(seen))
 		}
 		if pick == nil {
 			closeAll()
@@ -169,6 +200,30 @@ func bundleDeps(ctx context.Context, dst oras.Target, deps []resolvedDep, d *bun
 		}
 	}
 	return roots, nil
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
+
+// ReadLock reads skiff.lock in dir; a missing file gives an empty lock.
+func ReadLock(dir string) (*Lock, error) {
+	path := filepath.Join(dir, LockFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return &Lock{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	var l Lock
+	if err := yaml.Unmarshal(b, &l); err != nil {
+		return nil, fmt.Errorf("reading %s: %w: fix it, or delete it and build with --with-deps again", path, err)
+	}
+	return &l, nil
 }
 
 // writeLock writes skiff.lock beside the spec, atomically.
