@@ -1,6 +1,7 @@
 package depcheck
 
 import (
+	"go/build"
 	"go/parser"
 	"go/token"
 	"io/fs"
@@ -85,4 +86,60 @@ func TestImportBoundaries(t *testing.T) {
 	if checked < 3 {
 		t.Fatalf("checked only %d files: is the walk rooted right?", checked)
 	}
+}
+
+// forbiddenDeps: a package and module packages it must not depend on,
+// directly or not, outside its tests. The hub client speaks the hub's
+// wire format (internal/hubapi) and must not pull in the server with
+// its storage and database drivers.
+var forbiddenDeps = []struct {
+	pkg       string
+	forbidden []string
+}{
+	{"internal/hubclient", []string{"internal/hub"}},
+	{"internal/hubapi", []string{"internal/hub", "internal/hubclient"}},
+}
+
+func TestForbiddenDependencies(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range forbiddenDeps {
+		t.Run(tc.pkg, func(t *testing.T) {
+			deps := moduleDeps(t, root, tc.pkg)
+			for _, f := range tc.forbidden {
+				if via, ok := deps[f]; ok {
+					t.Errorf("%s depends on %s (imported by %s): move what it needs to a package both can import", tc.pkg, f, via)
+				}
+			}
+		})
+	}
+}
+
+// moduleDeps returns the module packages pkg depends on outside its
+// tests, including itself, each with a package importing it.
+func moduleDeps(t *testing.T, root, pkg string) map[string]string {
+	t.Helper()
+	deps := map[string]string{pkg: ""}
+	queue := []string{pkg}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		bp, err := build.ImportDir(filepath.Join(root, filepath.FromSlash(p)), 0)
+		if err != nil {
+			t.Fatalf("reading %s: %v", p, err)
+		}
+		for _, imp := range bp.Imports {
+			rel, ok := strings.CutPrefix(imp, module+"/")
+			if !ok {
+				continue
+			}
+			if _, seen := deps[rel]; !seen {
+				deps[rel] = p
+				queue = append(queue, rel)
+			}
+		}
+	}
+	return deps
 }

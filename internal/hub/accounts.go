@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+
+	"github.com/skiffhq/skiff/internal/hubapi"
 )
 
 // Audit actions of account management.
@@ -79,13 +81,8 @@ func (s *Store) otherAdmins(ctx context.Context, tx *sql.Tx, user string) (int, 
 	return n, err
 }
 
-// UserUpdate changes a user; nil fields are left alone.
-type UserUpdate struct {
-	// Admin grants or removes site administration.
-	Admin *bool `json:"admin,omitempty"`
-	// Disabled disables (and revokes the tokens of) or enables a user.
-	Disabled *bool `json:"disabled,omitempty"`
-}
+// UserUpdate is [hubapi.UserUpdate].
+type UserUpdate = hubapi.UserUpdate
 
 // UpdateUserAs applies u to user, audited as done by actor. The last
 // enabled site administrator cannot lose the right or be disabled.
@@ -290,16 +287,8 @@ func (h *Hub) apiRemoveUser(w http.ResponseWriter, r *http.Request, p *principal
 	writeJSON(w, http.StatusOK, map[string]string{"removed": user})
 }
 
-// PasswordRequest is the body of POST /api/v1/password (change your
-// own) and POST /api/v1/users/{user}/password (reset, by a site
-// administrator: Password empty makes the hub generate one).
-type PasswordRequest struct {
-	// Current is your current password (change only).
-	Current string `json:"current,omitempty"`
-	// OTP is your current code, when MFA is on (change only).
-	OTP      string `json:"otp,omitempty"`
-	Password string `json:"password,omitempty"`
-}
+// PasswordRequest is [hubapi.PasswordRequest].
+type PasswordRequest = hubapi.PasswordRequest
 
 func (h *Hub) apiChangePassword(w http.ResponseWriter, r *http.Request, p *principal) {
 	var req PasswordRequest

@@ -9,27 +9,24 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/skiffhq/skiff/internal/hubapi"
 )
 
-// APIError is the JSON API's error body.
-type APIError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
+// APIError is [hubapi.APIError].
+type APIError = hubapi.APIError
 
-// Error codes of the JSON API.
+// Error codes of the JSON API: [hubapi]'s.
 const (
-	CodeUnauthorized = "unauthorized"
-	CodeOTPRequired  = "otp_required"
-	CodeRateLimited  = "rate_limited"
-	CodeForbidden    = "forbidden"
-	CodeNotFound     = "not_found"
-	CodeConflict     = "conflict"
-	CodeInvalid      = "invalid"
-	CodeInternal     = "internal"
-	// CodeAuditFailed (status 500): the audit log could not be appended
-	// to, so the change was not made.
-	CodeAuditFailed = "audit_failed"
+	CodeUnauthorized = hubapi.CodeUnauthorized
+	CodeOTPRequired  = hubapi.CodeOTPRequired
+	CodeRateLimited  = hubapi.CodeRateLimited
+	CodeForbidden    = hubapi.CodeForbidden
+	CodeNotFound     = hubapi.CodeNotFound
+	CodeConflict     = hubapi.CodeConflict
+	CodeInvalid      = hubapi.CodeInvalid
+	CodeInternal     = hubapi.CodeInternal
+	CodeAuditFailed  = hubapi.CodeAuditFailed
 )
 
 func (h *Hub) routes() {
@@ -84,21 +81,8 @@ func writeError(w http.ResponseWriter, err error) {
 	writeJSON(w, status, map[string]APIError{"error": {Code: code, Message: msg}})
 }
 
-// codeErrors are the sentinel errors API error codes stand for.
-var codeErrors = map[string]error{
-	CodeUnauthorized: ErrUnauthorized,
-	CodeOTPRequired:  ErrOTPRequired,
-	CodeRateLimited:  ErrRateLimited,
-	CodeForbidden:    ErrForbidden,
-	CodeNotFound:     ErrNotFound,
-	CodeConflict:     ErrConflict,
-	CodeInvalid:      ErrInvalid,
-	CodeAuditFailed:  ErrAuditFailed,
-}
-
-// ErrorForCode returns the sentinel error an API error code stands for,
-// or nil, so clients can match hub errors with errors.Is.
-func ErrorForCode(code string) error { return codeErrors[code] }
+// ErrorForCode is [hubapi.ErrorForCode].
+func ErrorForCode(code string) error { return hubapi.ErrorForCode(code) }
 
 // errorStatus maps sentinel errors to an HTTP status and an API code.
 func errorStatus(err error) (status int, code string) {
@@ -151,15 +135,8 @@ func decode(r *http.Request, v any) error {
 	return nil
 }
 
-// LoginRequest is the body of POST /api/v1/login.
-type LoginRequest struct {
-	Username string `json:"username"`
-	Password string `json:"password"`
-	// OTP is the current TOTP code, required when the user has MFA on.
-	OTP string `json:"otp,omitempty"`
-	// TTL is the token lifetime in seconds; the hub's default if zero.
-	TTL int64 `json:"ttl,omitempty"`
-}
+// LoginRequest is [hubapi.LoginRequest].
+type LoginRequest = hubapi.LoginRequest
 
 func (h *Hub) apiLogin(w http.ResponseWriter, r *http.Request) {
 	var req LoginRequest
@@ -187,12 +164,8 @@ func (h *Hub) apiLogin(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, t)
 }
 
-// Whoami is the body of GET /api/v1/whoami.
-type Whoami struct {
-	User  string `json:"user"`
-	Admin bool   `json:"admin"`
-	MFA   bool   `json:"mfa"`
-}
+// Whoami is [hubapi.Whoami].
+type Whoami = hubapi.Whoami
 
 func (h *Hub) apiWhoami(w http.ResponseWriter, r *http.Request, p *principal) {
 	u, err := h.store.User(r.Context(), p.user)
@@ -293,10 +266,8 @@ func (h *Hub) apiSubmit(w http.ResponseWriter, r *http.Request, p *principal) {
 	writeJSON(w, http.StatusOK, pkg)
 }
 
-// ReviewRequest is the body of approve and reject.
-type ReviewRequest struct {
-	Comment string `json:"comment,omitempty"`
-}
+// ReviewRequest is [hubapi.ReviewRequest].
+type ReviewRequest = hubapi.ReviewRequest
 
 func (h *Hub) apiReview(f func(ctx context.Context, owner, name, version, actor, comment string) (*Package, error)) authedHandler {
 	return func(w http.ResponseWriter, r *http.Request, p *principal) {
@@ -343,19 +314,11 @@ func (h *Hub) apiUsers(w http.ResponseWriter, r *http.Request, p *principal) {
 	writeJSON(w, http.StatusOK, map[string]any{"users": us})
 }
 
-// AddUserRequest is the body of POST /api/v1/users. An empty Password
-// makes the hub generate one, returned once.
-type AddUserRequest struct {
-	Name     string `json:"name"`
-	Password string `json:"password,omitempty"`
-	Admin    bool   `json:"admin,omitempty"`
-}
+// AddUserRequest is [hubapi.AddUserRequest].
+type AddUserRequest = hubapi.AddUserRequest
 
-// AddUserResponse answers POST /api/v1/users.
-type AddUserResponse struct {
-	Name     string `json:"name"`
-	Password string `json:"password,omitempty"`
-}
+// AddUserResponse is [hubapi.AddUserResponse].
+type AddUserResponse = hubapi.AddUserResponse
 
 func (h *Hub) apiAddUser(w http.ResponseWriter, r *http.Request, p *principal) {
 	if !h.requireAdmin(w, p) {
@@ -379,10 +342,8 @@ func (h *Hub) apiAddUser(w http.ResponseWriter, r *http.Request, p *principal) {
 	writeJSON(w, http.StatusCreated, resp)
 }
 
-// MemberRequest is the body of POST /api/v1/groups/{group}/members.
-type MemberRequest struct {
-	User string `json:"user"`
-}
+// MemberRequest is [hubapi.MemberRequest].
+type MemberRequest = hubapi.MemberRequest
 
 func (h *Hub) apiAddMember(w http.ResponseWriter, r *http.Request, p *principal) {
 	if !h.requireAdmin(w, p) {
@@ -402,14 +363,8 @@ func (h *Hub) apiAddMember(w http.ResponseWriter, r *http.Request, p *principal)
 	writeJSON(w, http.StatusOK, map[string]string{"group": group, "user": req.User})
 }
 
-// GrantRequest is the body of POST /api/v1/grants.
-type GrantRequest struct {
-	Owner string `json:"owner"`
-	// Subject is "user:NAME", "group:NAME" or a user name.
-	Subject string `json:"subject"`
-	// Level is read, write, admin or none (revoke).
-	Level string `json:"level"`
-}
+// GrantRequest is [hubapi.GrantRequest].
+type GrantRequest = hubapi.GrantRequest
 
 func (h *Hub) apiGrant(w http.ResponseWriter, r *http.Request, p *principal) {
 	var req GrantRequest
@@ -452,12 +407,8 @@ func (h *Hub) apiGrants(w http.ResponseWriter, r *http.Request, p *principal) {
 	writeJSON(w, http.StatusOK, map[string]any{"grants": gs})
 }
 
-// TokenRequest is the body of POST /api/v1/tokens.
-type TokenRequest struct {
-	Name string `json:"name"`
-	// TTL is the lifetime in seconds.
-	TTL int64 `json:"ttl"`
-}
+// TokenRequest is [hubapi.TokenRequest].
+type TokenRequest = hubapi.TokenRequest
 
 func (h *Hub) apiToken(w http.ResponseWriter, r *http.Request, p *principal) {
 	var req TokenRequest
@@ -480,20 +431,11 @@ func (h *Hub) apiToken(w http.ResponseWriter, r *http.Request, p *principal) {
 	writeJSON(w, http.StatusCreated, t)
 }
 
-// MFAEnrollment answers POST /api/v1/mfa/enroll.
-type MFAEnrollment struct {
-	Secret string `json:"secret"`
-	URL    string `json:"url"`
-}
+// MFAEnrollment is [hubapi.MFAEnrollment].
+type MFAEnrollment = hubapi.MFAEnrollment
 
-// MFAEnrollRequest is the body of POST /api/v1/mfa/enroll: enrolling
-// (or re-enrolling, which replaces the secret once confirmed) needs the
-// password, and the current code when MFA is on, so that a stolen token
-// alone cannot take the account over.
-type MFAEnrollRequest struct {
-	Password string `json:"password"`
-	OTP      string `json:"otp,omitempty"`
-}
+// MFAEnrollRequest is [hubapi.MFAEnrollRequest].
+type MFAEnrollRequest = hubapi.MFAEnrollRequest
 
 func (h *Hub) apiMFAEnroll(w http.ResponseWriter, r *http.Request, p *principal) {
 	var req MFAEnrollRequest
@@ -520,10 +462,8 @@ func (h *Hub) apiMFAEnroll(w http.ResponseWriter, r *http.Request, p *principal)
 	writeJSON(w, http.StatusOK, MFAEnrollment{Secret: secret, URL: TOTPURL("skiff-hub", p.user, secret)})
 }
 
-// MFAConfirmRequest is the body of POST /api/v1/mfa/confirm.
-type MFAConfirmRequest struct {
-	OTP string `json:"otp"`
-}
+// MFAConfirmRequest is [hubapi.MFAConfirmRequest].
+type MFAConfirmRequest = hubapi.MFAConfirmRequest
 
 func (h *Hub) apiMFAConfirm(w http.ResponseWriter, r *http.Request, p *principal) {
 	var req MFAConfirmRequest

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/skiffhq/skiff/internal/atomicfile"
+	"github.com/skiffhq/skiff/internal/hubapi"
 )
 
 // ErrAuditTampered reports an audit log whose hash chain does not hold.
@@ -46,22 +47,10 @@ const (
 	ActionRegistryDelete = "registry.delete"
 )
 
-// AuditEntry is one row of the hash-chained audit log. Hash is the
-// sha256 of the canonical JSON array [seq, time, actor, action, target,
-// details, prev_hash]; PrevHash is the previous entry's Hash ("" for the
-// first).
-type AuditEntry struct {
-	Seq      int64  `json:"seq"`
-	Time     string `json:"time"`
-	Actor    string `json:"actor"`
-	Action   string `json:"action"`
-	Target   string `json:"target"`
-	Details  string `json:"details"`
-	PrevHash string `json:"prevHash"`
-	Hash     string `json:"hash"`
-}
+// AuditEntry is [hubapi.AuditEntry].
+type AuditEntry = hubapi.AuditEntry
 
-func (e *AuditEntry) computeHash() string {
+func computeHash(e *AuditEntry) string {
 	b, _ := json.Marshal([]any{e.Seq, e.Time, e.Actor, e.Action, e.Target, e.Details, e.PrevHash})
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
@@ -70,7 +59,7 @@ func (e *AuditEntry) computeHash() string {
 // ErrAuditFailed reports that an audit entry could not be appended. A
 // state change the audit log records is then not made: the change and
 // its entry are committed in one transaction, or neither is.
-var ErrAuditFailed = errors.New("the hub could not append to its audit log")
+var ErrAuditFailed = hubapi.ErrAuditFailed
 
 // auditError is an ErrAuditFailed with its cause. Its public message
 // (shown to API clients) leaves the cause out: that goes to the log.
@@ -154,7 +143,7 @@ func (s *Store) audited(ctx context.Context, rec *auditRecord, change func(tx *s
 				}
 			}
 			e.Seq++
-			e.Hash = e.computeHash()
+			e.Hash = computeHash(&e)
 			return s.exec(ctx, tx, `INSERT INTO audit (seq, time, actor, action, target, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 				e.Seq, e.Time, e.Actor, e.Action, e.Target, e.Details, e.PrevHash, e.Hash)
 		})
@@ -320,14 +309,8 @@ func (s *Store) AuditLog(ctx context.Context, q AuditQuery) ([]AuditEntry, error
 	return out, rows.Err()
 }
 
-// AuditReport is the result of VerifyAudit.
-type AuditReport struct {
-	Entries int64  `json:"entries"`
-	Head    string `json:"head"`
-	OK      bool   `json:"ok"`
-	// Problems describe each break of the chain found.
-	Problems []string `json:"problems,omitempty"`
-}
+// AuditReport is [hubapi.AuditReport].
+type AuditReport = hubapi.AuditReport
 
 // VerifyAudit walks the whole log and checks that sequence numbers are
 // contiguous from 1, that each entry links to the previous one and that
@@ -356,7 +339,7 @@ func (s *Store) VerifyAudit(ctx context.Context) (*AuditReport, error) {
 			case e.PrevHash != prev:
 				r.Problems = append(r.Problems, fmt.Sprintf("entry %d does not link to entry %d: an entry was removed, inserted or edited", e.Seq, e.Seq-1))
 			}
-			if h := e.computeHash(); h != e.Hash {
+			if h := computeHash(&e); h != e.Hash {
 				r.Problems = append(r.Problems, fmt.Sprintf("entry %d (%s %s by %s) does not match its hash: it was edited", e.Seq, e.Action, e.Target, e.Actor))
 			}
 			hashes[e.Seq] = e.Hash

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/skiffhq/skiff/internal/hubapi"
 	"github.com/skiffhq/skiff/internal/vuln"
 )
 
@@ -109,14 +110,8 @@ type RescanOptions struct {
 	Actor string
 }
 
-// RescanResult is the outcome for one package.
-type RescanResult struct {
-	Package string       `json:"package"`
-	Digest  string       `json:"digest"`
-	Before  string       `json:"before"`
-	After   string       `json:"after"`
-	Gates   []GateResult `json:"gates"`
-}
+// RescanResult is [hubapi.RescanResult].
+type RescanResult = hubapi.RescanResult
 
 // Rescan runs the gates of published packages again, typically after a
 // vulnerability database update. A pending or approved package that now

@@ -4,15 +4,12 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"time"
 
@@ -20,20 +17,17 @@ import (
 	"oras.land/oras-go/v2"
 
 	"github.com/skiffhq/skiff/internal/bundle"
+	"github.com/skiffhq/skiff/internal/hubapi"
 )
 
-// ExportFormat identifies a hub export (the manifest's format field).
-const ExportFormat = "skiff-hub-export/v1"
+// ExportFormat is [hubapi.ExportFormat].
+const ExportFormat = hubapi.ExportFormat
 
-// ExportManifestName is the first member of an export: the manifest.
-const ExportManifestName = "export.json"
+// ExportManifestName is [hubapi.ExportManifestName].
+const ExportManifestName = hubapi.ExportManifestName
 
-// maxExportManifest bounds the manifest read from an export.
-const maxExportManifest = 16 << 20
-
-// ErrBadExport reports an export that is damaged, altered or not an
-// export at all; nothing of it was stored.
-var ErrBadExport = errors.New("invalid hub export")
+// ErrBadExport is [hubapi.ErrBadExport].
+var ErrBadExport = hubapi.ErrBadExport
 
 // Import and export audit actions.
 const (
@@ -41,37 +35,11 @@ const (
 	ActionImport = "import"
 )
 
-// ExportManifest lists the packages of an export.
-type ExportManifest struct {
-	Format   string        `json:"format"`
-	Created  time.Time     `json:"created"`
-	Since    time.Time     `json:"since"`
-	Packages []ExportEntry `json:"packages"`
-}
+// ExportManifest is [hubapi.ExportManifest].
+type ExportManifest = hubapi.ExportManifest
 
-// ExportEntry is one package of an export: a Skiff archive stored as
-// member Path, of Size bytes and sha256 SHA256 (hex).
-type ExportEntry struct {
-	Owner   string `json:"owner"`
-	Name    string `json:"name"`
-	Version string `json:"version"`
-	// Digest is the package root's digest.
-	Digest string `json:"digest"`
-	// Approved is when the package was approved (its last change).
-	Approved time.Time `json:"approved"`
-	Path     string    `json:"path"`
-	Size     int64     `json:"size"`
-	SHA256   string    `json:"sha256"`
-}
-
-// Ref is OWNER/NAME:VERSION.
-func (e ExportEntry) Ref() string { return e.Owner + "/" + e.Name + ":" + e.Version }
-
-func exportPath(owner, name, version string) string {
-	return "packages/" + owner + "/" + name + "/" + version + ".skiff"
-}
-
-var versionRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
+// ExportEntry is [hubapi.ExportEntry].
+type ExportEntry = hubapi.ExportEntry
 
 // ExportOptions configures [Hub.Export].
 type ExportOptions struct {
@@ -164,92 +132,12 @@ func writeTarMember(tw *tar.Writer, name string, size int64, r io.Reader) error 
 	return nil
 }
 
-// ReadExport reads an export from r: the manifest, then every entry,
-// each passed to fn (which may read it or not) and checked against its
-// size and sha256 afterwards. Any damage, alteration, missing, extra or
-// repeated entry is an error wrapping ErrBadExport; fn's own errors are
-// returned as they are.
+// ReadExport is [hubapi.ReadExport].
 func ReadExport(r io.Reader, fn func(e ExportEntry, r io.Reader) error) (*ExportManifest, error) {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: "+format, append([]any{ErrBadExport}, args...)...)
-	}
-	tr := tar.NewReader(r)
-	hdr, err := tr.Next()
-	if err != nil {
-		return nil, bad("reading the first member: %v: is this a file written by `skiff hub export`?", err)
-	}
-	if hdr.Name != ExportManifestName || hdr.Typeflag != tar.TypeReg || hdr.Size > maxExportManifest {
-		return nil, bad("the first member is %q, not the manifest %s: is this a file written by `skiff hub export`?", hdr.Name, ExportManifestName)
-	}
-	mb, err := io.ReadAll(tr)
-	if err != nil {
-		return nil, bad("reading the manifest: %v", err)
-	}
-	var m ExportManifest
-	dec := json.NewDecoder(bytes.NewReader(mb))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&m); err != nil {
-		return nil, bad("decoding the manifest: %v", err)
-	}
-	if m.Format != ExportFormat {
-		return nil, bad("format %q, want %s: export it again with this version of skiff", m.Format, ExportFormat)
-	}
-	byPath := map[string]int{}
-	for i, e := range m.Packages {
-		if !nameRE.MatchString(e.Owner) || !nameRE.MatchString(e.Name) || !versionRE.MatchString(e.Version) {
-			return nil, bad("entry %d names an invalid package %q", i, e.Ref())
-		}
-		if e.Path != exportPath(e.Owner, e.Name, e.Version) {
-			return nil, bad("entry %s has path %q, want %q", e.Ref(), e.Path, exportPath(e.Owner, e.Name, e.Version))
-		}
-		if _, dup := byPath[e.Path]; dup {
-			return nil, bad("%s is listed twice", e.Ref())
-		}
-		if b, err := hex.DecodeString(e.SHA256); err != nil || len(b) != sha256.Size || e.Size < 0 {
-			return nil, bad("entry %s has an invalid sha256 or size", e.Ref())
-		}
-		byPath[e.Path] = i
-	}
-	seen := make([]bool, len(m.Packages))
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, bad("reading: %v: the export is truncated or damaged; copy it again", err)
-		}
-		i, ok := byPath[hdr.Name]
-		if !ok || hdr.Typeflag != tar.TypeReg {
-			return nil, bad("member %q is not listed in the manifest: the export was altered", hdr.Name)
-		}
-		if seen[i] {
-			return nil, bad("member %q appears twice: the export was altered", hdr.Name)
-		}
-		seen[i] = true
-		e := m.Packages[i]
-		if hdr.Size != e.Size {
-			return nil, bad("%s is %d bytes, the manifest says %d: the export was altered or damaged; export it again", e.Ref(), hdr.Size, e.Size)
-		}
-		hs := sha256.New()
-		body := io.TeeReader(tr, hs)
-		if err := fn(e, body); err != nil {
-			return nil, err
-		}
-		if _, err := io.Copy(io.Discard, body); err != nil {
-			return nil, bad("reading %s: %v", e.Ref(), err)
-		}
-		if got := hex.EncodeToString(hs.Sum(nil)); got != e.SHA256 {
-			return nil, bad("%s has sha256 %s, the manifest says %s: the export was altered or damaged; export it again", e.Ref(), got, e.SHA256)
-		}
-	}
-	for i, ok := range seen {
-		if !ok {
-			return nil, bad("%s is listed but missing: the export is truncated; copy it again", m.Packages[i].Ref())
-		}
-	}
-	return &m, nil
+	return hubapi.ReadExport(r, fn)
 }
+
+func exportPath(owner, name, version string) string { return hubapi.ExportPath(owner, name, version) }
 
 // ImportOptions configures [Hub.Import].
 type ImportOptions struct {
@@ -258,21 +146,11 @@ type ImportOptions struct {
 	Actor string
 }
 
-// ImportedPackage is the outcome of one package of an import.
-type ImportedPackage struct {
-	Package string       `json:"package"`
-	Digest  string       `json:"digest"`
-	Status  string       `json:"status"`
-	Gates   []GateResult `json:"gates,omitempty"`
-	// Error is why the package was not imported (a conflict with a
-	// published version); other packages were.
-	Error string `json:"error,omitempty"`
-}
+// ImportedPackage is [hubapi.ImportedPackage].
+type ImportedPackage = hubapi.ImportedPackage
 
-// ImportResult reports an import.
-type ImportResult struct {
-	Packages []ImportedPackage `json:"packages"`
-}
+// ImportResult is [hubapi.ImportResult].
+type ImportResult = hubapi.ImportResult
 
 // Import reads an export (see [Hub.Export]) and publishes every package
 // through the same pipeline as a push: it is recorded quarantined with

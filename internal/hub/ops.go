@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/skiffhq/skiff/internal/hubapi"
 )
 
 // opsRoutes adds the operations endpoints: rescan, export and import.
@@ -15,18 +17,11 @@ func (h *Hub) opsRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST /api/v1/import", h.authed(h.apiImport))
 }
 
-// RescanRequest is the body of POST /api/v1/rescan: one package, or all.
-type RescanRequest struct {
-	Owner   string `json:"owner,omitempty"`
-	Name    string `json:"name,omitempty"`
-	Version string `json:"version,omitempty"`
-	All     bool   `json:"all,omitempty"`
-}
+// RescanRequest is [hubapi.RescanRequest].
+type RescanRequest = hubapi.RescanRequest
 
-// RescanResponse answers POST /api/v1/rescan.
-type RescanResponse struct {
-	Results []RescanResult `json:"results"`
-}
+// RescanResponse is [hubapi.RescanResponse].
+type RescanResponse = hubapi.RescanResponse
 
 func (h *Hub) apiRescan(w http.ResponseWriter, r *http.Request, p *principal) {
 	var req RescanRequest

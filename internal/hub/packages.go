@@ -10,67 +10,30 @@ import (
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/skiffhq/skiff/internal/hubapi"
 )
 
 // Package states. A pushed package is quarantined until its gates run;
 // then rejected (a gate failed) or pending until enough approvals make
 // it approved. Only approved packages are readable by readers.
 const (
-	StatusQuarantined = "quarantined"
-	StatusPending     = "pending"
-	StatusApproved    = "approved"
-	StatusRejected    = "rejected"
-	StatusRemoved     = "removed"
-	// StatusBlocked is a published (pending or approved) package that
-	// fails its gates when rescanned (a new vulnerability): unreadable
-	// like a pending one, and still immutable. A rescan that passes makes
-	// it pending again (approvals start over).
-	StatusBlocked = "blocked"
+	StatusQuarantined = hubapi.StatusQuarantined
+	StatusPending     = hubapi.StatusPending
+	StatusApproved    = hubapi.StatusApproved
+	StatusRejected    = hubapi.StatusRejected
+	StatusRemoved     = hubapi.StatusRemoved
+	StatusBlocked     = hubapi.StatusBlocked
 )
 
-// GateResult is the outcome of one gate.
-type GateResult struct {
-	Name    string `json:"name"`
-	Passed  bool   `json:"passed"`
-	Message string `json:"message,omitempty"`
-	// Details is what a gate recorded beyond its message (the
-	// vulnerability gate: its findings), as JSON.
-	Details json.RawMessage `json:"details,omitempty"`
-}
+// GateResult is [hubapi.GateResult].
+type GateResult = hubapi.GateResult
 
-// Approval is one reviewer's decision.
-type Approval struct {
-	User     string    `json:"user"`
-	Decision string    `json:"decision"` // "approve" or "reject"
-	Comment  string    `json:"comment,omitempty"`
-	Time     time.Time `json:"time"`
-}
+// Approval is [hubapi.Approval].
+type Approval = hubapi.Approval
 
-// Package is a published package and its review state.
-type Package struct {
-	ID       int64              `json:"-"`
-	Owner    string             `json:"owner"`
-	Name     string             `json:"name"`
-	Version  string             `json:"version"`
-	Digest   string             `json:"digest"`
-	Root     ocispec.Descriptor `json:"root"`
-	Status   string             `json:"status"`
-	Uploader string             `json:"uploader"`
-	Created  time.Time          `json:"created"`
-	Updated  time.Time          `json:"updated"`
-	// Description is the package description (bundle.Description JSON),
-	// set once the gates have read it.
-	Description json.RawMessage      `json:"description,omitempty"`
-	Signatures  []ocispec.Descriptor `json:"signatures,omitempty"`
-	Gates       []GateResult         `json:"gates,omitempty"`
-	Approvals   []Approval           `json:"approvals,omitempty"`
-}
-
-// Ref is OWNER/NAME:VERSION.
-func (p *Package) Ref() string { return p.Owner + "/" + p.Name + ":" + p.Version }
-
-// Repository is the OCI repository holding the package: OWNER/NAME.
-func (p *Package) Repository() string { return p.Owner + "/" + p.Name }
+// Package is [hubapi.Package].
+type Package = hubapi.Package
 
 const packageCols = `id, owner, name, version, digest, root, description, signatures, gates, status, uploader, created, updated`
 

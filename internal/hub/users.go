@@ -10,25 +10,27 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/skiffhq/skiff/internal/hubapi"
 )
 
-// Sentinel errors callers branch on.
+// Sentinel errors callers branch on. Those an API error code stands
+// for are [hubapi]'s, so clients match them with errors.Is.
 var (
-	ErrNotFound      = errors.New("not found")
+	ErrNotFound      = hubapi.ErrNotFound
 	ErrExists        = errors.New("already exists")
-	ErrUnauthorized  = errors.New("authentication required")
-	ErrForbidden     = errors.New("permission denied")
+	ErrUnauthorized  = hubapi.ErrUnauthorized
+	ErrForbidden     = hubapi.ErrForbidden
 	ErrBadCredential = errors.New("wrong user name, password or one-time code")
-	ErrRateLimited   = errors.New("too many failed logins")
-	ErrOTPRequired   = errors.New("a one-time code is required")
+	ErrRateLimited   = hubapi.ErrRateLimited
+	ErrOTPRequired   = hubapi.ErrOTPRequired
 	ErrTokenExpired  = errors.New("token expired")
-	ErrConflict      = errors.New("conflict")
-	ErrInvalid       = errors.New("invalid request")
+	ErrConflict      = hubapi.ErrConflict
+	ErrInvalid       = hubapi.ErrInvalid
 )
 
 // Level is a permission on an owner (a namespace): read < write < admin.
@@ -68,11 +70,8 @@ func ParseLevel(s string) (Level, error) {
 	return LevelNone, fmt.Errorf("%w: permission %q: use read, write, admin or none", ErrInvalid, s)
 }
 
-var nameRE = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
-
-// ValidName reports whether s is a valid user, group or owner name: lower
-// case letters and digits, separated by single '.', '_' or '-'.
-func ValidName(s string) bool { return len(s) <= 64 && nameRE.MatchString(s) }
+// ValidName is [hubapi.ValidName].
+func ValidName(s string) bool { return hubapi.ValidName(s) }
 
 // User is a hub account.
 type User struct {
@@ -376,15 +375,8 @@ func (s *Store) levelOn(ctx context.Context, q querier, user, owner string) (Lev
 // TokenPrefix starts every API token.
 const TokenPrefix = "skf_"
 
-// Token is an issued API token; Secret is shown once.
-type Token struct {
-	Secret  string    `json:"token"`
-	ID      int64     `json:"id"`
-	User    string    `json:"user"`
-	Name    string    `json:"name"`
-	Kind    string    `json:"kind"`
-	Expires time.Time `json:"expires"`
-}
+// Token is [hubapi.Token].
+type Token = hubapi.Token
 
 // Token kinds.
 const (
@@ -396,15 +388,8 @@ const (
 	TokenAPI = "api"
 )
 
-// TokenInfo describes a stored token (never its secret).
-type TokenInfo struct {
-	ID      int64     `json:"id"`
-	User    string    `json:"user"`
-	Name    string    `json:"name"`
-	Kind    string    `json:"kind"`
-	Created time.Time `json:"created"`
-	Expires time.Time `json:"expires"`
-}
+// TokenInfo is [hubapi.TokenInfo].
+type TokenInfo = hubapi.TokenInfo
 
 // CreateToken issues an API token for user valid for ttl. Only its
 // sha256 is stored.

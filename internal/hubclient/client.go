@@ -19,7 +19,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/skiffhq/skiff/internal/hub"
+	"github.com/skiffhq/skiff/internal/hubapi"
 	"github.com/skiffhq/skiff/internal/oci"
 )
 
@@ -126,14 +126,14 @@ func (c *Client) Host() string { return c.host }
 // Error is an error answer of the hub.
 type Error struct {
 	Status int
-	hub.APIError
+	hubapi.APIError
 }
 
 func (e *Error) Error() string { return e.Message }
 
 // Is maps hub error codes to the hub's sentinel errors.
 func (e *Error) Is(target error) bool {
-	s := hub.ErrorForCode(e.Code)
+	s := hubapi.ErrorForCode(e.Code)
 	return s != nil && target == s
 }
 
@@ -168,10 +168,10 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) err
 	}
 	if resp.StatusCode >= 300 {
 		var e struct {
-			Error hub.APIError `json:"error"`
+			Error hubapi.APIError `json:"error"`
 		}
 		if json.Unmarshal(b, &e) != nil || e.Error.Message == "" {
-			return &Error{Status: resp.StatusCode, APIError: hub.APIError{Code: hub.CodeInternal, Message: fmt.Sprintf("hub %s answered %s", c.host, resp.Status)}}
+			return &Error{Status: resp.StatusCode, APIError: hubapi.APIError{Code: hubapi.CodeInternal, Message: fmt.Sprintf("hub %s answered %s", c.host, resp.Status)}}
 		}
 		return &Error{Status: resp.StatusCode, APIError: e.Error}
 	}
@@ -186,10 +186,10 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) err
 
 // Login exchanges a password (and TOTP code) for a token. ttl 0 takes
 // the hub's default lifetime.
-func (c *Client) Login(ctx context.Context, username, password, otp string, ttl time.Duration) (*hub.Token, error) {
-	var t hub.Token
-	err := c.call(ctx, http.MethodPost, "/api/v1/login", hub.LoginRequest{Username: username, Password: password, OTP: otp, TTL: int64(ttl / time.Second)}, &t)
-	if errors.Is(err, hub.ErrOTPRequired) {
+func (c *Client) Login(ctx context.Context, username, password, otp string, ttl time.Duration) (*hubapi.Token, error) {
+	var t hubapi.Token
+	err := c.call(ctx, http.MethodPost, "/api/v1/login", hubapi.LoginRequest{Username: username, Password: password, OTP: otp, TTL: int64(ttl / time.Second)}, &t)
+	if errors.Is(err, hubapi.ErrOTPRequired) {
 		return nil, fmt.Errorf("%w: user %s has MFA on: pass --otp CODE from the authenticator app", err, username)
 	}
 	if err != nil {
@@ -199,8 +199,8 @@ func (c *Client) Login(ctx context.Context, username, password, otp string, ttl 
 }
 
 // Whoami returns the authenticated user.
-func (c *Client) Whoami(ctx context.Context) (*hub.Whoami, error) {
-	var w hub.Whoami
+func (c *Client) Whoami(ctx context.Context) (*hubapi.Whoami, error) {
+	var w hubapi.Whoami
 	return &w, c.call(ctx, http.MethodGet, "/api/v1/whoami", nil, &w)
 }
 
@@ -213,7 +213,7 @@ type SearchOptions struct {
 }
 
 // Search lists packages.
-func (c *Client) Search(ctx context.Context, o SearchOptions) ([]hub.Package, error) {
+func (c *Client) Search(ctx context.Context, o SearchOptions) ([]hubapi.Package, error) {
 	v := url.Values{}
 	for k, s := range map[string]string{"q": o.Query, "status": o.Status, "owner": o.Owner} {
 		if s != "" {
@@ -221,7 +221,7 @@ func (c *Client) Search(ctx context.Context, o SearchOptions) ([]hub.Package, er
 		}
 	}
 	var out struct {
-		Packages []hub.Package `json:"packages"`
+		Packages []hubapi.Package `json:"packages"`
 	}
 	return out.Packages, c.call(ctx, http.MethodGet, "/api/v1/packages?"+v.Encode(), nil, &out)
 }
@@ -231,74 +231,74 @@ func pkgPath(owner, name, version string) string {
 }
 
 // Package returns a package's metadata and review state.
-func (c *Client) Package(ctx context.Context, owner, name, version string) (*hub.Package, error) {
-	var p hub.Package
+func (c *Client) Package(ctx context.Context, owner, name, version string) (*hubapi.Package, error) {
+	var p hubapi.Package
 	return &p, c.call(ctx, http.MethodGet, pkgPath(owner, name, version), nil, &p)
 }
 
 // Submit asks the hub to run a pushed package's gates.
-func (c *Client) Submit(ctx context.Context, owner, name, version string) (*hub.Package, error) {
+func (c *Client) Submit(ctx context.Context, owner, name, version string) (*hubapi.Package, error) {
 	return c.submit(ctx, owner, name, version, "")
 }
 
 // submit is Submit refused (ErrConflict) unless the version's root is
 // digest, when digest is not "".
-func (c *Client) submit(ctx context.Context, owner, name, version, digest string) (*hub.Package, error) {
+func (c *Client) submit(ctx context.Context, owner, name, version, digest string) (*hubapi.Package, error) {
 	path := pkgPath(owner, name, version) + "/submit"
 	if digest != "" {
 		path += "?digest=" + url.QueryEscape(digest)
 	}
-	var p hub.Package
+	var p hubapi.Package
 	return &p, c.call(ctx, http.MethodPost, path, nil, &p)
 }
 
 // Approve approves a pending package.
-func (c *Client) Approve(ctx context.Context, owner, name, version, comment string) (*hub.Package, error) {
-	var p hub.Package
-	return &p, c.call(ctx, http.MethodPost, pkgPath(owner, name, version)+"/approve", hub.ReviewRequest{Comment: comment}, &p)
+func (c *Client) Approve(ctx context.Context, owner, name, version, comment string) (*hubapi.Package, error) {
+	var p hubapi.Package
+	return &p, c.call(ctx, http.MethodPost, pkgPath(owner, name, version)+"/approve", hubapi.ReviewRequest{Comment: comment}, &p)
 }
 
 // Reject rejects a quarantined or pending package.
-func (c *Client) Reject(ctx context.Context, owner, name, version, comment string) (*hub.Package, error) {
-	var p hub.Package
-	return &p, c.call(ctx, http.MethodPost, pkgPath(owner, name, version)+"/reject", hub.ReviewRequest{Comment: comment}, &p)
+func (c *Client) Reject(ctx context.Context, owner, name, version, comment string) (*hubapi.Package, error) {
+	var p hubapi.Package
+	return &p, c.call(ctx, http.MethodPost, pkgPath(owner, name, version)+"/reject", hubapi.ReviewRequest{Comment: comment}, &p)
 }
 
 // Remove withdraws a package.
-func (c *Client) Remove(ctx context.Context, owner, name, version string) (*hub.Package, error) {
-	var p hub.Package
+func (c *Client) Remove(ctx context.Context, owner, name, version string) (*hubapi.Package, error) {
+	var p hubapi.Package
 	return &p, c.call(ctx, http.MethodDelete, pkgPath(owner, name, version), nil, &p)
 }
 
 // AddUser creates a user; an empty password makes the hub generate one,
 // which is returned.
 func (c *Client) AddUser(ctx context.Context, name, password string, admin bool) (string, error) {
-	var out hub.AddUserResponse
-	err := c.call(ctx, http.MethodPost, "/api/v1/users", hub.AddUserRequest{Name: name, Password: password, Admin: admin}, &out)
+	var out hubapi.AddUserResponse
+	err := c.call(ctx, http.MethodPost, "/api/v1/users", hubapi.AddUserRequest{Name: name, Password: password, Admin: admin}, &out)
 	return out.Password, err
 }
 
 // AddGroupMember adds user to group.
 func (c *Client) AddGroupMember(ctx context.Context, group, user string) error {
-	return c.call(ctx, http.MethodPost, "/api/v1/groups/"+url.PathEscape(group)+"/members", hub.MemberRequest{User: user}, nil)
+	return c.call(ctx, http.MethodPost, "/api/v1/groups/"+url.PathEscape(group)+"/members", hubapi.MemberRequest{User: user}, nil)
 }
 
 // Grant sets subject's permission (read, write, admin, none) on owner.
 func (c *Client) Grant(ctx context.Context, owner, subject, level string) error {
-	return c.call(ctx, http.MethodPost, "/api/v1/grants", hub.GrantRequest{Owner: owner, Subject: subject, Level: level}, nil)
+	return c.call(ctx, http.MethodPost, "/api/v1/grants", hubapi.GrantRequest{Owner: owner, Subject: subject, Level: level}, nil)
 }
 
 // CreateToken issues an API token for the caller.
-func (c *Client) CreateToken(ctx context.Context, name string, ttl time.Duration) (*hub.Token, error) {
-	var t hub.Token
-	return &t, c.call(ctx, http.MethodPost, "/api/v1/tokens", hub.TokenRequest{Name: name, TTL: int64(ttl / time.Second)}, &t)
+func (c *Client) CreateToken(ctx context.Context, name string, ttl time.Duration) (*hubapi.Token, error) {
+	var t hubapi.Token
+	return &t, c.call(ctx, http.MethodPost, "/api/v1/tokens", hubapi.TokenRequest{Name: name, TTL: int64(ttl / time.Second)}, &t)
 }
 
 // EnrollMFA starts TOTP enrolment; it needs the password, and the
 // current code (otp) when MFA is on already (enrolling a new device).
-func (c *Client) EnrollMFA(ctx context.Context, password, otp string) (*hub.MFAEnrollment, error) {
-	var e hub.MFAEnrollment
-	return &e, c.call(ctx, http.MethodPost, "/api/v1/mfa/enroll", hub.MFAEnrollRequest{Password: password, OTP: otp}, &e)
+func (c *Client) EnrollMFA(ctx context.Context, password, otp string) (*hubapi.MFAEnrollment, error) {
+	var e hubapi.MFAEnrollment
+	return &e, c.call(ctx, http.MethodPost, "/api/v1/mfa/enroll", hubapi.MFAEnrollRequest{Password: password, OTP: otp}, &e)
 }
 
 // Logout revokes the client's token on the hub.
@@ -308,9 +308,9 @@ func (c *Client) Logout(ctx context.Context) error {
 
 // Tokens lists your unexpired tokens; a site administrator may name
 // another user, or "*" for everyone's.
-func (c *Client) Tokens(ctx context.Context, user string) ([]hub.TokenInfo, error) {
+func (c *Client) Tokens(ctx context.Context, user string) ([]hubapi.TokenInfo, error) {
 	var out struct {
-		Tokens []hub.TokenInfo `json:"tokens"`
+		Tokens []hubapi.TokenInfo `json:"tokens"`
 	}
 	return out.Tokens, c.call(ctx, http.MethodGet, "/api/v1/tokens?user="+url.QueryEscape(user), nil, &out)
 }
@@ -323,8 +323,8 @@ func (c *Client) RevokeToken(ctx context.Context, id int64) error {
 
 // UpdateUser changes a user's site administration or disabled state
 // (site administrators).
-func (c *Client) UpdateUser(ctx context.Context, name string, u hub.UserUpdate) (*hub.User, error) {
-	var out hub.User
+func (c *Client) UpdateUser(ctx context.Context, name string, u hubapi.UserUpdate) (*hubapi.User, error) {
+	var out hubapi.User
 	return &out, c.call(ctx, http.MethodPatch, "/api/v1/users/"+url.PathEscape(name), u, &out)
 }
 
@@ -337,15 +337,15 @@ func (c *Client) RemoveUser(ctx context.Context, name string) error {
 // ChangePassword changes your password (current, and otp when MFA is
 // on); your other tokens are revoked.
 func (c *Client) ChangePassword(ctx context.Context, current, otp, password string) error {
-	return c.call(ctx, http.MethodPost, "/api/v1/password", hub.PasswordRequest{Current: current, OTP: otp, Password: password}, nil)
+	return c.call(ctx, http.MethodPost, "/api/v1/password", hubapi.PasswordRequest{Current: current, OTP: otp, Password: password}, nil)
 }
 
 // ResetPassword sets a user's password (site administrators); an empty
 // password makes the hub generate one, which is returned. The user's
 // tokens are revoked.
 func (c *Client) ResetPassword(ctx context.Context, name, password string) (string, error) {
-	var out hub.PasswordRequest
-	err := c.call(ctx, http.MethodPost, "/api/v1/users/"+url.PathEscape(name)+"/password", hub.PasswordRequest{Password: password}, &out)
+	var out hubapi.PasswordRequest
+	err := c.call(ctx, http.MethodPost, "/api/v1/users/"+url.PathEscape(name)+"/password", hubapi.PasswordRequest{Password: password}, &out)
 	return out.Password, err
 }
 
@@ -362,20 +362,20 @@ func (c *Client) RemoveGroupMember(ctx context.Context, group, user string) erro
 
 // ConfirmMFA turns MFA on with a code for the enrolled secret.
 func (c *Client) ConfirmMFA(ctx context.Context, otp string) error {
-	return c.call(ctx, http.MethodPost, "/api/v1/mfa/confirm", hub.MFAConfirmRequest{OTP: otp}, nil)
+	return c.call(ctx, http.MethodPost, "/api/v1/mfa/confirm", hubapi.MFAConfirmRequest{OTP: otp}, nil)
 }
 
 // Audit returns audit entries after seq.
-func (c *Client) Audit(ctx context.Context, after int64, limit int) ([]hub.AuditEntry, error) {
+func (c *Client) Audit(ctx context.Context, after int64, limit int) ([]hubapi.AuditEntry, error) {
 	var out struct {
-		Entries []hub.AuditEntry `json:"entries"`
+		Entries []hubapi.AuditEntry `json:"entries"`
 	}
 	return out.Entries, c.call(ctx, http.MethodGet, fmt.Sprintf("/api/v1/audit?after=%d&limit=%d", after, limit), nil, &out)
 }
 
 // VerifyAudit has the hub check its audit chain. A broken chain is
 // reported in the report (OK false), not as an error.
-func (c *Client) VerifyAudit(ctx context.Context) (*hub.AuditReport, error) {
-	var r hub.AuditReport
+func (c *Client) VerifyAudit(ctx context.Context) (*hubapi.AuditReport, error) {
+	var r hubapi.AuditReport
 	return &r, c.call(ctx, http.MethodGet, "/api/v1/audit/verify", nil, &r)
 }

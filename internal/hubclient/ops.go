@@ -11,15 +11,15 @@ import (
 	"time"
 
 	"github.com/skiffhq/skiff/internal/atomicfile"
-	"github.com/skiffhq/skiff/internal/hub"
+	"github.com/skiffhq/skiff/internal/hubapi"
 )
 
 // Rescan has the hub run the gates of one package again
 // (owner/name:version), or of every published package (all), typically
 // after its vulnerability database was updated.
-func (c *Client) Rescan(ctx context.Context, owner, name, version string, all bool) ([]hub.RescanResult, error) {
-	var out hub.RescanResponse
-	err := c.call(ctx, http.MethodPost, "/api/v1/rescan", hub.RescanRequest{Owner: owner, Name: name, Version: version, All: all}, &out)
+func (c *Client) Rescan(ctx context.Context, owner, name, version string, all bool) ([]hubapi.RescanResult, error) {
+	var out hubapi.RescanResponse
+	err := c.call(ctx, http.MethodPost, "/api/v1/rescan", hubapi.RescanRequest{Owner: owner, Name: name, Version: version, All: all}, &out)
 	return out.Results, err
 }
 
@@ -27,7 +27,7 @@ func (c *Client) Rescan(ctx context.Context, owner, name, version string, all bo
 // all) into the file out, written atomically; the download is checked
 // (every entry against the manifest's sha256) before it is renamed into
 // place.
-func (c *Client) Export(ctx context.Context, since time.Time, out string) (*hub.ExportManifest, error) {
+func (c *Client) Export(ctx context.Context, since time.Time, out string) (*hubapi.ExportManifest, error) {
 	v := url.Values{}
 	if !since.IsZero() {
 		v.Set("since", since.UTC().Format(time.RFC3339))
@@ -55,19 +55,19 @@ func (c *Client) Export(ctx context.Context, since time.Time, out string) (*hub.
 	return m, nil
 }
 
-func checkExportFile(p string) (*hub.ExportManifest, error) {
+func checkExportFile(p string) (*hubapi.ExportManifest, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return hub.ReadExport(f, func(hub.ExportEntry, io.Reader) error { return nil })
+	return hubapi.ReadExport(f, func(hubapi.ExportEntry, io.Reader) error { return nil })
 }
 
 // Import streams an export file to the hub, which publishes every
 // package through its gates (they end pending, awaiting this hub's
 // approvals, or rejected).
-func (c *Client) Import(ctx context.Context, file string) (*hub.ImportResult, error) {
+func (c *Client) Import(ctx context.Context, file string) (*hubapi.ImportResult, error) {
 	f, err := os.Open(file)
 	if err != nil {
 		return nil, err
@@ -82,7 +82,7 @@ func (c *Client) Import(ctx context.Context, file string) (*hub.ImportResult, er
 		return nil, err
 	}
 	defer resp.Body.Close()
-	var out hub.ImportResult
+	var out hubapi.ImportResult
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&out); err != nil {
 		return nil, fmt.Errorf("decoding the hub's answer: %w", err)
 	}
@@ -113,10 +113,10 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, si
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	var e struct {
-		Error hub.APIError `json:"error"`
+		Error hubapi.APIError `json:"error"`
 	}
 	if json.Unmarshal(b, &e) != nil || e.Error.Message == "" {
-		return nil, &Error{Status: resp.StatusCode, APIError: hub.APIError{Code: hub.CodeInternal, Message: fmt.Sprintf("hub %s answered %s", c.host, resp.Status)}}
+		return nil, &Error{Status: resp.StatusCode, APIError: hubapi.APIError{Code: hubapi.CodeInternal, Message: fmt.Sprintf("hub %s answered %s", c.host, resp.Status)}}
 	}
 	return nil, &Error{Status: resp.StatusCode, APIError: e.Error}
 }

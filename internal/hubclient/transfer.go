@@ -16,7 +16,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/skiffhq/skiff/internal/bundle"
-	"github.com/skiffhq/skiff/internal/hub"
+	"github.com/skiffhq/skiff/internal/hubapi"
 	"github.com/skiffhq/skiff/internal/oci"
 )
 
@@ -36,7 +36,7 @@ type PushResult struct {
 	Ref  Ref
 	Push *oci.PushResult
 	// Package is the hub's record after its gates ran (nil with NoSubmit).
-	Package *hub.Package
+	Package *hubapi.Package
 }
 
 func (c *Client) remoteOptions() oci.RemoteOptions {
@@ -132,7 +132,7 @@ type PullOptions struct {
 
 // PullResult reports a pull.
 type PullResult struct {
-	Package *hub.Package
+	Package *hubapi.Package
 	Write   *bundle.WriteResult
 	// Fetched is the number of blobs downloaded by this pull; the other
 	// Write.Blobs - Fetched were staged by an earlier, interrupted one.
@@ -153,8 +153,8 @@ func (c *Client) Pull(ctx context.Context, owner, name, version, out string, o P
 	if err != nil {
 		return nil, fmt.Errorf("pulling %s: %w", ref, err)
 	}
-	if p.Status != hub.StatusApproved {
-		return nil, fmt.Errorf("pulling %s: it is %s, not approved: %w", ref, p.Status, hub.ErrNotFound)
+	if p.Status != hubapi.StatusApproved {
+		return nil, fmt.Errorf("pulling %s: it is %s, not approved: %w", ref, p.Status, hubapi.ErrNotFound)
 	}
 	abs, err := filepath.Abs(out)
 	if err != nil {
