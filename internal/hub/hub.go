@@ -23,6 +23,7 @@ import (
 	"time"
 
 	skregistry "github.com/skiffhq/skiff/internal/registry"
+	"github.com/skiffhq/skiff/internal/sign"
 )
 
 // Defaults.
@@ -115,6 +116,13 @@ func New(ctx context.Context, o Options) (*Hub, error) {
 	}
 	if o.MaxUnreferenced == 0 {
 		o.MaxUnreferenced = DefaultMaxUnreferenced
+	}
+	if o.TrustDir != "" {
+		// Refuse at start what every review would refuse: a trust
+		// directory anyone may write, or a key that does not parse.
+		if _, err := sign.LoadTrust(o.TrustDir); err != nil {
+			return nil, fmt.Errorf("hub: trust directory: %w", err)
+		}
 	}
 	st, err := OpenStore(ctx, StoreOptions{Root: o.Root, DatabaseURL: o.DatabaseURL, Now: o.Now})
 	if err != nil {

@@ -15,6 +15,8 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/age/armor"
+
+	"github.com/skiffhq/skiff/internal/sign"
 )
 
 // Sentinel errors, for errors.Is.
@@ -187,6 +189,9 @@ func sourceReader(br *bufio.Reader) (io.Reader, error) {
 }
 
 func readIdentities(path string) ([]age.Identity, error) {
+	if err := sign.CheckPrivateFile(path); err != nil {
+		return nil, err
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading identity file: %w", err)

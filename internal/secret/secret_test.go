@@ -5,10 +5,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
 	"filippo.io/age"
+
+	"github.com/skiffhq/skiff/internal/sign"
 )
 
 func init() { workFactor = 12 } // fast tests; Decrypt still accepts 18
@@ -257,4 +260,19 @@ func FuzzDecrypt(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestDecryptRefusesIdentityReadableByOthers(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no file modes on Windows")
+	}
+	id, rcpt := GenerateIdentity()
+	idFile := writeFile(t, "id", id)
+	if err := os.Chmod(idFile, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Decrypt(bytes.NewReader(encrypt(t, EncryptOptions{Recipients: []string{rcpt}})), DecryptOptions{IdentityFiles: []string{idFile}})
+	if !errors.Is(err, sign.ErrInsecurePermissions) || !strings.Contains(err.Error(), "chmod 600 "+idFile) {
+		t.Errorf("Decrypt error = %v, want ErrInsecurePermissions naming chmod 600", err)
+	}
 }

@@ -53,8 +53,12 @@ func WriteKeyPair(base string, k *PrivateKey, passphrase []byte) (KeyPairFiles, 
 
 // ReadPrivateKeyFile reads and decodes the private key file at path; see
 // ParsePrivateKey. A wrong passphrase gives an error that wraps
-// ErrWrongPassphrase and reads "wrong passphrase for key PATH".
+// ErrWrongPassphrase and reads "wrong passphrase for key PATH". A file
+// others may read is refused ([CheckPrivateFile]).
 func ReadPrivateKeyFile(path string, passphrase func() ([]byte, error)) (*PrivateKey, error) {
+	if err := CheckPrivateFile(path); err != nil {
+		return nil, err
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading private key: %w", err)

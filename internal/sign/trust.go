@@ -81,14 +81,22 @@ func DefaultTrustDir() (string, error) {
 }
 
 // LoadTrust reads every *.pub file in dir. A missing dir gives an empty
-// Trust. A file that is not an ed25519 PEM public key is an error naming it.
+// Trust. A file that is not an ed25519 PEM public key is an error naming it;
+// a dir or key file anyone may write is refused (ErrInsecurePermissions).
 func LoadTrust(dir string) (*Trust, error) {
 	t := NewTrust()
 	t.dir = dir
-	entries, err := os.ReadDir(dir)
+	fi, err := os.Stat(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return t, nil
 	}
+	if err != nil {
+		return nil, fmt.Errorf("reading trust directory: %w", err)
+	}
+	if err := checkNotWorldWritable(dir, fi); err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("reading trust directory: %w", err)
 	}
@@ -98,6 +106,13 @@ func LoadTrust(dir string) (*Trust, error) {
 			continue
 		}
 		path := filepath.Join(dir, e.Name())
+		fi, err := os.Stat(path)
+		if err != nil {
+			return nil, fmt.Errorf("reading trusted key: %w", err)
+		}
+		if err := checkNotWorldWritable(path, fi); err != nil {
+			return nil, err
+		}
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("reading trusted key: %w", err)
