@@ -46,11 +46,17 @@ if [[ -z "${SKIFF_TEST_DOCKER_REGISTRY:-}" ]]; then
   export SKIFF_TEST_DOCKER_REGISTRY
 fi
 if [[ -z "${SKIFF_TEST_POSTGRES_URL:-}" ]]; then
-  # The hub's PostgreSQL tests; they are skipped when no server can start.
+  # The hub's PostgreSQL tests. Outside CI they are skipped when no server
+  # can start; in CI ($CI set) that fails the run, as for every other tier
+  # (control plane, registries, Chromium): the tests themselves fail in CI
+  # when what they need is missing.
   pg_state="$(mktemp -d "${TMPDIR:-/tmp}/skiff-postgres.XXXXXX")"
   if SKIFF_TEST_POSTGRES_URL="$(SKIFF_POSTGRES_STATE="$pg_state" bash hack/postgres.sh start)"; then
     started_pg=1
     export SKIFF_TEST_POSTGRES_URL
+  elif [[ -n "${CI:-}" ]]; then
+    log "PostgreSQL did not start: CI must run the hub's PostgreSQL tests (see hack/postgres.sh)"
+    exit 1
   else
     log "PostgreSQL did not start: the hub's PostgreSQL tests are skipped"
     unset SKIFF_TEST_POSTGRES_URL

@@ -51,11 +51,15 @@ func Backends(t *testing.T) []Backend {
 }
 
 // Postgres returns a PostgreSQL URL on a new schema dropped after the
-// test, or skips the test when $SKIFF_TEST_POSTGRES_URL is not set.
+// test. When $SKIFF_TEST_POSTGRES_URL is not set it skips the test, or
+// fails it in CI ($CI non-empty), where every tier must run.
 func Postgres(t *testing.T) string {
 	t.Helper()
 	u := os.Getenv(PostgresEnv)
 	if u == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not set: CI must run the PostgreSQL tests (hack/postgres.sh start)", PostgresEnv)
+		}
 		t.Skipf("set %s (hack/postgres.sh start) to run this test", PostgresEnv)
 	}
 	return FreshSchema(t, u)
