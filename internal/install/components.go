@@ -229,7 +229,13 @@ func (s *session) applyManifests(ctx context.Context, comp *release.Component, p
 	comp.Objects = toRecordRefs(refs)
 	if !o.NoWait {
 		o.emit(Event{Step: "wait", Component: comp.Name, Message: fmt.Sprintf("waiting for %d objects", len(refs))})
-		if err := s.kc.Wait(ctx, refs, kube.WaitOptions{Timeout: o.Timeout}); err != nil {
+		// say which objects the wait is still waiting for, and why
+		onStatus := func(ref kube.ObjectRef, status, msg string) {
+			if status != "Current" {
+				o.emit(Event{Step: "wait", Component: comp.Name, Message: fmt.Sprintf("waiting for %s: %s %s", ref, status, msg)})
+			}
+		}
+		if err := s.kc.Wait(ctx, refs, kube.WaitOptions{Timeout: o.Timeout, OnStatus: onStatus}); err != nil {
 			return err
 		}
 	}

@@ -143,7 +143,11 @@ func (f *fakeCluster) Wait(ctx context.Context, refs []kube.ObjectRef, o kube.Wa
 	f.mu.Unlock()
 	e := &kube.NotReadyError{Timeout: o.Timeout, Total: len(refs)}
 	for _, r := range refs {
-		if s := f.Status(ctx, r); s.Status != "Current" {
+		s := f.Status(ctx, r)
+		if o.OnStatus != nil {
+			o.OnStatus(r, s.Status, s.Message)
+		}
+		if s.Status != "Current" {
 			e.NotReady = append(e.NotReady, s)
 		}
 	}

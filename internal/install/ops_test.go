@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -435,5 +436,26 @@ func TestHooksAndNamespacesRemoved(t *testing.T) {
 	}
 	if !nsExists("existing") {
 		t.Error("namespace existing, there before the install, was removed")
+	}
+}
+
+// TestWaitSaysWhatItWaitsFor: the progress names each object the wait is
+// still waiting for.
+func TestWaitSaysWhatItWaitsFor(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeSite()
+	f.kube.notReady[kubeRef("ConfigMap", "shop", "extras").String()] = "no data yet"
+	o := f.options("shop", "shop")
+	var msgs []string
+	o.Progress = func(e Event) {
+		if e.Step == "wait" {
+			msgs = append(msgs, e.Message)
+		}
+	}
+	if _, err := Install(ctx, buildPackage(t, shopFiles("1.0.0", "hello", false)), o); err == nil {
+		t.Fatal("install with an object never ready succeeded")
+	}
+	if !slices.ContainsFunc(msgs, func(m string) bool { return strings.Contains(m, "waiting for ConfigMap shop/extras: InProgress no data yet") }) {
+		t.Errorf("wait progress %q does not name the object waited for", msgs)
 	}
 }

@@ -303,3 +303,44 @@ func refStrings(refs []ObjectRef) []string {
 	}
 	return s
 }
+
+// TestWaitNamesTheCause: a wait that times out names the latest Warning
+// events of the object's pods (here the scheduler's FailedScheduling).
+func TestWaitNamesTheCause(t *testing.T) {
+	c := newClient(t)
+	ctx := context.Background()
+	ns := uniqueName(t)
+	t.Cleanup(func() {
+		_ = c.Delete(context.Background(), []ObjectRef{{Version: "v1", Kind: "Namespace", Name: ns}}, DeleteOptions{})
+	})
+	objs, err := ParseObjects([]byte(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: stuck}
+spec:
+  selector: {matchLabels: {app: stuck}}
+  template:
+    metadata: {labels: {app: stuck}}
+    spec:
+      nodeSelector: {skiff-test: nowhere}
+      containers: [{name: c, image: registry.invalid/stuck:1}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs, err := c.Apply(ctx, objs, ApplyOptions{Namespace: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	err = c.Wait(ctx, refs, WaitOptions{Timeout: 6 * time.Second, OnStatus: func(ref ObjectRef, status, _ string) { seen = append(seen, ref.Name+":"+status) }})
+	var nr *NotReadyError
+	if !errors.As(err, &nr) {
+		t.Fatalf("wait: %v, want a NotReadyError", err)
+	}
+	if !strings.Contains(err.Error(), "Deployment.apps "+ns+"/stuck") || !strings.Contains(err.Error(), "FailedScheduling") {
+		t.Errorf("wait error does not name the object and the cause:\n%v", err)
+	}
+	if len(seen) == 0 {
+		t.Error("OnStatus never said what the wait waits for")
+	}
+}

@@ -27,6 +27,10 @@ type ObjectStatus struct {
 	Ref     ObjectRef
 	Status  string
 	Message string
+	// Warnings are the latest Warning events of the object and of what
+	// it owns down to its pods ("Pod web-7d9f: FailedScheduling: 0/3
+	// nodes are available: ..."); filled in when a wait times out.
+	Warnings []string
 }
 
 // NotReadyError reports the objects that were not ready when Wait gave
@@ -44,6 +48,9 @@ func (e *NotReadyError) Error() string {
 		fmt.Fprintf(&b, "\n  %s: %s", s.Ref, s.Status)
 		if s.Message != "" {
 			fmt.Fprintf(&b, ": %s", s.Message)
+		}
+		for _, w := range s.Warnings {
+			fmt.Fprintf(&b, "\n    warning: %s", w)
 		}
 	}
 	if len(e.NotReady) > 0 {
@@ -120,6 +127,7 @@ func (c *Client) Wait(ctx context.Context, refs []ObjectRef, opts WaitOptions) e
 				}
 				e.NotReady = append(e.NotReady, s)
 			}
+			c.explain(ctx, e.NotReady)
 			return e
 		case <-tick.C:
 		}
