@@ -86,8 +86,7 @@ func (f *trustFlags) add(cmd *cobra.Command) {
 // when asked to (logged).
 func (f *trustFlags) options(a *app) (bundle.OpenOptions, error) {
 	if f.skip {
-		a.log.Warn("signature verification skipped (--insecure-skip-signature)")
-		fmt.Fprintln(a.streams.Err, "skiff: warning: signature verification skipped (--insecure-skip-signature)")
+		a.warn("signature verification skipped (--insecure-skip-signature)")
 		return bundle.OpenOptions{SkipSignature: true}, nil
 	}
 	dir := f.dir

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
@@ -102,4 +103,26 @@ func (o *onlyTable) Set(s string) error {
 		return fmt.Errorf("this command prints no %s result: omit -o", s)
 	}
 	return o.formatFlag.Set(s)
+}
+
+// warn reports one warning, once: a "skiff: warning:" line for people, or
+// with --log-format json a log record like the others.
+func (a *app) warn(msg string) {
+	if strings.EqualFold(a.logFmt, "json") && a.log != nil {
+		a.log.Warn(msg)
+		return
+	}
+	fmt.Fprintln(a.streams.Err, "skiff: warning: "+msg)
+}
+
+// oneLine fits s into one table cell: lines joined with "; ", tabs and
+// runs of spaces collapsed, so a multi-line description keeps the table.
+func oneLine(s string) string {
+	var parts []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.Join(strings.Fields(l), " "); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, "; ")
 }

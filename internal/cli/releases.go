@@ -153,7 +153,7 @@ func newHistory(a *app) *cobra.Command {
 			w := a.table()
 			fmt.Fprintln(w, "REVISION\tUPDATED\tSTATUS\tPACKAGE\tDESCRIPTION")
 			for _, r := range hist {
-				fmt.Fprintf(w, "%d\t%s\t%s\t%s %s\t%s\n", r.Revision, r.Updated.Format(time.RFC3339), r.Status, r.Package.Name, r.Package.Version, r.Description)
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s %s\t%s\n", r.Revision, r.Updated.Format(time.RFC3339), r.Status, r.Package.Name, r.Package.Version, oneLine(r.Description))
 			}
 			return w.Flush()
 		},

@@ -67,7 +67,7 @@ side, carry it across and import it; install and upgrade then gate on it.`,
 			fmt.Fprintf(a.streams.Out, "database: %s\nimported: %s (%s ago)\nsource:   %s\ndigest:   %s\nadvisories: %d (%s)\n",
 				d, m.Imported.Format(time.RFC3339), age, m.Source, m.SourceDigest, m.Advisories, ecosystemCounts(m.Ecosystems))
 			if age > 30*24*time.Hour {
-				fmt.Fprintln(a.streams.Err, "skiff: warning: the advisories are more than 30 days old: import a fresh all.zip")
+				a.warn("the advisories are more than 30 days old: import a fresh all.zip")
 			}
 			return nil
 		},

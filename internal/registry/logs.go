@@ -2,8 +2,10 @@ package registry
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 
 	"github.com/sirupsen/logrus"
@@ -44,8 +46,29 @@ func (slogHook) Fire(e *logrus.Entry) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	l.LogAttrs(ctx, slogLevel(e.Level), e.Message, attrs...)
+	level := slogLevel(e.Level)
+	if level > slog.LevelDebug && notFound(e.Data) {
+		// A client asking for what the registry lacks (a HEAD before
+		// every upload) is routine, not an error.
+		level = slog.LevelDebug
+	}
+	l.LogAttrs(ctx, level, e.Message, attrs...)
 	return nil
+}
+
+// notFound reports whether a log entry is about a request answered 404:
+// an unknown blob, manifest or repository.
+func notFound(d logrus.Fields) bool {
+	if v, ok := d["http.response.status"]; ok && fmt.Sprint(v) == "404" {
+		return true
+	}
+	if v, ok := d["err.code"]; ok {
+		switch strings.ToLower(fmt.Sprint(v)) {
+		case "blob unknown", "manifest unknown", "name unknown", "blob_unknown", "manifest_unknown", "name_unknown":
+			return true
+		}
+	}
+	return false
 }
 
 func slogLevel(l logrus.Level) slog.Level {

@@ -276,6 +276,12 @@ func TestLoggerAndClose(t *testing.T) {
 	if !strings.Contains(buf.String(), "manifest unknown") {
 		t.Errorf("logger got no registry output:\n%s", buf.String())
 	}
+	// An ordinary 404 is logged for debugging, not as an error.
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if strings.Contains(line, "manifest unknown") && !strings.Contains(line, "level=DEBUG") {
+			t.Errorf("a 404 was logged above debug level: %s", line)
+		}
+	}
 }
 
 type safeBuffer struct {
