@@ -23,16 +23,34 @@ type Package struct {
 	Platforms []string `json:"platforms,omitempty"`
 	// Images are image references carried in addition to those discovered
 	// in charts and manifests.
-	Images       []string     `json:"images,omitempty"`
-	Charts       []Chart      `json:"charts,omitempty"`
-	Manifests    []Manifest   `json:"manifests,omitempty"`
-	Files        []File       `json:"files,omitempty"`
-	Dependencies []Dependency `json:"dependencies,omitempty"`
+	Images []string `json:"images,omitempty"`
+	// ImageSignatures name cosign public keys that images must be signed
+	// with: build verifies each matching image's keyed cosign signature
+	// and refuses unsigned or mis-signed images.
+	ImageSignatures []ImageSignature `json:"imageSignatures,omitempty"`
+	Charts          []Chart          `json:"charts,omitempty"`
+	Manifests       []Manifest       `json:"manifests,omitempty"`
+	Files           []File           `json:"files,omitempty"`
+	Dependencies    []Dependency     `json:"dependencies,omitempty"`
 	// Lifecycle steps run around install, upgrade and uninstall.
 	Lifecycle *Lifecycle `json:"lifecycle,omitempty"`
 	// NetworkPolicy, when enabled, installs default-deny policies plus the
 	// declared allowances with the package.
 	NetworkPolicy *NetworkPolicy `json:"networkPolicy,omitempty"`
+}
+
+// ImageSignature requires the images of one repository, or of every
+// repository of one registry, to carry a cosign signature made with a
+// key. Exactly one of Image or Registry is set.
+type ImageSignature struct {
+	// Image is a repository without tag or digest
+	// (ghcr.io/acme/app); short names are normalized.
+	Image string `json:"image,omitempty"`
+	// Registry is a registry host[:port] (ghcr.io): every image from it.
+	Registry string `json:"registry,omitempty"`
+	// PublicKey is the cosign public key file (cosign.pub, PEM, ECDSA
+	// P-256 or ed25519), relative to skiff.yaml.
+	PublicKey string `json:"publicKey"`
 }
 
 // Metadata names and describes a package.

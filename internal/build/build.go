@@ -163,6 +163,9 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := verifySignatures(ctx, p.Spec, pulled, o.Remote); err != nil {
+		return nil, err
+	}
 
 	d := p.description(o.CreatedBy)
 	var imgDescs []ocispec.Descriptor

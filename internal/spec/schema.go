@@ -25,18 +25,22 @@ const (
 // fieldDocs describes every field, keyed "Type.jsonName". A test checks
 // that each field of api/v1alpha1 has an entry.
 var fieldDocs = map[string]string{
-	"Package.apiVersion":    "Version of the spec format; always " + v1alpha1.APIVersion + ".",
-	"Package.kind":          "Always " + v1alpha1.Kind + ".",
-	"Package.metadata":      "Name, version and description of the package.",
-	"Package.kubeVersion":   "Kubernetes version the package targets (1.35 or 1.35.4): charts are rendered for it at build and lint, and install says when the cluster's differs. Defaults to Helm's default version.",
-	"Package.platforms":     "os/arch[/variant] image platforms to keep from multi-arch images. Defaults to [linux/amd64].",
-	"Package.images":        "Image references carried in addition to those found in charts and manifests.",
-	"Package.charts":        "Helm charts carried and installed by the package.",
-	"Package.manifests":     "Plain Kubernetes manifests or kustomizations carried and applied by the package.",
-	"Package.files":         "Other files carried in the package.",
-	"Package.dependencies":  "Packages that must be installed before this one.",
-	"Package.lifecycle":     "Steps run around install, upgrade and delete.",
-	"Package.networkPolicy": "Generated default-deny NetworkPolicies and the flows they allow.",
+	"Package.apiVersion":       "Version of the spec format; always " + v1alpha1.APIVersion + ".",
+	"Package.kind":             "Always " + v1alpha1.Kind + ".",
+	"Package.metadata":         "Name, version and description of the package.",
+	"Package.kubeVersion":      "Kubernetes version the package targets (1.35 or 1.35.4): charts are rendered for it at build and lint, and install says when the cluster's differs. Defaults to Helm's default version.",
+	"Package.platforms":        "os/arch[/variant] image platforms to keep from multi-arch images. Defaults to [linux/amd64].",
+	"Package.images":           "Image references carried in addition to those found in charts and manifests.",
+	"Package.imageSignatures":  "Cosign public keys images must be signed with; build refuses unsigned or mis-signed images.",
+	"ImageSignature.image":     "A repository without tag or digest (ghcr.io/acme/app) whose images must be signed.",
+	"ImageSignature.registry":  "A registry host[:port] (ghcr.io) all of whose images must be signed.",
+	"ImageSignature.publicKey": "The cosign public key file (PEM, ECDSA P-256 or ed25519), relative to skiff.yaml.",
+	"Package.charts":           "Helm charts carried and installed by the package.",
+	"Package.manifests":        "Plain Kubernetes manifests or kustomizations carried and applied by the package.",
+	"Package.files":            "Other files carried in the package.",
+	"Package.dependencies":     "Packages that must be installed before this one.",
+	"Package.lifecycle":        "Steps run around install, upgrade and delete.",
+	"Package.networkPolicy":    "Generated default-deny NetworkPolicies and the flows they allow.",
 
 	"Metadata.name":        "Package name: a DNS-1123 label (lowercase letters, digits and '-', at most 63 characters).",
 	"Metadata.version":     "Package version: a strict semantic version such as 1.2.3.",
@@ -94,17 +98,18 @@ var fieldDocs = map[string]string{
 
 // typeDocs describes each type.
 var typeDocs = map[string]string{
-	"Package":       "A Skiff package spec (skiff.yaml).",
-	"Metadata":      "Names and describes a package.",
-	"Maintainer":    "A person or team responsible for the package.",
-	"Chart":         "A Helm chart, from a local path or a repository.",
-	"Manifest":      "Plain manifests or a kustomization.",
-	"File":          "A file carried in the package.",
-	"Dependency":    "A package that must be installed first.",
-	"Lifecycle":     "Steps run around install operations.",
-	"Step":          "One lifecycle action: apply a manifest component or wait for a resource.",
-	"NetworkPolicy": "Generated NetworkPolicies.",
-	"NetworkAllow":  "One allowed network flow.",
+	"Package":        "A Skiff package spec (skiff.yaml).",
+	"Metadata":       "Names and describes a package.",
+	"Maintainer":     "A person or team responsible for the package.",
+	"ImageSignature": "Requires the images of a repository or registry to carry a cosign signature made with a key.",
+	"Chart":          "A Helm chart, from a local path or a repository.",
+	"Manifest":       "Plain manifests or a kustomization.",
+	"File":           "A file carried in the package.",
+	"Dependency":     "A package that must be installed first.",
+	"Lifecycle":      "Steps run around install operations.",
+	"Step":           "One lifecycle action: apply a manifest component or wait for a resource.",
+	"NetworkPolicy":  "Generated NetworkPolicies.",
+	"NetworkAllow":   "One allowed network flow.",
 }
 
 // fieldSchema adds constraints to a field's schema, keyed like fieldDocs.
@@ -141,6 +146,10 @@ var typeSchema = map[string]map[string]any{
 			map[string]any{"required": []string{"chart"}},
 		}}},
 		map[string]any{"required": []string{"repo", "version"}, "not": map[string]any{"required": []string{"path"}}},
+	}},
+	"ImageSignature": {"oneOf": []any{
+		map[string]any{"required": []string{"image"}, "not": map[string]any{"required": []string{"registry"}}},
+		map[string]any{"required": []string{"registry"}, "not": map[string]any{"required": []string{"image"}}},
 	}},
 	"Manifest": {"oneOf": []any{
 		map[string]any{"required": []string{"files"}, "not": map[string]any{"required": []string{"kustomize"}}},

@@ -89,6 +89,7 @@ func (v *validator) run() {
 		v.addf("kubeVersion", "kubeVersion %q is not a Kubernetes version: use MAJOR.MINOR or MAJOR.MINOR.PATCH, like 1.35", p.KubeVersion)
 	}
 	v.images(p.Images)
+	v.imageSignatures(p.ImageSignatures)
 
 	components := map[string]string{} // name -> path of first use
 	manifests := map[string]bool{}
@@ -243,6 +244,36 @@ func (v *validator) images(imgs []string) {
 			v.addf(ip, "image %q is listed twice: remove one", img)
 		}
 		seen[canon] = true
+	}
+}
+
+func (v *validator) imageSignatures(sigs []v1alpha1.ImageSignature) {
+	seen := map[string]bool{}
+	for i, s := range sigs {
+		ip := fmt.Sprintf("imageSignatures[%d]", i)
+		var key string
+		switch {
+		case (s.Image == "") == (s.Registry == ""):
+			v.addf(ip, "set exactly one of image (a repository, like ghcr.io/acme/app) or registry (a host, like ghcr.io)")
+		case s.Image != "":
+			named, err := reference.ParseNormalizedNamed(s.Image)
+			if err != nil || !reference.IsNameOnly(named) {
+				v.addf(ip+".image", "image %q is not a repository without tag or digest: write it like ghcr.io/acme/app", s.Image)
+				break
+			}
+			key = named.Name()
+		default:
+			if strings.ContainsAny(s.Registry, "/@ ") {
+				v.addf(ip+".registry", "registry %q is not a host[:port]: write it like ghcr.io (use image for one repository)", s.Registry)
+				break
+			}
+			key = s.Registry + "/"
+		}
+		if key != "" && seen[key] {
+			v.addf(ip, "%s has a key already: list each repository or registry once", strings.TrimSuffix(key, "/"))
+		}
+		seen[key] = true
+		v.localPath(ip+".publicKey", s.PublicKey, filePath)
 	}
 }
 
