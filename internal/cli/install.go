@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -67,6 +68,40 @@ With --install a deployment that does not exist is installed.`,
 	})
 }
 
+// maxObjectsShown bounds the objects named per component in a report.
+const maxObjectsShown = 8
+
+// reportComponents names what a revision holds: the Helm release of each
+// chart and the objects of each manifest set.
+func reportComponents(w io.Writer, r *release.Record) {
+	for _, c := range r.Components {
+		if c.Deferred {
+			continue
+		}
+		ns := c.Namespace
+		if ns == "" {
+			ns = r.Namespace
+		}
+		if c.HelmRelease != "" {
+			fmt.Fprintf(w, "  chart %s: Helm release %s (revision %d) in namespace %s\n", c.Name, c.HelmRelease, c.HelmRevision, ns)
+			continue
+		}
+		names := make([]string, 0, min(len(c.Objects), maxObjectsShown))
+		for i, o := range c.Objects {
+			if i == maxObjectsShown {
+				names = append(names, fmt.Sprintf("and %d more", len(c.Objects)-maxObjectsShown))
+				break
+			}
+			n := o.Kind + "/" + o.Name
+			if o.Namespace != "" && o.Namespace != ns {
+				n = o.Kind + "/" + o.Namespace + "/" + o.Name
+			}
+			names = append(names, n)
+		}
+		fmt.Fprintf(w, "  %s %s: %d objects in namespace %s: %s\n", c.Kind, c.Name, len(c.Objects), ns, strings.Join(names, ", "))
+	}
+}
+
 // newDeploy builds the install or upgrade command: open and verify the
 // archive, run v.run with the deploy flags, report the new revision.
 func newDeploy(a *app, v deployVerb) *cobra.Command {
@@ -98,6 +133,7 @@ func newDeploy(a *app, v deployVerb) *cobra.Command {
 			}
 			return a.print(out, r, func() error {
 				v.report(a.streams.Out, res.Record)
+				reportComponents(a.streams.Out, res.Record)
 				return nil
 			})
 		},
