@@ -124,8 +124,8 @@ pull() { # pull TOOL DATASET ROUND PORT OUT
   local tool=$1 ds=$2 r=$3 up=$4 out=$5 refs=() i
   for i in $(seq 1 "$n"); do refs+=("127.0.0.1:$up/bench/app$i:1.0"); done
   case "$tool" in
-    skiff) measure "$ds" build skiff "$r" "$skiff" build -f "$work/pkg" -o "$out.skiff" --progress none ;;
-    skiff-nosbom) measure "$ds" build skiff-nosbom "$r" "$skiff" build -f "$work/pkg" -o "$out.skiff" --progress none --no-sbom ;;
+    skiff) measure "$ds" build skiff "$r" "$skiff" build -f "$work/pkg" --output-file "$out.skiff" --progress none ;;
+    skiff-nosbom) measure "$ds" build skiff-nosbom "$r" "$skiff" build -f "$work/pkg" --output-file "$out.skiff" --progress none --no-sbom ;;
     crane) measure "$ds" build crane "$r" "$crane" pull --insecure "${refs[@]}" "$out.tar" ;;
     crane+fsync) measure "$ds" build crane+fsync "$r" env OUT="$out.tar" bash -c '"$@" && sync "$OUT"' _ "$crane" pull --insecure "${refs[@]}" "$out.tar" ;;
     oras | regctl | skopeo) measure "$ds" build "$tool" "$r" bash "$work/one.sh" "$tool" pull "127.0.0.1:$up" "$out" "$n" ;;
@@ -149,9 +149,10 @@ load() { # load TOOL DATASET ROUND SRC: into a fresh, empty registry
   rm -rf "$work/reg"
 }
 
-# rotate WORDS... ROUND: the words rotated by ROUND, so that no tool always
-# runs first (after a build) or last.
-rotate() { local r=${!#} w=("${@:1:$#-1}"); local k=$((r % ${#w[@]})); echo "${w[@]:k}" "${w[@]:0:k}"; }
+# rotate WORDS... ROUND: the words in an order shuffled for each round (the
+# same for the same round), so that no tool always runs first, last or
+# after the same other tool.
+rotate() { local r=${!#}; printf '%s\n' "${@:1:$#-1}" | shuf --random-source=<(yes "$((r * 2654435761 % 4294967296))"); }
 
 for ds in $datasets; do
   start_registry 16000 "$work/up"
@@ -172,7 +173,7 @@ for ds in $datasets; do
   # layout of all images, the others' layouts.
   rm -rf "$work/out" "$work/src"; mkdir -p "$work/src"
   refs=(); for i in $(seq 1 "$n"); do refs+=("127.0.0.1:$up/bench/app$i:1.0"); done
-  "$skiff" build -f "$work/pkg" -o "$work/src/skiff.skiff" --progress none >/dev/null
+  "$skiff" build -f "$work/pkg" --output-file "$work/src/skiff.skiff" --progress none >/dev/null
   for tool in $run_tools; do
     case "$tool" in
       crane) "$crane" pull --insecure --format oci "${refs[@]}" "$work/src/crane" >/dev/null 2>&1 ;;
@@ -200,7 +201,7 @@ if [[ "$scale" != 0 ]]; then
   total=$(((base + n * scale) / 1024))
   echo "== scale: $total MiB" >&2
   seed_pkg random "$scale" "$up"
-  measure "scale-$total" build skiff 1 "$skiff" build -f "$work/pkg" -o "$work/scale.skiff" --progress none
+  measure "scale-$total" build skiff 1 "$skiff" build -f "$work/pkg" --output-file "$work/scale.skiff" --progress none
   kill "$uppid"; wait "$uppid" 2>/dev/null || true
   rm -rf "$work/up"
   load skiff "scale-$total" 1 "$work/scale.skiff"
@@ -249,6 +250,7 @@ table="$work/table.md"
   echo "|---|---|---|"
   for ds in $datasets $(awk -F'\t' '$1 ~ /^scale-/ {print $1}' "$results" | sort -u); do
     b=$(cell "$ds" build skiff 6); l=$(cell "$ds" load skiff 6)
+    b=${b%.*} l=${l%.*} # a median of two may end in .50
     echo "| $ds | $(( ${b:-0} / 1024 )) | $(( ${l:-0} / 1024 )) |"
   done
 } > "$table"

@@ -152,9 +152,9 @@ func (s *fileSource) layer(size int, gz bool) (v1.Layer, error) {
 		zw = gzip.NewWriter(&buf)
 		w = zw
 	}
-	tw := tar.NewWriter(w)
-	written := 0
-	for written < size {
+	cw := &countWriter{w: w}
+	tw := tar.NewWriter(cw)
+	for cw.n < size {
 		if s.next >= len(s.files) {
 			return nil, fmt.Errorf("%s holds too few files for the layers asked for: lower the sizes or choose a larger --files-root", s.root)
 		}
@@ -172,7 +172,6 @@ func (s *fileSource) layer(size int, gz bool) (v1.Layer, error) {
 		if _, err := tw.Write(b); err != nil {
 			return nil, err
 		}
-		written += len(b) + 512
 	}
 	if err := tw.Close(); err != nil {
 		return nil, err
@@ -185,6 +184,18 @@ func (s *fileSource) layer(size int, gz bool) (v1.Layer, error) {
 		mt = types.OCILayer
 	}
 	return static.NewLayer(buf.Bytes(), mt), nil
+}
+
+// countWriter counts the bytes of tar written, before compression.
+type countWriter struct {
+	w io.Writer
+	n int
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += n
+	return n, err
 }
 
 func image(ref string, base, own v1.Layer, arch string) (v1.Image, error) {
