@@ -49,7 +49,7 @@ spec:
         - name: sidecar
           image: "{{ .Values.sidecar.registry }}/{{ .Values.sidecar.repository }}:{{ .Values.sidecar.tag }}"
 `,
-	"chart/charts/db/Chart.yaml": "apiVersion: v2\nname: db\nversion: 0.1.0\n",
+	"chart/charts/db/Chart.yaml":  "apiVersion: v2\nname: db\nversion: 0.1.0\n",
 	"chart/charts/db/values.yaml": "image: {repository: upstream.example/shop/db, tag: \"5\"}\n",
 	"chart/charts/db/templates/sts.yaml": `apiVersion: apps/v1
 kind: StatefulSet

@@ -49,7 +49,9 @@ func (r *Registry) Repository(repo string) *remote.Repository {
 // Explain turns an error from the registry into one that names what was
 // being done and how to fix it (credentials, TLS, addresses, missing
 // tags).
-func (r *Registry) Explain(what string, err error) error { return r.c.annotate(explain(what, r.host, err)) }
+func (r *Registry) Explain(what string, err error) error {
+	return r.c.annotate(explain(what, r.host, err))
+}
 
 // Ping checks that the registry answers its /v2/ endpoint.
 func (r *Registry) Ping(ctx context.Context) error {

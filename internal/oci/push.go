@@ -120,8 +120,8 @@ type pusher struct {
 
 	mu       sync.Mutex
 	have     map[string]map[digest.Digest][]string // host → digest → repos holding it
-	outcomes map[string]blobOutcome               // host|digest → what happened to the blob
-	res      PushResult                           // manifests; blobs are counted from outcomes
+	outcomes map[string]blobOutcome                // host|digest → what happened to the blob
+	res      PushResult                            // manifests; blobs are counted from outcomes
 }
 
 // blobState is what happened to a blob; a larger state wins when the
