@@ -9,6 +9,7 @@ import (
 
 	"github.com/skiffhq/skiff/internal/gc"
 	"github.com/skiffhq/skiff/internal/kube"
+	"github.com/skiffhq/skiff/internal/registry"
 	"github.com/skiffhq/skiff/internal/release"
 )
 
@@ -21,7 +22,7 @@ func newRegistryGC(a *app) *cobra.Command {
 		output  string
 	)
 	cmd := &cobra.Command{
-		Use:   "gc --registry HOST[/PREFIX]",
+		Use:   "gc --registry HOST[/PREFIX] | gc --root DIR",
 		Short: "Delete the images no retained release revision needs",
 		Long: `GC deletes from the registry every image under PREFIX that no retained
 release revision of the cluster refers to (with its tags). Deployed
@@ -31,9 +32,11 @@ besides them (default: every stored revision).
 
 Deleting manifests frees no disk by itself. For Skiff's embedded registry,
 pass its storage directory with --root to also sweep the blobs nothing
-refers to any more; the registry must take no pushes meanwhile (stop it,
-or run GC when nothing loads). For another registry run its own garbage
-collector afterwards (registry garbage-collect for distribution).`,
+refers to any more. The sweep refuses to run while the registry serves
+that directory (its cache would still claim the swept blobs): delete the
+manifests with --registry while it runs, stop it, then sweep with --root
+alone. For another registry run its own garbage collector afterwards
+(registry garbage-collect for distribution).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			remote, err := rf.options()
@@ -41,6 +44,22 @@ collector afterwards (registry garbage-collect for distribution).`,
 				return err
 			}
 			o.Remote = remote
+			if o.Registry == "" {
+				if o.Root == "" {
+					return fmt.Errorf("pass --registry HOST[:PORT][/PREFIX] (delete unused images), --root DIR (sweep the embedded registry's unreferenced blobs), or both")
+				}
+				// Sweep only: the embedded registry must be stopped.
+				if o.DryRun {
+					return fmt.Errorf("--dry-run needs --registry: a sweep alone has nothing to list")
+				}
+				b, err := registry.GC(cmd.Context(), o.Root, registry.GCOptions{})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.streams.Out, "blob sweep: %d blobs (%d bytes) freed, %d blobs (%d bytes) remain\n",
+					b.BlobsBefore-b.BlobsAfter, b.BytesBefore-b.BytesAfter, b.BlobsAfter, b.BytesAfter)
+				return nil
+			}
 			kc, err := kube.New(kconfig)
 			if err != nil {
 				return err
@@ -79,14 +98,13 @@ collector afterwards (registry garbage-collect for distribution).`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&o.Registry, "registry", "", "registry HOST[:PORT][/PREFIX] the images were loaded into (required)")
-	fl.StringVar(&o.Root, "root", "", "storage directory of the embedded registry: also delete unreferenced blobs")
+	fl.StringVar(&o.Registry, "registry", "", "registry HOST[:PORT][/PREFIX] the images were loaded into")
+	fl.StringVar(&o.Root, "root", "", "storage directory of the embedded registry, which must be stopped: also delete unreferenced blobs (alone: only that)")
 	fl.BoolVar(&o.DryRun, "dry-run", false, "list what would be deleted; delete nothing")
 	fl.IntVar(&o.KeepHistory, "keep-history", 0, "retain the newest N revisions of each deployment besides deployed ones (0: all stored)")
 	fl.StringVar(&kconfig.Kubeconfig, "kubeconfig", "", "kubeconfig file of the cluster whose releases to keep (default $KUBECONFIG or ~/.kube/config)")
 	fl.StringVar(&kconfig.Context, "context", "", "kubeconfig context")
 	fl.StringVarP(&output, "output", "o", "text", "text or json")
 	rf.add(cmd)
-	_ = cmd.MarkFlagRequired("registry")
 	return cmd
 }

@@ -28,17 +28,22 @@ type GCResult struct {
 
 // GC runs distribution's mark-and-sweep over the storage of an embedded
 // registry rooted at rootDir (the RootDir given to [New]): every blob no
-// remaining manifest refers to is deleted. The registry must be stopped,
-// or must not take pushes while GC runs: a blob uploaded during the sweep
-// can be deleted. Manifests deleted through the API are no longer
-// referenced, so their blobs go.
+// remaining manifest refers to is deleted. A registry serving rootDir
+// holds its lock file ([LockFile]); GC then refuses (ErrServing) rather
+// than sweep blobs the running registry's cache still claims, and a
+// registry cannot start while GC runs. Manifests deleted through the API
+// are no longer referenced, so their blobs go.
 func GC(ctx context.Context, rootDir string, o GCOptions) (*GCResult, error) {
 	dir := filepath.Join(rootDir, "storage")
 	if _, err := os.Stat(filepath.Join(dir, "docker", "registry", "v2")); err != nil {
 		return nil, fmt.Errorf("registry storage %s: %w: pass the --root the registry was started with", dir, err)
 	}
+	lock, err := lockRoot(rootDir, "gc")
+	if err != nil {
+		return nil, fmt.Errorf("garbage collection of %s: %w", rootDir, err)
+	}
+	defer lock.release()
 	res := &GCResult{}
-	var err error
 	if res.BlobsBefore, res.BytesBefore, err = blobUsage(dir); err != nil {
 		return nil, err
 	}

@@ -66,6 +66,7 @@ type Server struct {
 	closeMu  sync.Mutex
 	closed   bool
 	serveErr chan error
+	lock     *rootLock // on RootDir, held while the registry may serve
 }
 
 // New configures a registry and binds its listener; it does not serve
@@ -100,8 +101,19 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err := os.MkdirAll(storage, 0o755); err != nil {
 		return nil, fmt.Errorf("registry: creating storage: %w", err)
 	}
+	// Held until the registry stops: GC refuses to sweep under it.
+	lock, err := lockRoot(o.RootDir, "serve")
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			lock.release()
+		}
+	}()
 
-	s := &Server{logger: o.Logger, serveErr: make(chan error, 1)}
+	s := &Server{logger: o.Logger, serveErr: make(chan error, 1), lock: lock}
 	var tlsConf *tls.Config
 	certFile, keyFile := o.CertFile, o.KeyFile
 	if o.SelfSigned {
@@ -145,6 +157,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          errorLog(o.Logger),
 	}
+	ok = true
 	return s, nil
 }
 
@@ -262,4 +275,5 @@ func (s *Server) shutdownApp() {
 	s.closed = true
 	s.app.Shutdown()
 	releaseLogs(s.logger)
+	s.lock.release()
 }
