@@ -22,6 +22,7 @@ type cluster interface {
 	Prune(ctx context.Context, old, keep []kube.ObjectRef, o kube.DeleteOptions) ([]kube.ObjectRef, error)
 	Get(ctx context.Context, ref kube.ObjectRef) (*unstructured.Unstructured, error)
 	Status(ctx context.Context, ref kube.ObjectRef) kube.ObjectStatus
+	Explain(ctx context.Context, sts []kube.ObjectStatus)
 	EnsureNamespace(ctx context.Context, name string) error
 	NamespaceObjects(ctx context.Context, ns string) ([]*unstructured.Unstructured, error)
 	ResolveRef(ctx context.Context, s, ns string) (kube.ObjectRef, error)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -110,7 +111,7 @@ func (s *session) deploy(ctx context.Context, p *Package, rec, prev *release.Rec
 		}
 		r, err := s.applyChart(ctx, data, name, ns, defaults, vals, keepCRDs(post), rec.Status == release.StatusPendingInstall)
 		if err != nil {
-			return fmt.Errorf("chart %s: %w", c.Name, err)
+			return fmt.Errorf("chart %s: %w%s", c.Name, err, s.notReady(context.WithoutCancel(ctx), name, ns))
 		}
 		rec.Components[i].HelmRevision = r.Revision
 		if err := s.save(ctx, rec); err != nil {
@@ -299,6 +300,47 @@ func (s *session) removeComponent(ctx context.Context, c release.Component) erro
 		}
 	}
 	return nil
+}
+
+// notReady explains a failed chart: the objects of its Helm release that
+// are not ready, with the latest warnings of each and of its pods ("" when
+// all are ready or the release cannot be read). Helm's own timeout error
+// does not say which objects it waited for, nor why.
+func (s *session) notReady(ctx context.Context, name, ns string) string {
+	r, err := s.charts.Get(ctx, name, ns)
+	if err != nil {
+		return ""
+	}
+	objs, err := kube.ParseObjects([]byte(r.Manifest))
+	if err != nil {
+		return ""
+	}
+	refs, err := s.kc.Refs(objs, ns)
+	if err != nil {
+		return ""
+	}
+	var sts []kube.ObjectStatus
+	for _, ref := range refs {
+		if st := s.kc.Status(ctx, ref); st.Status != "Current" {
+			sts = append(sts, st)
+		}
+	}
+	if len(sts) == 0 {
+		return ""
+	}
+	s.kc.Explain(ctx, sts)
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n%d of %d objects of Helm release %s not ready:", len(sts), len(refs), name)
+	for _, st := range sts {
+		fmt.Fprintf(&b, "\n  %s: %s", st.Ref, st.Status)
+		if st.Message != "" {
+			fmt.Fprintf(&b, ": %s", st.Message)
+		}
+		for _, w := range st.Warnings {
+			fmt.Fprintf(&b, "\n    warning: %s", w)
+		}
+	}
+	return b.String()
 }
 
 // deleteOptions await every deletion (also with --no-wait, which is

@@ -172,6 +172,14 @@ func (f *fakeCluster) Status(_ context.Context, r kube.ObjectRef) kube.ObjectSta
 	return kube.ObjectStatus{Ref: r, Status: "Current", Message: "ready"}
 }
 
+func (f *fakeCluster) Explain(_ context.Context, sts []kube.ObjectStatus) {
+	for i := range sts {
+		if m := f.notReady[sts[i].Ref.String()]; m != "" {
+			sts[i].Warnings = []string{"Pod x: FailedScheduling: " + m}
+		}
+	}
+}
+
 func (f *fakeCluster) Delete(ctx context.Context, refs []kube.ObjectRef, o kube.DeleteOptions) error {
 	if err := ctx.Err(); err != nil {
 		return err

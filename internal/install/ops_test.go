@@ -459,3 +459,21 @@ func TestWaitSaysWhatItWaitsFor(t *testing.T) {
 		t.Errorf("wait progress %q does not name the object waited for", msgs)
 	}
 }
+
+// TestChartTimeoutNamesTheCause: a chart that fails (a Helm readiness
+// timeout) is explained: which of its objects are not ready, and why.
+func TestChartTimeoutNamesTheCause(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeSite()
+	f.kube.notReady[kubeRef("ConfigMap", "shop", "shop-web-config").String()] = "0/1 nodes are available: 1 Insufficient ephemeral-storage"
+	failHelm(f, "install")
+	_, err := Install(ctx, buildPackage(t, shopFiles("1.0.0", "hello", false)), f.options("shop", "shop"))
+	if err == nil {
+		t.Fatal("install succeeded")
+	}
+	for _, want := range []string{"objects of Helm release shop-web not ready", "ConfigMap shop/shop-web-config: InProgress", "warning: Pod x: FailedScheduling: 0/1 nodes are available: 1 Insufficient ephemeral-storage"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q\ndoes not say %q", err, want)
+		}
+	}
+}

@@ -60,6 +60,12 @@ func (c *Client) warnings(ctx context.Context, ref ObjectRef, events []corev1.Ev
 	return out
 }
 
+// Explain adds to each status the latest Warning events of its object
+// and of what it owns down to its pods.
+func (c *Client) Explain(ctx context.Context, sts []ObjectStatus) {
+	c.explain(ctx, sts)
+}
+
 // explain adds the latest warnings to each not-ready status.
 func (c *Client) explain(ctx context.Context, sts []ObjectStatus) {
 	byNS := map[string][]corev1.Event{}
