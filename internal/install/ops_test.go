@@ -455,7 +455,9 @@ func TestWaitSaysWhatItWaitsFor(t *testing.T) {
 	if _, err := Install(ctx, buildPackage(t, shopFiles("1.0.0", "hello", false)), o); err == nil {
 		t.Fatal("install with an object never ready succeeded")
 	}
-	if !slices.ContainsFunc(msgs, func(m string) bool { return strings.Contains(m, "waiting for ConfigMap shop/extras: InProgress no data yet") }) {
+	if !slices.ContainsFunc(msgs, func(m string) bool {
+		return strings.Contains(m, "waiting for ConfigMap shop/extras: InProgress no data yet")
+	}) {
 		t.Errorf("wait progress %q does not name the object waited for", msgs)
 	}
 }
