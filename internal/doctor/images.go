@@ -103,7 +103,20 @@ func checkImage(ctx context.Context, reg *oci.Registry, host, im string, who []s
 			Message: fmt.Sprintf("not from the local registry (%s, not %s); %s", h, host, used),
 			Fix:     "install it through a skiff package so it is relocated to " + host + ", or mirror the image there and update the workload"}
 	}
-	_, err = reg.Resolve(ctx, repo, ref)
+	d, err := reg.Resolve(ctx, repo, ref)
+	if err == nil {
+		// The manifest is there; so must its blobs be (a sweep or a
+		// damaged storage can lose them).
+		missing, merr := reg.MissingBlobs(ctx, repo, d)
+		if err = merr; err == nil {
+			if len(missing) == 0 {
+				return nil
+			}
+			return &Result{Severity: Fail, Subject: subject,
+				Message: fmt.Sprintf("its manifest is in the registry but %d of its blobs are not (first: %s); %s", len(missing), missing[0].Digest, used),
+				Fix:     "load the package that carries it again (skiff load PACKAGE --registry " + host + "): it pushes the missing blobs"}
+		}
+	}
 	switch {
 	case err == nil:
 		return nil

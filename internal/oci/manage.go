@@ -3,6 +3,7 @@ package oci
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -133,6 +134,49 @@ func (r *Registry) Children(ctx context.Context, repo string, d ocispec.Descript
 		}
 	}
 	return out, nil
+}
+
+// MissingBlobs walks the graph of manifest d in repo (fetching its
+// manifests and indexes) and returns the blobs it refers to that the
+// registry does not hold (a HEAD of each): an image whose manifest is
+// there can still have lost layers.
+func (r *Registry) MissingBlobs(ctx context.Context, repo string, d ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+	rp := r.c.repository(r.host, repo)
+	var missing []ocispec.Descriptor
+	seen := map[digest.Digest]bool{}
+	queue := []ocispec.Descriptor{d}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		if seen[n.Digest] {
+			continue
+		}
+		seen[n.Digest] = true
+		if !isManifest(n.MediaType) {
+			ok, err := rp.Blobs().Exists(ctx, n)
+			if err != nil {
+				return nil, r.c.annotate(explain("checking blob "+n.Digest.String()+" of "+joinRef(r.host, repo, d.Digest.String()), r.host, err))
+			}
+			if !ok {
+				missing = append(missing, n)
+			}
+			continue
+		}
+		b, err := r.Manifest(ctx, repo, n)
+		if errors.Is(err, ErrNotFound) {
+			missing = append(missing, n)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		succ, err := content.Successors(ctx, bytesFetcher(b), ocispec.Descriptor{MediaType: n.MediaType, Digest: n.Digest, Size: int64(len(b))})
+		if err != nil {
+			return nil, fmt.Errorf("reading manifest %s of %s/%s: %w", n.Digest, r.host, repo, err)
+		}
+		queue = append(queue, succ...)
+	}
+	return missing, nil
 }
 
 // Delete deletes the manifest with digest d from repo; the registry drops

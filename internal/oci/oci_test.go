@@ -897,3 +897,40 @@ func blobCountB(b *testing.B, f content.Fetcher, root ocispec.Descriptor) (int, 
 	}
 	return len(m.Layers) + 1, size
 }
+
+// TestPushRepairsLostBlobs: an image whose manifest the registry holds but
+// one of whose layers it lost is not skipped: the lost layer is pushed
+// again and the image is whole.
+func TestPushRepairsLostBlobs(t *testing.T) {
+	host := fixture.Registry(t)
+	src, root := memImage(t, fixture.ImageOptions{Layers: []int{2048, 4096}, Seed: 60})
+	repo := unique(t, "lost")
+	target := host + "/" + repo + ":v1"
+	if _, err := Push(t.Context(), src, []PushImage{{Descriptor: root, Target: target}}, PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	succ, err := content.Successors(t.Context(), src, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := succ[len(succ)-1] // a layer
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodDelete, "http://"+host+"/v2/"+repo+"/blobs/"+lost.Digest.String(), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("DELETE blob: %s", resp.Status)
+	}
+	res, err := Push(t.Context(), src, []PushImage{{Descriptor: root, Target: target}}, PushOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.BlobsPushed != 1 || res.BytesPushed != lost.Size {
+		t.Fatalf("second push %+v, want the lost layer (%d bytes) pushed again", *res, lost.Size)
+	}
+	if _, err := Pull(t.Context(), []string{target}, memory.New(), PullOptions{}); err != nil {
+		t.Fatalf("pull after the repair: %v", err)
+	}
+}

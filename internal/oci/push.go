@@ -242,10 +242,35 @@ func (s *pushStore) Exists(ctx context.Context, d ocispec.Descriptor) (bool, err
 	if err != nil {
 		return false, err
 	}
+	if ok && isManifest(d.MediaType) {
+		// A manifest the registry holds is skipped with its whole graph:
+		// first confirm (HEAD) that every blob it refers to is there too,
+		// so that an image whose blobs were lost (a sweep, a damaged
+		// storage) is repaired rather than reported loaded.
+		if ok, err = s.complete(ctx, d); err != nil {
+			return false, err
+		}
+	}
 	if ok {
 		s.p.record(s.t.host, s.t.repo, d.Digest)
 	}
 	return ok, nil
+}
+
+// complete reports whether the repository holds every blob of manifest
+// d's graph (as the source describes it).
+func (s *pushStore) complete(ctx context.Context, d ocispec.Descriptor) (bool, error) {
+	children, err := content.Successors(ctx, s.p.src, d)
+	if err != nil {
+		return false, fmt.Errorf("reading %s from the source: %w", d.Digest, err)
+	}
+	for _, c := range children {
+		ok, err := s.Exists(ctx, c)
+		if err != nil || !ok {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // skipped accounts for a node the repository already had; for a manifest
