@@ -166,6 +166,10 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err := verifySignatures(ctx, p.Spec, pulled, o.Remote); err != nil {
 		return nil, err
 	}
+	carried, err := carrySignatures(ctx, store, pulled, o.Remote)
+	if err != nil {
+		return nil, err
+	}
 
 	d := p.description(o.CreatedBy)
 	var imgDescs []ocispec.Descriptor
@@ -202,6 +206,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 			Size: im.Descriptor.Size, Platforms: im.Platforms, SourceDigest: im.SourceDigest,
 		})
 	}
+	imgDescs = append(imgDescs, carried...)
 	var omit func(digest.Digest) bool
 	if base != nil {
 		// The omitted list is part of the description, so it is known

@@ -149,6 +149,11 @@ func Load(ctx context.Context, p *Package, o LoadOptions) (*LoadResult, error) {
 		}
 		push = append(push, oci.PushImage{Descriptor: d, Target: t})
 	}
+	sigs, err := signaturePushes(p.Archive.Images(), p.Description, dest)
+	if err != nil {
+		return nil, err
+	}
+	push = append(push, sigs...)
 	var src content.ReadOnlyStorage = p.Archive
 	var base *oci.EnsureResult
 	if p.Description.Delta != nil {
