@@ -24,7 +24,7 @@ import (
 // content.ReadOnlyStorage, reading them in place from the file and
 // verifying each on read. It is safe for concurrent use.
 type Archive struct {
-	f     *os.File
+	f     archiveFile
 	path  string
 	blobs map[digest.Digest]section
 	index ocispec.Index
@@ -37,6 +37,13 @@ type Archive struct {
 	// sub marks a view of a bundled dependency (see [Archive.Sub]): it
 	// shares the file and does not close it.
 	sub bool
+}
+
+// archiveFile is what an Archive reads: an *os.File, or memory in tests.
+type archiveFile interface {
+	io.ReadSeeker
+	io.ReaderAt
+	io.Closer
 }
 
 // section locates a blob's content in the file.
@@ -75,7 +82,7 @@ func Open(path string) (*Archive, error) {
 	return a, nil
 }
 
-func open(f *os.File, path string) (*Archive, error) {
+func open(f archiveFile, path string) (*Archive, error) {
 	cr := &seekCountReader{countReader: countReader{r: f}, s: f}
 	t := &tarReader{tr: tar.NewReader(cr), cr: &cr.countReader}
 	a := &Archive{f: f, path: path, blobs: make(map[digest.Digest]section)}
