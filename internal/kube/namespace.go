@@ -53,7 +53,10 @@ func (c *Client) NamespaceObjects(ctx context.Context, ns string) ([]*unstructur
 			continue
 		}
 		for _, r := range l.APIResources {
-			if strings.Contains(r.Name, "/") || !slices.Contains(r.Verbs, "list") || r.Kind == "Event" {
+			// Events and the core Endpoints (controller-made, deprecated:
+			// listing them prints a warning) are never anyone's objects.
+			if strings.Contains(r.Name, "/") || !slices.Contains(r.Verbs, "list") || r.Kind == "Event" ||
+				(l.GroupVersion == "v1" && r.Kind == "Endpoints") {
 				continue
 			}
 			list, err := c.dynamic.Resource(gv.WithResource(r.Name)).Namespace(ns).List(ctx, metav1.ListOptions{})
