@@ -404,7 +404,7 @@ func deleteHooks(cfg *action.Configuration, hooks []*release.Hook, o UninstallOp
 // withDefaults merges defaults over the values.yaml of ch.
 func withDefaults(ch *chartv2.Chart, defaults map[string]any) {
 	if len(defaults) > 0 {
-		ch.Values = mergeMaps(ch.Values, copyMap(defaults))
+		ch.Values = MergeMaps(ch.Values, copyMap(defaults))
 	}
 }
 

@@ -59,7 +59,7 @@ func WithDefaults(data []byte, values map[string]any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	merged := mergeMaps(copyMap(ch.Values), values)
+	merged := MergeMaps(copyMap(ch.Values), values)
 	raw, err := yaml.Marshal(merged)
 	if err != nil {
 		return nil, fmt.Errorf("chart %s: encoding its values: %w", ch.Name(), err)

@@ -19,9 +19,9 @@ func MergeValues(files [][]byte, inline map[string]any, set, setString []string)
 		if err := yaml.Unmarshal(f, &m); err != nil {
 			return nil, fmt.Errorf("values file %d: %w", i+1, err)
 		}
-		out = mergeMaps(out, m)
+		out = MergeMaps(out, m)
 	}
-	out = mergeMaps(out, copyMap(inline))
+	out = MergeMaps(out, copyMap(inline))
 	for _, s := range set {
 		if err := strvals.ParseInto(s, out); err != nil {
 			return nil, fmt.Errorf("set %q: %w", s, err)
@@ -35,8 +35,9 @@ func MergeValues(files [][]byte, inline map[string]any, set, setString []string)
 	return out, nil
 }
 
-// mergeMaps merges b into a, recursing into maps present in both.
-func mergeMaps(a, b map[string]any) map[string]any {
+// MergeMaps returns b deep-merged over a (a new map; neither input is
+// changed): maps present in both are merged, any other value of b wins.
+func MergeMaps(a, b map[string]any) map[string]any {
 	out := make(map[string]any, len(a)+len(b))
 	for k, v := range a {
 		out[k] = v
@@ -44,7 +45,7 @@ func mergeMaps(a, b map[string]any) map[string]any {
 	for k, v := range b {
 		if bv, ok := v.(map[string]any); ok {
 			if av, ok := out[k].(map[string]any); ok {
-				out[k] = mergeMaps(av, bv)
+				out[k] = MergeMaps(av, bv)
 				continue
 			}
 		}
@@ -97,7 +98,7 @@ func defaults(ch *chartv2.Chart) map[string]any {
 	for _, dep := range ch.Dependencies() {
 		sub := defaults(dep)
 		if own, ok := out[dep.Name()].(map[string]any); ok {
-			sub = mergeMaps(sub, own)
+			sub = MergeMaps(sub, own)
 		}
 		out[dep.Name()] = sub
 	}

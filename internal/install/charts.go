@@ -120,7 +120,7 @@ func relocatedChart(c bundle.Chart, data []byte, m images.Map) ([]byte, int, err
 		return nil, 0, fmt.Errorf("chart %s: %w", c.Name, err)
 	}
 	// The shape the chart renders with: its defaults under the package's values.
-	shape := merge(defaults, vals)
+	shape := chart.MergeMaps(defaults, vals)
 	iv := images.ValuePaths(shape, m)
 	for k, v := range c.ImageValues { // declared paths win
 		iv[k] = v
@@ -149,24 +149,6 @@ func covered(path string, declared map[string]string) bool {
 		}
 	}
 	return false
-}
-
-// merge returns b deep-merged over a (a copy; neither is changed).
-func merge(a, b map[string]any) map[string]any {
-	out := make(map[string]any, len(a)+len(b))
-	for k, v := range a {
-		out[k] = v
-	}
-	for k, v := range b {
-		if bv, ok := v.(map[string]any); ok {
-			if av, ok := out[k].(map[string]any); ok {
-				out[k] = merge(av, bv)
-				continue
-			}
-		}
-		out[k] = v
-	}
-	return out
 }
 
 // chartManifest stores the chart as helm push would (config = Chart.yaml

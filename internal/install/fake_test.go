@@ -396,24 +396,6 @@ func (h *fakeHelm) Test(_ context.Context, name, ns string, _ chart.TestOptions)
 	return out, nil
 }
 
-// mergeValues merges b over a, recursing into maps present in both.
-func mergeValues(a, b map[string]any) map[string]any {
-	out := make(map[string]any, len(a)+len(b))
-	for k, v := range a {
-		out[k] = v
-	}
-	for k, v := range b {
-		if bv, ok := v.(map[string]any); ok {
-			if av, ok := out[k].(map[string]any); ok {
-				out[k] = mergeValues(av, bv)
-				continue
-			}
-		}
-		out[k] = v
-	}
-	return out
-}
-
 // render splits a chart's rendering into crds/, templates and hooks.
 func (h *fakeHelm) render(ctx context.Context, data []byte, name, ns string, defaults, vals map[string]any, post func([]byte) ([]byte, error)) (crds, manifest, hooks string, err error) {
 	r, err := chart.Render(ctx, data, chart.RenderOptions{ReleaseName: name, Namespace: ns, Defaults: defaults, Values: vals})
@@ -572,7 +554,7 @@ func (h *fakeHelm) Upgrade(ctx context.Context, data []byte, o chart.UpgradeOpti
 	}
 	vals := o.Values
 	if o.ReuseValues {
-		vals = mergeValues(hist[len(hist)-1].values, o.Values)
+		vals = chart.MergeMaps(hist[len(hist)-1].values, o.Values)
 	}
 	_, manifest, hooks, err := h.render(ctx, data, o.Release, o.Namespace, o.Defaults, vals, o.PostRender)
 	if err != nil {
