@@ -91,7 +91,8 @@ func TestGCAfterRollback(t *testing.T) {
 	v2 := buildPackage(t, up, "2.0.0", "gc/a:1", "gc/c:1")
 
 	root := t.TempDir()
-	airgap := fixture.StartRegistry(t, registry.Options{RootDir: root}).Addr()
+	srv := fixture.StartRegistry(t, registry.Options{RootDir: root})
+	airgap := srv.Addr()
 	ns := fmt.Sprintf("skiff-gc-%d", time.Now().UnixNano()%1e6)
 	cluster := install.Cluster{Kubeconfig: kubeconfig}
 	opts := install.Options{Deployment: "gcdemo", Namespace: ns, Cluster: cluster,
@@ -161,32 +162,50 @@ func TestGCAfterRollback(t *testing.T) {
 		t.Fatal("dry run deleted c")
 	}
 
-	// --keep-history 1 for real, with the blob sweep.
-	res, err = gc.Run(ctx, gc.Options{Registry: airgap + "/airgap", Records: records, KeepHistory: 1, Root: root})
+	// --keep-history 1 for real: manifests deleted through the running
+	// registry; the blob sweep refuses while it serves that root.
+	if _, err := gc.Run(ctx, gc.Options{Registry: airgap + "/airgap", Records: records, KeepHistory: 1, Root: root}); !errors.Is(err, registry.ErrServing) {
+		t.Fatalf("gc --root on a served root: %v, want ErrServing", err)
+	}
+	res, err = gc.Run(ctx, gc.Options{Registry: airgap + "/airgap", Records: records, KeepHistory: 1})
 	if err != nil {
 		t.Fatalf("gc: %v", err)
 	}
 	if exists(c) {
 		t.Errorf("c (%s) survived gc", c)
 	}
+	if len(res.Kept) != 2 {
+		t.Errorf("kept %+v, want a and b", res.Kept)
+	}
+	// Then the sweep, with the registry stopped, and the registry again.
+	srv.Close()
+	blobs, err := registry.GC(ctx, root, registry.GCOptions{})
+	if err != nil {
+		t.Fatalf("sweep: %v", err)
+	}
+	if blobs.BlobsAfter >= blobs.BlobsBefore {
+		t.Errorf("blob sweep freed nothing: %+v", blobs)
+	}
+	again := fixture.StartRegistry(t, registry.Options{RootDir: root}).Addr()
+	if reg, err = oci.NewRegistry(again, oci.RemoteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if exists(c) {
+		t.Errorf("c (%s) back after the sweep", c)
+	}
 	for _, ref := range []string{a, b} {
 		if !exists(ref) {
 			t.Errorf("%s, needed by the deployed revision, was deleted", ref)
 		}
-	}
-	if len(res.Kept) != 2 {
-		t.Errorf("kept %+v, want a and b", res.Kept)
-	}
-	if res.Blobs == nil || res.Blobs.BlobsAfter >= res.Blobs.BlobsBefore {
-		t.Errorf("blob sweep freed nothing: %+v", res.Blobs)
 	}
 	if _, err := reg.Resolve(ctx, "airgap/gc/c", "1"); !errors.Is(err, oci.ErrNotFound) {
 		t.Errorf("tag gc/c:1 after gc: %v, want not found", err)
 	}
 	// What remains still pulls: every blob of a and b is there.
 	for _, ref := range []string{a, b} {
-		if _, err := oci.Pull(ctx, []string{ref}, memory.New(), oci.PullOptions{}); err != nil {
-			t.Errorf("pulling %s after gc: %v", ref, err)
+		moved := again + strings.TrimPrefix(ref, airgap)
+		if _, err := oci.Pull(ctx, []string{moved}, memory.New(), oci.PullOptions{}); err != nil {
+			t.Errorf("pulling %s after gc: %v", moved, err)
 		}
 	}
 }
