@@ -100,6 +100,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
 	}
+	if o.Root != "" && !o.DryRun {
+		// Refuse before deleting anything: the sweep would be refused
+		// after the manifests were gone.
+		if err := registry.CheckNotServing(o.Root); err != nil {
+			return nil, err
+		}
+	}
 	host, prefix, err := splitRegistry(o.Registry)
 	if err != nil {
 		return nil, err

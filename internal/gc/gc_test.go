@@ -162,10 +162,14 @@ func TestGCAfterRollback(t *testing.T) {
 		t.Fatal("dry run deleted c")
 	}
 
-	// --keep-history 1 for real: manifests deleted through the running
-	// registry; the blob sweep refuses while it serves that root.
+	// --keep-history 1 for real: with --root on a served root gc refuses
+	// before deleting anything; without it manifests go through the
+	// running registry.
 	if _, err := gc.Run(ctx, gc.Options{Registry: airgap + "/airgap", Records: records, KeepHistory: 1, Root: root}); !errors.Is(err, registry.ErrServing) {
 		t.Fatalf("gc --root on a served root: %v, want ErrServing", err)
+	}
+	if !exists(c) {
+		t.Fatal("gc refused the sweep but deleted c first")
 	}
 	res, err = gc.Run(ctx, gc.Options{Registry: airgap + "/airgap", Records: records, KeepHistory: 1})
 	if err != nil {

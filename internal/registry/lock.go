@@ -50,6 +50,21 @@ func lockRoot(rootDir, what string) (*rootLock, error) {
 	return &rootLock{f: f}, nil
 }
 
+// CheckNotServing returns an error wrapping [ErrServing] when a registry
+// serves rootDir (it holds the root's lock), so that a caller can refuse
+// before changing anything it would only half finish.
+func CheckNotServing(rootDir string) error {
+	if _, err := os.Stat(filepath.Join(rootDir, LockFile)); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	l, err := lockRoot(rootDir, "gc")
+	if err != nil {
+		return fmt.Errorf("garbage collection of %s: %w", rootDir, err)
+	}
+	l.release()
+	return nil
+}
+
 // release drops the lock.
 func (l *rootLock) release() {
 	if l != nil && l.f != nil {
