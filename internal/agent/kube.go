@@ -158,20 +158,3 @@ func (k *KubeStore) PublishCABundle(ctx context.Context, bundle []byte) error {
 	k.mu.Unlock()
 	return nil
 }
-
-func setCABundle(obj *unstructured.Unstructured, bundle []byte) error {
-	hooks, _, err := unstructured.NestedSlice(obj.Object, "webhooks")
-	if err != nil {
-		return err
-	}
-	for _, h := range hooks {
-		hm, _ := h.(map[string]any)
-		cc, _ := hm["clientConfig"].(map[string]any)
-		if cc == nil {
-			cc = map[string]any{}
-			hm["clientConfig"] = cc
-		}
-		cc["caBundle"] = base64.StdEncoding.EncodeToString(bundle)
-	}
-	return unstructured.SetNestedSlice(obj.Object, hooks, "webhooks")
-}

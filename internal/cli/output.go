@@ -43,9 +43,6 @@ func (f *formatFlag) Set(s string) error {
 	return fmt.Errorf("unknown output format %q: use table, json or yaml", s)
 }
 
-// structured reports whether -o asks for JSON or YAML.
-func (f *formatFlag) structured() bool { return f.v == formatJSON || f.v == formatYAML }
-
 // addFormat registers -o/--output on cmd. fileFlag names the flag that
 // writes the verb's output file, for verbs whose -o named that file
 // before ("" for none).
