@@ -21,7 +21,9 @@ trap cleanup EXIT INT TERM
 log() { printf '[conformance %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 log "building skiff and the conformance suite ($SUITE_VERSION)"
-go build -o "$state/skiff" ./cmd/skiff
+# static, as make build does; the agent's real-node test then reuses this
+# build's cache (its image is made from a static skiff)
+CGO_ENABLED=0 go build -o "$state/skiff" ./cmd/skiff
 GOBIN="$state" GOFLAGS=-mod=mod go install "github.com/opencontainers/distribution-spec/conformance@$SUITE_VERSION"
 
 export OTEL_TRACES_EXPORTER=none

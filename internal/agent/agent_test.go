@@ -185,3 +185,82 @@ func TestCertOptionsCheck(t *testing.T) {
 		t.Errorf("defaults: %v", err)
 	}
 }
+
+// TestObjectsPlacement: the host-network, API server and placement
+// options reach the agent's Pod, its arguments and the webhook URL.
+func TestObjectsPlacement(t *testing.T) {
+	base := InstallOptions{Image: site + "/skiff/agent@" + dgst.String(), Registry: site}
+	tests := []struct {
+		name    string
+		o       func(*InstallOptions)
+		want    []string // in the JSON of the Deployment and webhook
+		wantErr string
+	}{
+		{name: "in-cluster default", o: func(*InstallOptions) {},
+			want: []string{`"containerPort":8443`, `"service":{"name":"skiff-agent"`}},
+		{name: "host network", o: func(o *InstallOptions) {
+			o.HostNetwork, o.APIServer = "127.0.0.1:9443", "127.0.0.1:6443"
+			o.NodeSelector = map[string]string{"kubernetes.io/hostname": "n1"}
+			o.Tolerations = []Toleration{{Key: "skiff.dev/real-node", Effect: "NoSchedule"}, {Key: "dedicated", Value: "infra"}}
+		}, want: []string{
+			`"hostNetwork":true`, `"containerPort":9443`, `"host":"127.0.0.1","path":"/healthz","port":9443`,
+			`"--addr","127.0.0.1:9443","--cert-ip","127.0.0.1"`,
+			`{"name":"KUBERNETES_SERVICE_HOST","value":"127.0.0.1"},{"name":"KUBERNETES_SERVICE_PORT","value":"6443"}`,
+			`"nodeSelector":{"kubernetes.io/hostname":"n1"}`,
+			`{"effect":"NoSchedule","key":"skiff.dev/real-node","operator":"Exists"}`, `{"key":"dedicated","operator":"Equal","value":"infra"}`,
+			`"url":"https://127.0.0.1:9443/mutate"`,
+		}},
+		{name: "host network without port", o: func(o *InstallOptions) { o.HostNetwork = "127.0.0.1" }, wantErr: "use IP:PORT"},
+		{name: "host network by name", o: func(o *InstallOptions) { o.HostNetwork = "localhost:9443" }, wantErr: "use IP:PORT"},
+		{name: "API server without port", o: func(o *InstallOptions) { o.APIServer = "127.0.0.1" }, wantErr: "use HOST:PORT"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := base
+			tt.o(&o)
+			objs, err := Objects(o)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var all strings.Builder
+			for _, u := range objs {
+				b, err := json.Marshal(u.Object)
+				if err != nil {
+					t.Fatal(err)
+				}
+				all.Write(b)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(all.String(), w) {
+					t.Errorf("objects lack %s:\n%s", w, all.String())
+				}
+			}
+		})
+	}
+}
+
+func TestParseToleration(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    Toleration
+		wantErr bool
+	}{
+		{in: "skiff.dev/real-node:NoSchedule", want: Toleration{Key: "skiff.dev/real-node", Effect: "NoSchedule"}},
+		{in: "dedicated=infra", want: Toleration{Key: "dedicated", Value: "infra"}},
+		{in: "k=v:NoExecute", want: Toleration{Key: "k", Value: "v", Effect: "NoExecute"}},
+		{in: "k:Sometimes", wantErr: true},
+		{in: "=v", wantErr: true},
+	}
+	for _, tt := range tests {
+		got, err := ParseToleration(tt.in)
+		if (err != nil) != tt.wantErr || (!tt.wantErr && got != tt.want) {
+			t.Errorf("ParseToleration(%q) = %+v, %v; want %+v (error %v)", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}

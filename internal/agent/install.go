@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -151,6 +154,70 @@ type InstallOptions struct {
 	// Wait, when positive, bounds the wait for the Deployment to become
 	// Available before the webhook configuration is applied.
 	Wait time.Duration
+	// HostNetwork, when set (IP:PORT), runs the agent in its node's
+	// network namespace listening on that address; the webhook
+	// configuration calls https://IP:PORT/mutate and the certificate names
+	// the IP. It is for a cluster whose API server runs on the agent's
+	// node and cannot reach Services (no kube-proxy); pin the agent to that
+	// node with NodeSelector.
+	HostNetwork string
+	// APIServer, when set (HOST:PORT), is where the agent reaches the API
+	// server instead of the kubernetes Service (no kube-proxy or DNS).
+	APIServer string
+	// NodeSelector and Tolerations place the agent's Pod.
+	NodeSelector map[string]string
+	Tolerations  []Toleration
+}
+
+// Toleration lets the agent's Pod run on tainted nodes. An empty Value
+// tolerates every value of Key (operator Exists); an empty Effect every
+// effect.
+type Toleration struct {
+	Key, Value, Effect string
+}
+
+// ParseToleration reads KEY[=VALUE][:EFFECT].
+func ParseToleration(s string) (Toleration, error) {
+	var t Toleration
+	rest, effect, hasEffect := strings.Cut(s, ":")
+	t.Key, t.Value, _ = strings.Cut(rest, "=")
+	if hasEffect {
+		switch effect {
+		case "NoSchedule", "PreferNoSchedule", "NoExecute":
+			t.Effect = effect
+		default:
+			return t, fmt.Errorf("toleration %q: effect %q is not NoSchedule, PreferNoSchedule or NoExecute", s, effect)
+		}
+	}
+	if t.Key == "" {
+		return t, fmt.Errorf("toleration %q: use KEY[=VALUE][:EFFECT], e.g. dedicated=infra:NoSchedule", s)
+	}
+	return t, nil
+}
+
+func (t Toleration) object() map[string]any {
+	m := map[string]any{"key": t.Key, "operator": "Exists"}
+	if t.Value != "" {
+		m["operator"], m["value"] = "Equal", t.Value
+	}
+	if t.Effect != "" {
+		m["effect"] = t.Effect
+	}
+	return m
+}
+
+// hostAddr splits HostNetwork into its IP and port.
+func (o InstallOptions) hostAddr() (net.IP, int64, error) {
+	host, port, err := net.SplitHostPort(o.HostNetwork)
+	if err != nil {
+		return nil, 0, fmt.Errorf("host network address %q: %w (use IP:PORT, e.g. 127.0.0.1:9443)", o.HostNetwork, err)
+	}
+	ip := net.ParseIP(host)
+	p, perr := strconv.ParseUint(port, 10, 16)
+	if ip == nil || perr != nil || p == 0 {
+		return nil, 0, fmt.Errorf("host network address %q: use IP:PORT, e.g. 127.0.0.1:9443", o.HostNetwork)
+	}
+	return ip, int64(p), nil
 }
 
 // Labels returns the ownership labels of agent name.
@@ -206,20 +273,58 @@ func Objects(o InstallOptions) ([]*unstructured.Unstructured, error) {
 	if o.Cert.RenewBefore > 0 {
 		args = append(args, "--renew-before", o.Cert.RenewBefore.String())
 	}
+	port := int64(8443)
+	probe := map[string]any{"path": "/healthz", "port": port, "scheme": "HTTPS"}
+	env := []any{map[string]any{"name": "OTEL_TRACES_EXPORTER", "value": "none"}}
+	if o.HostNetwork != "" {
+		ip, p, err := o.hostAddr()
+		if err != nil {
+			return nil, err
+		}
+		port = p
+		probe["port"], probe["host"] = p, ip.String()
+		args = append(args, "--addr", o.HostNetwork, "--cert-ip", ip.String())
+		if o.URL == "" {
+			o.URL = "https://" + o.HostNetwork + MutatePath
+		}
+	}
+	if o.APIServer != "" {
+		host, p, err := net.SplitHostPort(o.APIServer)
+		if err != nil || host == "" || p == "" {
+			return nil, fmt.Errorf("API server address %q: use HOST:PORT, e.g. 127.0.0.1:6443", o.APIServer)
+		}
+		// what rest.InClusterConfig reads; the Pod's own values override
+		// those kubelet sets from the kubernetes Service
+		env = append(env, map[string]any{"name": "KUBERNETES_SERVICE_HOST", "value": host},
+			map[string]any{"name": "KUBERNETES_SERVICE_PORT", "value": p})
+	}
 	container := map[string]any{
 		"name": "agent", "image": o.Image,
-		"ports":          []any{map[string]any{"name": "https", "containerPort": int64(8443)}},
-		"readinessProbe": map[string]any{"httpGet": map[string]any{"path": "/healthz", "port": int64(8443), "scheme": "HTTPS"}},
+		"ports":          []any{map[string]any{"name": "https", "containerPort": port}},
+		"readinessProbe": map[string]any{"httpGet": probe},
 		"securityContext": map[string]any{
 			"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
 			"capabilities": map[string]any{"drop": []any{"ALL"}},
 		},
-		"env": []any{map[string]any{"name": "OTEL_TRACES_EXPORTER", "value": "none"}},
+		"env": env,
 	}
 	podSpec := map[string]any{
 		"serviceAccountName": o.Name,
 		"securityContext":    map[string]any{"runAsNonRoot": true, "runAsUser": int64(65532), "runAsGroup": int64(65532)},
 		"containers":         []any{container},
+	}
+	if o.HostNetwork != "" {
+		podSpec["hostNetwork"] = true
+	}
+	if len(o.NodeSelector) > 0 {
+		podSpec["nodeSelector"] = toAnyMap(o.NodeSelector)
+	}
+	if len(o.Tolerations) > 0 {
+		tols := make([]any, len(o.Tolerations))
+		for i, t := range o.Tolerations {
+			tols[i] = t.object()
+		}
+		podSpec["tolerations"] = tols
 	}
 	var extra []*unstructured.Unstructured
 	if len(o.RegistryCA) > 0 {
@@ -254,7 +359,7 @@ func Objects(o InstallOptions) ([]*unstructured.Unstructured, error) {
 		}),
 		obj("v1", "Service", true, map[string]any{"spec": map[string]any{
 			"selector": podLabels,
-			"ports":    []any{map[string]any{"name": "https", "port": int64(443), "targetPort": int64(8443)}},
+			"ports":    []any{map[string]any{"name": "https", "port": int64(443), "targetPort": port}},
 		}}),
 		obj("apps/v1", "Deployment", true, map[string]any{"spec": map[string]any{
 			"replicas": int64(replicas),
@@ -307,7 +412,15 @@ func Install(ctx context.Context, kc *kube.Client, o InstallOptions) (*InstallRe
 		return nil, err
 	}
 	if st == nil {
-		cert, key, ca, err := Issue(o.Cert.withServiceNames(o.Name, o.Namespace), time.Now())
+		co := o.Cert.withServiceNames(o.Name, o.Namespace)
+		if o.HostNetwork != "" {
+			ip, _, err := o.hostAddr()
+			if err != nil {
+				return nil, err
+			}
+			co.IPs = append(slices.Clone(co.IPs), ip)
+		}
+		cert, key, ca, err := Issue(co, time.Now())
 		if err != nil {
 			return nil, err
 		}

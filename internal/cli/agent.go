@@ -155,6 +155,10 @@ func newAgentInstall(a *app) *cobra.Command {
 		nsLabels      []string
 		plainHTTP     []string
 		wait          time.Duration
+		hostNetwork   string
+		apiServer     string
+		nodeSelector  []string
+		tolerations   []string
 	)
 	cmd := &cobra.Command{
 		Use:   "install",
@@ -173,7 +177,13 @@ skiff.dev/agent=NAME, which uninstall checks before deleting.
 --failure-policy Fail (the default) refuses Pods while the agent is
 unreachable; in an air gap an image it did not rewrite could not be pulled
 anyway. Ignore admits them unchanged. The agent's namespace and kube-system
-are never sent to the webhook, so the agent can always start.`,
+are never sent to the webhook, so the agent can always start.
+
+A cluster without kube-proxy or cluster DNS (a single node whose API
+server runs beside kubelet) cannot reach the agent's Service: run the
+agent in the node's network with --host-network 127.0.0.1:PORT (the
+webhook then calls that address), give --api-server HOST:PORT, and pin it
+to that node with --node-selector and --toleration.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			_, labels, err := f.check()
@@ -218,6 +228,22 @@ are never sent to the webhook, so the agent can always start.`,
 					return err
 				}
 			}
+			sel := map[string]string{}
+			for _, kv := range nodeSelector {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return fmt.Errorf("--node-selector %q: use KEY=VALUE, e.g. kubernetes.io/hostname=node1", kv)
+				}
+				sel[k] = v
+			}
+			var tols []agent.Toleration
+			for _, s := range tolerations {
+				t, err := agent.ParseToleration(s)
+				if err != nil {
+					return fmt.Errorf("--toleration: %w", err)
+				}
+				tols = append(tols, t)
+			}
 			kc, err := kube.New(kube.Config{Kubeconfig: f.kubeconfig, Context: f.context})
 			if err != nil {
 				return err
@@ -227,6 +253,7 @@ are never sent to the webhook, so the agent can always start.`,
 					ExcludeLabels: labels, NamespaceLabels: nsl, PodTemplates: podTemplates, FailurePolicy: failurePolicy},
 				Image: img.Ref, Registry: f.registry, Args: args, RegistryCA: ca,
 				Cert: cert, Wait: wait,
+				HostNetwork: hostNetwork, APIServer: apiServer, NodeSelector: sel, Tolerations: tols,
 			})
 			if err != nil {
 				return err
@@ -246,6 +273,10 @@ are never sent to the webhook, so the agent can always start.`,
 	fl.StringArrayVar(&nsLabels, "namespace-label", nil, "only namespaces with this KEY=VALUE label are sent to the agent (repeatable; default all)")
 	fl.StringArrayVar(&plainHTTP, "agent-plain-http", nil, "registry host the agent in the cluster reaches over plain HTTP (repeatable)")
 	fl.DurationVar(&wait, "wait", 2*time.Minute, "wait this long for the agent to become Available (0: do not wait)")
+	fl.StringVar(&hostNetwork, "host-network", "", "run the agent in its node's network, listening on IP:PORT, and point the webhook there (a cluster without kube-proxy)")
+	fl.StringVar(&apiServer, "api-server", "", "HOST:PORT where the agent reaches the API server instead of the kubernetes Service")
+	fl.StringArrayVar(&nodeSelector, "node-selector", nil, "run the agent on nodes with this KEY=VALUE label (repeatable)")
+	fl.StringArrayVar(&tolerations, "toleration", nil, "let the agent run on nodes with this taint: KEY[=VALUE][:EFFECT] (repeatable)")
 	return cmd
 }
 
