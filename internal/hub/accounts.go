@@ -57,12 +57,12 @@ func (s *Store) Tokens(ctx context.Context, user string) ([]TokenInfo, error) {
 // revokeTokenID deletes token id, which must belong to user unless user
 // is "" (a site administrator), and appends rec.
 func (s *Store) revokeTokenID(ctx context.Context, id int64, user string, rec *auditRecord) error {
-	return s.audited(ctx, rec, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.rebind(`DELETE FROM tokens WHERE id = ? AND (user_name = ? OR ? = '')`), id, user, user)
+	return s.audited(ctx, rec, func(tx *StoreTx) error {
+		n, err := tx.affected(ctx, `DELETE FROM tokens WHERE id = ? AND (user_name = ? OR ? = '')`, id, user, user)
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if n == 0 {
 			return fmt.Errorf("token %d: %w", id, ErrNotFound)
 		}
 		return nil
@@ -70,14 +70,14 @@ func (s *Store) revokeTokenID(ctx context.Context, id int64, user string, rec *a
 }
 
 // revokeUserTokens deletes user's tokens inside tx, but keep (0: none).
-func (s *Store) revokeUserTokens(ctx context.Context, tx *sql.Tx, user string, keep int64) error {
-	return s.exec(ctx, tx, `DELETE FROM tokens WHERE user_name = ? AND id <> ?`, user, keep)
+func (s *Store) revokeUserTokens(ctx context.Context, tx *StoreTx, user string, keep int64) error {
+	return tx.exec(ctx, `DELETE FROM tokens WHERE user_name = ? AND id <> ?`, user, keep)
 }
 
 // otherAdmins counts the enabled site administrators other than user.
-func (s *Store) otherAdmins(ctx context.Context, tx *sql.Tx, user string) (int, error) {
+func (s *Store) otherAdmins(ctx context.Context, tx *StoreTx, user string) (int, error) {
 	var n int
-	err := s.row(ctx, tx, `SELECT COUNT(*) FROM users WHERE admin <> 0 AND disabled = 0 AND name <> ?`, user).Scan(&n)
+	err := tx.row(ctx, `SELECT COUNT(*) FROM users WHERE admin <> 0 AND disabled = 0 AND name <> ?`, user).Scan(&n)
 	return n, err
 }
 
@@ -88,9 +88,9 @@ type UserUpdate = hubapi.UserUpdate
 // enabled site administrator cannot lose the right or be disabled.
 func (s *Store) UpdateUserAs(ctx context.Context, actor, user string, u UserUpdate) error {
 	rec := &auditRecord{actor, ActionUserUpdate, user, u}
-	return s.audited(ctx, rec, func(tx *sql.Tx) error {
+	return s.audited(ctx, rec, func(tx *StoreTx) error {
 		var admin int
-		if err := s.row(ctx, tx, `SELECT admin FROM users WHERE name = ?`, user).Scan(&admin); errors.Is(err, sql.ErrNoRows) {
+		if err := tx.row(ctx, `SELECT admin FROM users WHERE name = ?`, user).Scan(&admin); errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("user %s: %w", user, ErrNotFound)
 		} else if err != nil {
 			return err
@@ -104,12 +104,12 @@ func (s *Store) UpdateUserAs(ctx context.Context, actor, user string, u UserUpda
 			}
 		}
 		if u.Admin != nil {
-			if err := s.exec(ctx, tx, `UPDATE users SET admin = ? WHERE name = ?`, boolInt(*u.Admin), user); err != nil {
+			if err := tx.exec(ctx, `UPDATE users SET admin = ? WHERE name = ?`, boolInt(*u.Admin), user); err != nil {
 				return err
 			}
 		}
 		if u.Disabled != nil {
-			if err := s.exec(ctx, tx, `UPDATE users SET disabled = ? WHERE name = ?`, boolInt(*u.Disabled), user); err != nil {
+			if err := tx.exec(ctx, `UPDATE users SET disabled = ? WHERE name = ?`, boolInt(*u.Disabled), user); err != nil {
 				return err
 			}
 			if *u.Disabled {
@@ -125,9 +125,9 @@ func (s *Store) UpdateUserAs(ctx context.Context, actor, user string, u UserUpda
 // stay. The last enabled site administrator cannot be removed.
 func (s *Store) RemoveUserAs(ctx context.Context, actor, user string) error {
 	rec := &auditRecord{actor, ActionUserRemove, user, nil}
-	return s.audited(ctx, rec, func(tx *sql.Tx) error {
+	return s.audited(ctx, rec, func(tx *StoreTx) error {
 		var admin int
-		if err := s.row(ctx, tx, `SELECT admin FROM users WHERE name = ?`, user).Scan(&admin); errors.Is(err, sql.ErrNoRows) {
+		if err := tx.row(ctx, `SELECT admin FROM users WHERE name = ?`, user).Scan(&admin); errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("user %s: %w", user, ErrNotFound)
 		} else if err != nil {
 			return err
@@ -145,7 +145,7 @@ func (s *Store) RemoveUserAs(ctx context.Context, actor, user string) error {
 			`DELETE FROM grants WHERE subject = 'user:' || ?`,
 			`DELETE FROM users WHERE name = ?`,
 		} {
-			if err := s.exec(ctx, tx, q, user); err != nil {
+			if err := tx.exec(ctx, q, user); err != nil {
 				return err
 			}
 		}
@@ -160,8 +160,8 @@ func (s *Store) setPassword(ctx context.Context, user, password string, keep int
 		return fmt.Errorf("%w: the password is too short: use at least 8 characters", ErrInvalid)
 	}
 	hash := HashPassword(password)
-	return s.audited(ctx, rec, func(tx *sql.Tx) error {
-		if err := s.updateUserOn(ctx, tx, user, `UPDATE users SET password_hash = ? WHERE name = ?`, hash, user); err != nil {
+	return s.audited(ctx, rec, func(tx *StoreTx) error {
+		if err := s.updateUserOn(ctx, tx.stx, user, `UPDATE users SET password_hash = ? WHERE name = ?`, hash, user); err != nil {
 			return err
 		}
 		return s.revokeUserTokens(ctx, tx, user, keep)
@@ -177,12 +177,12 @@ func (s *Store) ResetPasswordAs(ctx context.Context, actor, user, password strin
 // RemoveGroupMemberAs takes user out of group, audited as done by actor.
 func (s *Store) RemoveGroupMemberAs(ctx context.Context, actor, group, user string) error {
 	rec := &auditRecord{actor, ActionGroupRemove, group, map[string]any{"user": user}}
-	return s.audited(ctx, rec, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.rebind(`DELETE FROM group_members WHERE group_name = ? AND user_name = ?`), group, user)
+	return s.audited(ctx, rec, func(tx *StoreTx) error {
+		n, err := tx.affected(ctx, `DELETE FROM group_members WHERE group_name = ? AND user_name = ?`, group, user)
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		if n == 0 {
 			return fmt.Errorf("%s in group %s: %w", user, group, ErrNotFound)
 		}
 		return nil
@@ -194,8 +194,8 @@ func (s *Store) RemoveGroupMemberAs(ctx context.Context, actor, group, user stri
 // and enrols again.
 func (s *Store) ResetMFAAs(ctx context.Context, actor, user string) error {
 	rec := &auditRecord{actor, ActionMFAReset, user, nil}
-	return s.audited(ctx, rec, func(tx *sql.Tx) error {
-		if err := s.updateUserOn(ctx, tx, user, `UPDATE users SET totp_secret = '', totp_pending = '', totp_last_step = 0 WHERE name = ?`, user); err != nil {
+	return s.audited(ctx, rec, func(tx *StoreTx) error {
+		if err := s.updateUserOn(ctx, tx.stx, user, `UPDATE users SET totp_secret = '', totp_pending = '', totp_last_step = 0 WHERE name = ?`, user); err != nil {
 			return err
 		}
 		return s.revokeUserTokens(ctx, tx, user, 0)

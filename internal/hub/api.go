@@ -516,7 +516,7 @@ func (h *Hub) healthz(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	if err := h.store.db.PingContext(ctx); err != nil {
+	if err := h.store.Ping(ctx); err != nil {
 		h.logger.Error("health check: database unreachable", "err", err)
 		http.Error(w, "database unreachable", http.StatusServiceUnavailable)
 		return

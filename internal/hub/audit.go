@@ -101,9 +101,9 @@ func (s *Store) Audit(ctx context.Context, actor, action, target string, details
 // both are committed or neither is. A nil rec runs change alone. An
 // error of the append wraps ErrAuditFailed and is logged; errors of
 // change are returned as they are.
-func (s *Store) audited(ctx context.Context, rec *auditRecord, change func(tx *sql.Tx) error) error {
+func (s *Store) audited(ctx context.Context, rec *auditRecord, change func(tx *StoreTx) error) error {
 	if rec == nil {
-		return s.tx(ctx, change)
+		return s.Tx(ctx, change)
 	}
 	s.auditMu.Lock()
 	defer s.auditMu.Unlock()
@@ -114,7 +114,7 @@ func (s *Store) audited(ctx context.Context, rec *auditRecord, change func(tx *s
 	var changeErr error
 	err := s.withLock(ctx, lockAudit, func(c conn) error {
 		var e AuditEntry
-		err := txOn(ctx, c, func(tx *sql.Tx) error {
+		err := s.txOn(ctx, c, func(tx *StoreTx) error {
 			if change != nil {
 				if changeErr = change(tx); changeErr != nil {
 					return changeErr
@@ -133,18 +133,18 @@ func (s *Store) audited(ctx context.Context, rec *auditRecord, change func(tx *s
 				d = string(b)
 			}
 			e = AuditEntry{Time: s.now().UTC().Format(time.RFC3339Nano), Actor: rec.actor, Action: rec.action, Target: rec.target, Details: d}
-			err := s.row(ctx, tx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&e.Seq, &e.PrevHash)
+			err := tx.row(ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&e.Seq, &e.PrevHash)
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return err
 			}
 			if ctx.Value(resealKey{}) == nil {
-				if err := s.checkHead(ctx, tx, e.Seq); err != nil {
+				if err := s.checkHead(ctx, tx.stx, e.Seq); err != nil {
 					return err
 				}
 			}
 			e.Seq++
 			e.Hash = computeHash(&e)
-			return s.exec(ctx, tx, `INSERT INTO audit (seq, time, actor, action, target, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			return tx.exec(ctx, `INSERT INTO audit (seq, time, actor, action, target, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 				e.Seq, e.Time, e.Actor, e.Action, e.Target, e.Details, e.PrevHash, e.Hash)
 		})
 		if err != nil {

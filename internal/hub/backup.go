@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -168,36 +167,6 @@ func addFile(p, name string, add func(string, int64, io.Reader) error) error {
 		return add(name, int64(len(b)), bytes.NewReader(b))
 	}
 	return add(name, st.Size(), f)
-}
-
-// snapshotSQLite copies the database with VACUUM INTO into a temporary
-// file under Root/tmp and returns its path.
-func snapshotSQLite(ctx context.Context, root string) (string, error) {
-	tmp := filepath.Join(root, "tmp")
-	if err := os.MkdirAll(tmp, 0o700); err != nil {
-		return "", err
-	}
-	f, err := os.CreateTemp(tmp, "backup-*.db")
-	if err != nil {
-		return "", err
-	}
-	snap := f.Name()
-	f.Close()
-	os.Remove(snap) // VACUUM INTO wants to create it
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(root, DatabaseFile)+"?mode=ro&_pragma=busy_timeout(10000)")
-	if err != nil {
-		return "", err
-	}
-	defer db.Close()
-	var storage string
-	if db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, settingStorage).Scan(&storage) == nil && storage != "filesystem" {
-		return "", fmt.Errorf("%w (%s): hub backup copies Root/storage only: back up the bucket with S3 tools and hub.db with sqlite3 .backup", ErrNotFilesystem, storage)
-	}
-	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, snap); err != nil {
-		os.Remove(snap)
-		return "", fmt.Errorf("snapshotting the database: %w", err)
-	}
-	return snap, nil
 }
 
 // RestoreOptions configures [Restore].

@@ -64,20 +64,37 @@ func Check(ctx context.Context, o CheckOptions) (*CheckReport, error) {
 	rep := &CheckReport{}
 	problem := func(format string, args ...any) { rep.Problems = append(rep.Problems, fmt.Sprintf(format, args...)) }
 
-	pkgs, err := st.Packages(ctx, PackageQuery{})
+	// The metadata is read in one transaction (a consistent view, even
+	// of a hub serving meanwhile); blobs are hashed after it ends.
+	var (
+		pkgs                []Package
+		digests             = map[int64][]string{}
+		orphanDigests, orph int
+	)
+	err = st.Tx(ctx, func(tx *StoreTx) error {
+		all, err := tx.Packages(ctx, PackageQuery{})
+		if err != nil {
+			return err
+		}
+		for _, p := range all {
+			if !published(p.Status) {
+				continue
+			}
+			pkgs = append(pkgs, p)
+			if digests[p.ID], err = tx.PackageDigests(ctx, p.ID); err != nil {
+				return err
+			}
+		}
+		orphanDigests, orph, err = tx.OrphanRows(ctx)
+		return err
+	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading the hub's metadata: %w", err)
 	}
 	hashed := map[string]error{}
 	for _, p := range pkgs {
-		if !published(p.Status) {
-			continue
-		}
 		rep.Packages++
-		digests, err := st.packageDigests(ctx, p.ID)
-		if err != nil {
-			return nil, err
-		}
+		digests := digests[p.ID]
 		if len(digests) == 0 {
 			problem("%s (%s) has no recorded content: submit or rescan it", p.Ref(), p.Status)
 			digests = []string{p.Digest}
@@ -112,14 +129,11 @@ func Check(ctx context.Context, o CheckOptions) (*CheckReport, error) {
 			}
 		}
 	}
-	for _, q := range []struct{ table, what string }{{"package_digests", "digest rows"}, {"approvals", "approvals"}} {
-		var n int
-		if err := st.row(ctx, st.db, `SELECT COUNT(*) FROM `+q.table+` WHERE package_id NOT IN (SELECT id FROM packages)`).Scan(&n); err != nil {
-			return nil, err
-		}
-		if n > 0 {
-			problem("%d %s belong to no package (orphan metadata)", n, q.what)
-		}
+	if orphanDigests > 0 {
+		problem("%d digest rows belong to no package (orphan metadata)", orphanDigests)
+	}
+	if orph > 0 {
+		problem("%d approvals belong to no package (orphan metadata)", orph)
 	}
 	rep.Audit, err = st.VerifyAudit(ctx)
 	if rep.Audit == nil {
@@ -167,22 +181,4 @@ func linked(repoDir string, d digest.Digest) bool {
 		}
 	}
 	return false
-}
-
-// packageDigests lists the digests recorded for a package.
-func (s *Store) packageDigests(ctx context.Context, id int64) ([]string, error) {
-	rows, err := s.rows(ctx, s.db, `SELECT digest FROM package_digests WHERE package_id = ? ORDER BY digest`, id)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var d string
-		if err := rows.Scan(&d); err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
 }

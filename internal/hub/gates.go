@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -175,34 +174,22 @@ func (h *Hub) rescan(ctx context.Context, p *Package, actor string) (*RescanResu
 	if after != p.Status {
 		rec = &auditRecord{actor, ActionRescan, p.Ref(), map[string]any{"digest": p.Digest, "before": p.Status, "after": after, "gates": results}}
 	}
-	if err := h.store.setRescanned(ctx, p, after, results, after == StatusPending && p.Status == StatusBlocked, rec); err != nil {
-		if errors.Is(err, errChanged) {
-			return nil, fmt.Errorf("%w: %s was reviewed while it was rescanned: rescan it again", ErrConflict, p.Ref())
-		}
-		return nil, err
-	}
-	return &RescanResult{Package: p.Ref(), Digest: p.Digest, Before: p.Status, After: after, Gates: results}, nil
-}
-
-// setRescanned records a rescan's gate results and status, provided the
-// package is still in the state the rescan read (errChanged otherwise); resetApprovals
-// drops earlier approvals (a package unblocked is reviewed again). rec,
-// if not nil, is appended to the audit log in the same transaction.
-func (s *Store) setRescanned(ctx context.Context, p *Package, status string, gates []GateResult, resetApprovals bool, rec *auditRecord) error {
-	gateJSON, _ := json.Marshal(gates)
-	return s.audited(ctx, rec, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.rebind(`UPDATE packages SET status = ?, gates = ?, updated = ? WHERE id = ? AND status = ?`), status, string(gateJSON), s.now().Unix(), p.ID, p.Status)
-		if err != nil {
+	// The results and status are recorded only if no review changed the
+	// package meanwhile; a package unblocked needs approvals again.
+	err := h.store.audited(ctx, rec, func(tx *StoreTx) error {
+		if err := tx.SetPackageGates(ctx, p, after, results); err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return errChanged // reviewed meanwhile (another replica): rescan it again
-		}
-		if resetApprovals {
-			return s.exec(ctx, tx, `DELETE FROM approvals WHERE package_id = ?`, p.ID)
+		if after == StatusPending && p.Status == StatusBlocked {
+			return tx.DeleteApprovals(ctx, p.ID)
 		}
 		return nil
 	})
+	if errors.Is(err, errChanged) {
+		return nil, fmt.Errorf("%w: %s was reviewed while it was rescanned: rescan it again", ErrConflict, p.Ref())
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &RescanResult{Package: p.Ref(), Digest: p.Digest, Before: p.Status, After: after, Gates: results}, nil
 }

@@ -332,7 +332,8 @@ func testAuditAppendChecksHead(t *testing.T, url string) {
 }
 
 // TestDatabaseOwnerOnly: hub.db holds password and token hashes: it is
-// created 0600, and an existing one readable by others is tightened.
+// created 0600 (its -wal and -shm files too), and an existing one
+// readable by others is tightened; the audit head is 0600 as well.
 func TestDatabaseOwnerOnly(t *testing.T) {
 	for _, pre := range []bool{false, true} {
 		root := t.TempDir()
@@ -347,7 +348,10 @@ func TestDatabaseOwnerOnly(t *testing.T) {
 		if err := s.AddUser(context.Background(), "ann", "password1", false); err != nil {
 			t.Fatal(err)
 		}
-		for _, p := range []string{path, path + "-wal"} {
+		if err := s.Audit(context.Background(), "ann", ActionLogin, "ann", nil); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{path, path + "-wal", path + "-shm", filepath.Join(root, auditHeadFile)} {
 			fi, err := os.Stat(p)
 			if err != nil {
 				t.Fatal(err)

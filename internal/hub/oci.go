@@ -472,7 +472,7 @@ func (h *Hub) protectedRef(ctx context.Context, req ociRequest) (string, error) 
 // manifests referring to it (signatures), as far as they were pushed.
 func (h *Hub) packageContent(ctx context.Context, p *Package) (map[string]bool, error) {
 	set := map[string]bool{}
-	recorded, err := h.store.packageDigests(ctx, p.ID)
+	recorded, err := h.store.PackageDigests(ctx, p.ID)
 	if err != nil {
 		return nil, err
 	}

@@ -87,8 +87,8 @@ func (s *Store) recordPush(ctx context.Context, owner, name, version string, roo
 	created := false
 	rec := &auditRecord{uploader, ActionPush, owner + "/" + name + ":" + version, d}
 	now := s.now().Unix()
-	err = s.audited(ctx, rec, func(tx *sql.Tx) error {
-		old, err := scanPackage(s.row(ctx, tx, `SELECT `+packageCols+` FROM packages WHERE owner = ? AND name = ? AND version = ?`, owner, name, version))
+	err = s.audited(ctx, rec, func(tx *StoreTx) error {
+		old, err := scanPackage(tx.row(ctx, `SELECT `+packageCols+` FROM packages WHERE owner = ? AND name = ? AND version = ?`, owner, name, version))
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
@@ -99,13 +99,13 @@ func (s *Store) recordPush(ctx context.Context, owner, name, version string, roo
 			return versionTaken(old)
 		default:
 			for _, q := range []string{`DELETE FROM package_digests WHERE package_id = ?`, `DELETE FROM approvals WHERE package_id = ?`, `DELETE FROM packages WHERE id = ?`} {
-				if err := s.exec(ctx, tx, q, old.ID); err != nil {
+				if err := tx.exec(ctx, q, old.ID); err != nil {
 					return err
 				}
 			}
 		}
 		created = true
-		return s.exec(ctx, tx, `INSERT INTO packages (owner, name, version, digest, root, status, uploader, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		return tx.exec(ctx, `INSERT INTO packages (owner, name, version, digest, root, status, uploader, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			owner, name, version, root.Digest.String(), string(rootJSON), StatusQuarantined, uploader, now, now)
 	})
 	if err != nil {
@@ -120,14 +120,12 @@ func (s *Store) recordPush(ctx context.Context, owner, name, version string, roo
 // audits that.
 func (s *Store) releasePush(ctx context.Context, p *Package, uploader string) error {
 	rec := &auditRecord{uploader, ActionPushFailed, p.Ref(), map[string]any{"digest": p.Digest}}
-	return s.audited(ctx, rec, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.rebind(`DELETE FROM packages WHERE id = ? AND status = ? AND digest = ?`), p.ID, StatusQuarantined, p.Digest)
+	return s.audited(ctx, rec, func(tx *StoreTx) error {
+		n, err := tx.affected(ctx, `DELETE FROM packages WHERE id = ? AND status = ? AND digest = ?`, p.ID, StatusQuarantined, p.Digest)
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
+		if n == 0 {
 			return errChanged
 		}
 		return nil
@@ -205,8 +203,13 @@ type PackageQuery struct {
 
 // Packages lists packages by owner, name and creation.
 func (s *Store) Packages(ctx context.Context, q PackageQuery) ([]Package, error) {
+	return s.packagesOn(ctx, s.db, q)
+}
+
+// packagesOn is Packages read through db (the pool or a transaction).
+func (s *Store) packagesOn(ctx context.Context, db querier, q PackageQuery) ([]Package, error) {
 	like := "%" + strings.ToLower(q.Query) + "%"
-	rows, err := s.rows(ctx, s.db, `SELECT `+packageCols+` FROM packages
+	rows, err := s.rows(ctx, db, `SELECT `+packageCols+` FROM packages
 		WHERE (? = '' OR status = ?) AND (? = '' OR owner = ?)
 		AND (LOWER(owner || '/' || name) LIKE ? OR LOWER(description) LIKE ?)
 		ORDER BY owner, name, created, version`, q.Status, q.Status, q.Owner, q.Owner, like, like)
@@ -266,22 +269,20 @@ var errChanged = errors.New("the package changed meanwhile")
 func (s *Store) setGated(ctx context.Context, p *Package, from, status string, desc json.RawMessage, sigs []ocispec.Descriptor, gates []GateResult, digests []string, rec *auditRecord) error {
 	sigJSON, _ := json.Marshal(sigs)
 	gateJSON, _ := json.Marshal(gates)
-	return s.audited(ctx, rec, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.rebind(`UPDATE packages SET status = ?, description = ?, signatures = ?, gates = ?, updated = ? WHERE id = ? AND status = ?`),
+	return s.audited(ctx, rec, func(tx *StoreTx) error {
+		n, err := tx.affected(ctx, `UPDATE packages SET status = ?, description = ?, signatures = ?, gates = ?, updated = ? WHERE id = ? AND status = ?`,
 			status, string(desc), string(sigJSON), string(gateJSON), s.now().Unix(), p.ID, from)
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
+		if n == 0 {
 			return errChanged
 		}
-		if err := s.exec(ctx, tx, `DELETE FROM package_digests WHERE package_id = ?`, p.ID); err != nil {
+		if err := tx.exec(ctx, `DELETE FROM package_digests WHERE package_id = ?`, p.ID); err != nil {
 			return err
 		}
 		for _, d := range digests {
-			if err := s.exec(ctx, tx, `INSERT INTO package_digests (package_id, digest) VALUES (?, ?)`, p.ID, d); err != nil {
+			if err := tx.exec(ctx, `INSERT INTO package_digests (package_id, digest) VALUES (?, ?)`, p.ID, d); err != nil {
 				return err
 			}
 		}
@@ -292,21 +293,21 @@ func (s *Store) setGated(ctx context.Context, p *Package, from, status string, d
 // setStatus changes a package's status and appends rec in the same
 // transaction.
 func (s *Store) setStatus(ctx context.Context, p *Package, status string, rec *auditRecord) error {
-	return s.audited(ctx, rec, func(tx *sql.Tx) error {
-		return s.exec(ctx, tx, `UPDATE packages SET status = ?, updated = ? WHERE id = ?`, status, s.now().Unix(), p.ID)
+	return s.audited(ctx, rec, func(tx *StoreTx) error {
+		return tx.exec(ctx, `UPDATE packages SET status = ?, updated = ? WHERE id = ?`, status, s.now().Unix(), p.ID)
 	})
 }
 
 // lockPackage reads package id's status inside tx, locking its row
 // against concurrent reviews until tx ends (PostgreSQL: FOR UPDATE;
 // SQLite transactions are exclusive already).
-func (s *Store) lockPackage(ctx context.Context, tx *sql.Tx, id int64) (string, error) {
+func (s *Store) lockPackage(ctx context.Context, tx *StoreTx, id int64) (string, error) {
 	q := `SELECT status FROM packages WHERE id = ?`
 	if s.pg {
 		q += ` FOR UPDATE`
 	}
 	var status string
-	err := s.row(ctx, tx, q, id).Scan(&status)
+	err := tx.row(ctx, q, id).Scan(&status)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", errChanged
 	}
@@ -325,7 +326,7 @@ func (s *Store) decide(ctx context.Context, p *Package, user, decision, comment 
 	n := 0
 	rec := audit(0)
 	rec.details = func() any { return audit(n).details }
-	err := s.audited(ctx, rec, func(tx *sql.Tx) error {
+	err := s.audited(ctx, rec, func(tx *StoreTx) error {
 		status, err := s.lockPackage(ctx, tx, p.ID)
 		if err != nil {
 			return err
@@ -337,10 +338,10 @@ func (s *Store) decide(ctx context.Context, p *Package, user, decision, comment 
 		if !ok {
 			return fmt.Errorf("%w: %s is %s; only %s packages can be %sed", ErrConflict, p.Ref(), status, strings.Join(allowed, " or "), strings.TrimSuffix(decision, "e"))
 		}
-		if err := s.exec(ctx, tx, `DELETE FROM approvals WHERE package_id = ? AND user_name = ?`, p.ID, user); err != nil {
+		if err := tx.exec(ctx, `DELETE FROM approvals WHERE package_id = ? AND user_name = ?`, p.ID, user); err != nil {
 			return err
 		}
-		if err := s.exec(ctx, tx, `INSERT INTO approvals (package_id, user_name, decision, comment, time) VALUES (?, ?, ?, ?, ?)`,
+		if err := tx.exec(ctx, `INSERT INTO approvals (package_id, user_name, decision, comment, time) VALUES (?, ?, ?, ?, ?)`,
 			p.ID, user, decision, comment, s.now().Unix()); err != nil {
 			return err
 		}
@@ -354,7 +355,7 @@ func (s *Store) decide(ctx context.Context, p *Package, user, decision, comment 
 			}
 			next = StatusApproved
 		}
-		return s.exec(ctx, tx, `UPDATE packages SET status = ?, updated = ? WHERE id = ?`, next, s.now().Unix(), p.ID)
+		return tx.exec(ctx, `UPDATE packages SET status = ?, updated = ? WHERE id = ?`, next, s.now().Unix(), p.ID)
 	})
 	if errors.Is(err, errChanged) {
 		err = fmt.Errorf("%w: %s was replaced meanwhile; look at it again", ErrConflict, p.Ref())
@@ -365,8 +366,8 @@ func (s *Store) decide(ctx context.Context, p *Package, user, decision, comment 
 // countApprovals counts, inside tx, the approvals of package p that
 // count: by users other than the uploader who still hold admin on its
 // owner (an approval by someone who lost that right since does not).
-func (s *Store) countApprovals(ctx context.Context, tx *sql.Tx, p *Package) (int, error) {
-	rows, err := s.rows(ctx, tx, `SELECT user_name FROM approvals WHERE package_id = ? AND decision = 'approve' AND user_name <> ?`, p.ID, p.Uploader)
+func (s *Store) countApprovals(ctx context.Context, tx *StoreTx, p *Package) (int, error) {
+	rows, err := tx.rows(ctx, `SELECT user_name FROM approvals WHERE package_id = ? AND decision = 'approve' AND user_name <> ?`, p.ID, p.Uploader)
 	if err != nil {
 		return 0, err
 	}
@@ -385,7 +386,7 @@ func (s *Store) countApprovals(ctx context.Context, tx *sql.Tx, p *Package) (int
 	}
 	n := 0
 	for _, u := range users {
-		l, err := s.levelOn(ctx, tx, u, p.Owner)
+		l, err := s.levelOn(ctx, tx.stx, u, p.Owner)
 		if errors.Is(err, ErrNotFound) {
 			continue // the user was removed
 		}
@@ -405,11 +406,11 @@ func (s *Store) addReferrer(ctx context.Context, repo, subject string, desc ocis
 	if err != nil {
 		return err
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		if err := s.exec(ctx, tx, `DELETE FROM referrers WHERE repo = ? AND subject = ? AND digest = ?`, repo, subject, desc.Digest.String()); err != nil {
+	return s.Tx(ctx, func(tx *StoreTx) error {
+		if err := tx.exec(ctx, `DELETE FROM referrers WHERE repo = ? AND subject = ? AND digest = ?`, repo, subject, desc.Digest.String()); err != nil {
 			return err
 		}
-		return s.exec(ctx, tx, `INSERT INTO referrers (repo, subject, digest, descriptor) VALUES (?, ?, ?, ?)`, repo, subject, desc.Digest.String(), string(b))
+		return tx.exec(ctx, `INSERT INTO referrers (repo, subject, digest, descriptor) VALUES (?, ?, ?, ?)`, repo, subject, desc.Digest.String(), string(b))
 	})
 }
 

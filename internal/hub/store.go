@@ -163,28 +163,37 @@ func (s *Store) rows(ctx context.Context, q querier, query string, args ...any) 
 	return q.QueryContext(ctx, s.rebind(query), args...)
 }
 
-// tx runs f in a transaction.
-func (s *Store) tx(ctx context.Context, f func(tx *sql.Tx) error) error {
-	return txOn(ctx, s.db, f)
-}
-
 // conn is a database handle transactions start on: *sql.DB or *sql.Conn.
 type conn interface {
 	querier
 	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
 }
 
-// txOn runs f in a transaction on c.
-func txOn(ctx context.Context, c conn, f func(tx *sql.Tx) error) error {
+// txOn runs f in a transaction on c: committed when f returns nil,
+// rolled back when it returns an error or panics. A transaction left
+// open would hold SQLite's only connection (and its write lock) for
+// good, so a panic rolls back before it goes on.
+func txOn(ctx context.Context, c conn, f func(tx *sql.Tx) error) (err error) {
 	tx, err := c.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("starting a transaction: %w", err)
 	}
+	done := false
+	defer func() {
+		if !done {
+			tx.Rollback()
+		}
+	}()
 	if err := f(tx); err != nil {
+		done = true
 		tx.Rollback()
 		return err
 	}
-	return tx.Commit()
+	done = true
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing a transaction: %w", err)
+	}
+	return nil
 }
 
 // Names of the database-wide locks (see withLock).
@@ -211,15 +220,16 @@ func (s *Store) withLock(ctx context.Context, name string, f func(c conn) error)
 	if _, err := c.ExecContext(ctx, `SELECT pg_advisory_lock(hashtext($1::text || '.' || current_schema()))`, name); err != nil {
 		return fmt.Errorf("taking the %s lock: %w", name, err)
 	}
-	ferr := f(c)
-	// Unlock even if ctx is done; if that fails, drop the connection so
-	// the lock cannot stay held by a pooled session.
-	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if _, err := c.ExecContext(uctx, `SELECT pg_advisory_unlock(hashtext($1::text || '.' || current_schema()))`, name); err != nil {
-		c.Raw(func(any) error { return driver.ErrBadConn })
-	}
-	return ferr
+	// Unlock even if ctx is done or f panics; if that fails, drop the
+	// connection so the lock cannot stay held by a pooled session.
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, err := c.ExecContext(uctx, `SELECT pg_advisory_unlock(hashtext($1::text || '.' || current_schema()))`, name); err != nil {
+			c.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
+	return f(c)
 }
 
 // migration is one schema step; {{id}} is the dialect's auto-increment
@@ -398,4 +408,34 @@ func (s *Store) setting(ctx context.Context, name string, initial func() string)
 		return "", fmt.Errorf("hub: reading setting %s: %w", name, err)
 	}
 	return v, nil
+}
+
+// snapshotSQLite copies the database with VACUUM INTO into a temporary
+// file under Root/tmp and returns its path.
+func snapshotSQLite(ctx context.Context, root string) (string, error) {
+	tmp := filepath.Join(root, "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp(tmp, "backup-*.db")
+	if err != nil {
+		return "", err
+	}
+	snap := f.Name()
+	f.Close()
+	os.Remove(snap) // VACUUM INTO wants to create it
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(root, DatabaseFile)+"?mode=ro&_pragma=busy_timeout(10000)")
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	var storage string
+	if db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, settingStorage).Scan(&storage) == nil && storage != "filesystem" {
+		return "", fmt.Errorf("%w (%s): hub backup copies Root/storage only: back up the bucket with S3 tools and hub.db with sqlite3 .backup", ErrNotFilesystem, storage)
+	}
+	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, snap); err != nil {
+		os.Remove(snap)
+		return "", fmt.Errorf("snapshotting the database: %w", err)
+	}
+	return snap, nil
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha1"
-	"database/sql"
 	"encoding/base32"
 	"encoding/binary"
 	"fmt"
@@ -104,8 +103,8 @@ func (s *Store) confirmTOTP(ctx context.Context, user, code string, rec *auditRe
 	if step == 0 {
 		return ErrBadCredential
 	}
-	return s.audited(ctx, rec, func(tx *sql.Tx) error {
-		return s.updateUserOn(ctx, tx, user, `UPDATE users SET totp_secret = totp_pending, totp_pending = '', totp_last_step = ? WHERE name = ?`, step, user)
+	return s.audited(ctx, rec, func(tx *StoreTx) error {
+		return s.updateUserOn(ctx, tx.stx, user, `UPDATE users SET totp_secret = totp_pending, totp_pending = '', totp_last_step = ? WHERE name = ?`, step, user)
 	})
 }
 

@@ -157,8 +157,8 @@ func (s *Store) addUser(ctx context.Context, name, password string, admin bool, 
 		return fmt.Errorf("user %s: %w", name, ErrExists)
 	}
 	hash := HashPassword(password)
-	err := s.audited(ctx, rec, func(tx *sql.Tx) error {
-		if err := s.exec(ctx, tx, `INSERT INTO users (name, password_hash, admin, created) VALUES (?, ?, ?, ?)`,
+	err := s.audited(ctx, rec, func(tx *StoreTx) error {
+		if err := tx.exec(ctx, `INSERT INTO users (name, password_hash, admin, created) VALUES (?, ?, ?, ?)`,
 			name, hash, boolInt(admin), s.now().Unix()); err != nil {
 			return fmt.Errorf("adding user %s: %w", name, err)
 		}
@@ -250,23 +250,23 @@ func (s *Store) addGroupMember(ctx context.Context, group, user string, rec *aud
 	if _, err := s.User(ctx, user); err != nil {
 		return err
 	}
-	return s.audited(ctx, rec, func(tx *sql.Tx) error {
+	return s.audited(ctx, rec, func(tx *StoreTx) error {
 		var n int
-		if err := s.row(ctx, tx, `SELECT COUNT(*) FROM hub_groups WHERE name = ?`, group).Scan(&n); err != nil {
+		if err := tx.row(ctx, `SELECT COUNT(*) FROM hub_groups WHERE name = ?`, group).Scan(&n); err != nil {
 			return err
 		}
 		if n == 0 {
-			if err := s.exec(ctx, tx, `INSERT INTO hub_groups (name) VALUES (?)`, group); err != nil {
+			if err := tx.exec(ctx, `INSERT INTO hub_groups (name) VALUES (?)`, group); err != nil {
 				return err
 			}
 		}
-		if err := s.row(ctx, tx, `SELECT COUNT(*) FROM group_members WHERE group_name = ? AND user_name = ?`, group, user).Scan(&n); err != nil {
+		if err := tx.row(ctx, `SELECT COUNT(*) FROM group_members WHERE group_name = ? AND user_name = ?`, group, user).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {
 			return nil
 		}
-		return s.exec(ctx, tx, `INSERT INTO group_members (group_name, user_name) VALUES (?, ?)`, group, user)
+		return tx.exec(ctx, `INSERT INTO group_members (group_name, user_name) VALUES (?, ?)`, group, user)
 	})
 }
 
@@ -304,14 +304,14 @@ func (s *Store) grant(ctx context.Context, owner, subject string, level Level, r
 		return fmt.Errorf("%w: subject %q: use user:NAME or group:NAME", ErrInvalid, subject)
 	}
 	subject = kind + ":" + name
-	return s.audited(ctx, rec, func(tx *sql.Tx) error {
-		if err := s.exec(ctx, tx, `DELETE FROM grants WHERE owner = ? AND subject = ?`, owner, subject); err != nil {
+	return s.audited(ctx, rec, func(tx *StoreTx) error {
+		if err := tx.exec(ctx, `DELETE FROM grants WHERE owner = ? AND subject = ?`, owner, subject); err != nil {
 			return err
 		}
 		if level == LevelNone {
 			return nil
 		}
-		return s.exec(ctx, tx, `INSERT INTO grants (owner, subject, level) VALUES (?, ?, ?)`, owner, subject, int(level))
+		return tx.exec(ctx, `INSERT INTO grants (owner, subject, level) VALUES (?, ?, ?)`, owner, subject, int(level))
 	})
 }
 
@@ -415,12 +415,12 @@ func (s *Store) createToken(ctx context.Context, user, name, kind string, ttl ti
 	if audit != nil {
 		rec = audit(t)
 	}
-	err := s.audited(ctx, rec, func(tx *sql.Tx) error {
-		if err := s.exec(ctx, tx, `INSERT INTO tokens (user_name, hash, name, kind, created, expires) VALUES (?, ?, ?, ?, ?, ?)`,
+	err := s.audited(ctx, rec, func(tx *StoreTx) error {
+		if err := tx.exec(ctx, `INSERT INTO tokens (user_name, hash, name, kind, created, expires) VALUES (?, ?, ?, ?, ?, ?)`,
 			user, tokenHash(secret), name, kind, now.Unix(), t.Expires.Unix()); err != nil {
 			return fmt.Errorf("storing token: %w", err)
 		}
-		return s.row(ctx, tx, `SELECT id FROM tokens WHERE hash = ?`, tokenHash(secret)).Scan(&t.ID)
+		return tx.row(ctx, `SELECT id FROM tokens WHERE hash = ?`, tokenHash(secret)).Scan(&t.ID)
 	})
 	if err != nil {
 		return nil, err
