@@ -81,7 +81,8 @@ type Options struct {
 
 // Event reports progress of a build.
 type Event struct {
-	// Stage is "chart", "manifests", "images", "pull", "sbom", "write" or "sign".
+	// Stage is "chart", "manifests", "images", "pull", "signatures",
+	// "sbom", "write" or "sign".
 	Stage string
 	// Message is a human sentence about the step.
 	Message string
@@ -98,6 +99,10 @@ type Result struct {
 	Bytes       int64
 	// Omitted is the number of blobs a delta left out.
 	Omitted int
+	// Warnings are what the user should know about the archive that did
+	// not stop the build: image signatures carried but not verified
+	// (keyless ones), referrers left behind.
+	Warnings []string
 }
 
 // Build runs the whole pipeline and writes the archive atomically.
@@ -166,7 +171,8 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err := verifySignatures(ctx, p.Spec, pulled, o.Remote); err != nil {
 		return nil, err
 	}
-	carried, err := carrySignatures(ctx, store, pulled, o.Remote)
+	emit(o.Progress, Event{Stage: "signatures", Message: "carrying the images' signatures, attestations and referrers"})
+	carried, err := carryMaterial(ctx, store, pulled, o.Remote, o.Concurrency)
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +212,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 			Size: im.Descriptor.Size, Platforms: im.Platforms, SourceDigest: im.SourceDigest,
 		})
 	}
-	imgDescs = append(imgDescs, carried...)
+	imgDescs = append(imgDescs, carried.descs...)
 	var omit func(digest.Digest) bool
 	if base != nil {
 		// The omitted list is part of the description, so it is known
@@ -257,7 +263,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Result{Path: out, Root: root, Description: d, Blobs: wr.Blobs, Bytes: wr.Bytes, Omitted: wr.Omitted}, nil
+	return &Result{Path: out, Root: root, Description: d, Blobs: wr.Blobs, Bytes: wr.Bytes, Omitted: wr.Omitted, Warnings: carried.warnings()}, nil
 }
 
 // Predicate is the in-toto predicate signed with a package: what a

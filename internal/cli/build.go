@@ -23,6 +23,8 @@ type buildResult struct {
 	SignedBy  string `json:"signedBy,omitempty"`
 	DeltaBase string `json:"deltaBase,omitempty"`
 	Omitted   int    `json:"omitted,omitempty"`
+	// Warnings are also printed on stderr.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 func newBuild(a *app) *cobra.Command {
@@ -94,6 +96,10 @@ signed when --sign-key is given.`,
 			r := buildResult{
 				Archive: res.Path, Name: res.Description.Name, Version: res.Description.Version,
 				Images: len(res.Description.Images), Blobs: res.Blobs, Bytes: res.Bytes, Omitted: res.Omitted,
+				Warnings: res.Warnings,
+			}
+			for _, w := range res.Warnings {
+				a.warn(w)
 			}
 			if o.SignKey != nil {
 				r.SignedBy = o.SignKey.ID()

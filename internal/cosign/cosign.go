@@ -2,7 +2,8 @@
 // library: the signature manifest tagged sha256-HEX.sig beside the image
 // holds simple-signing JSON payloads as layers, each annotated with a
 // base64 ECDSA P-256 (ASN.1, over the payload's SHA-256) or ed25519
-// signature.
+// signature. Keyless signatures (a Fulcio certificate and a Rekor bundle
+// instead of a long-lived key) are recognized, not verified.
 package cosign
 
 import (
@@ -30,6 +31,14 @@ const (
 	MediaTypeSimpleSigning = "application/vnd.dev.cosign.simplesigning.v1+json"
 	AnnotationSignature    = "dev.cosignproject.cosign/signature"
 	PayloadType            = "cosign container image signature"
+	// AnnotationCertificate holds the Fulcio certificate of a keyless
+	// signature; AnnotationBundle its Rekor transparency-log bundle.
+	AnnotationCertificate = "dev.sigstore.cosign/certificate"
+	AnnotationBundle      = "dev.sigstore.cosign/bundle"
+	// ArtifactTypeSigstoreBundle prefixes the artifact type of the
+	// Sigstore bundles cosign 3 attaches as OCI referrers
+	// (application/vnd.dev.sigstore.bundle.v0.3+json).
+	ArtifactTypeSigstoreBundle = "application/vnd.dev.sigstore.bundle"
 )
 
 // maxPayload bounds a signature payload or manifest read.
@@ -39,7 +48,18 @@ const maxPayload = 4 << 20
 var (
 	ErrUnsigned  = errors.New("the image has no cosign signature")
 	ErrMisSigned = errors.New("no cosign signature of the image verifies with the key")
+	// ErrKeyless: the image's only cosign signatures are keyless ones,
+	// which Verify cannot check.
+	ErrKeyless = errors.New("the image has only keyless cosign signatures (Fulcio certificate, Rekor bundle), which skiff does not verify")
 )
+
+// Keyless reports whether a signature layer (of a manifest tagged
+// sha256-HEX.sig) is a keyless signature: it carries a Fulcio
+// certificate, and usually a Rekor bundle, instead of being made with a
+// long-lived key.
+func Keyless(layer ocispec.Descriptor) bool {
+	return layer.Annotations[AnnotationCertificate] != ""
+}
 
 // Payload is cosign's simple-signing payload.
 type Payload struct {
@@ -110,10 +130,16 @@ func Verify(ctx context.Context, repo Source, d digest.Digest, key crypto.Public
 		return fmt.Errorf("signature manifest %s: %w", tag, err)
 	}
 	var reasons []string
+	keyless, keyed := 0, 0
 	for _, l := range m.Layers {
 		if l.MediaType != MediaTypeSimpleSigning {
 			continue
 		}
+		if Keyless(l) {
+			keyless++
+			continue
+		}
+		keyed++
 		sig := l.Annotations[AnnotationSignature]
 		if sig == "" {
 			reasons = append(reasons, "a payload has no signature annotation")
@@ -133,8 +159,14 @@ func Verify(ctx context.Context, repo Source, d digest.Digest, key crypto.Public
 		}
 		return nil
 	}
+	if keyed == 0 && keyless > 0 {
+		return fmt.Errorf("%w: %s holds %d keyless signatures and none made with a key: sign it with `cosign sign --key`, or verify it with cosign's keyless checks (see docs/trust.md)", ErrKeyless, tag, keyless)
+	}
 	if len(reasons) == 0 {
 		return fmt.Errorf("%w (%s holds no simple-signing payload)", ErrUnsigned, tag)
+	}
+	if keyless > 0 {
+		reasons = append(reasons, fmt.Sprintf("%d keyless signatures were not checked", keyless))
 	}
 	return fmt.Errorf("%w: %s", ErrMisSigned, strings.Join(reasons, "; "))
 }
@@ -169,4 +201,20 @@ func check(payload []byte, sig string, d digest.Digest, key crypto.PublicKey) er
 		return fmt.Errorf("a signature is for %s, not this image", p.Critical.Image.DockerManifestDigest)
 	}
 	return nil
+}
+
+// KeylessSignatures counts the keyless signatures (see [Keyless]) in a
+// signature manifest's bytes.
+func KeylessSignatures(manifest []byte) (int, error) {
+	var m ocispec.Manifest
+	if err := json.Unmarshal(manifest, &m); err != nil {
+		return 0, fmt.Errorf("reading signature manifest: %w", err)
+	}
+	n := 0
+	for _, l := range m.Layers {
+		if l.MediaType == MediaTypeSimpleSigning && Keyless(l) {
+			n++
+		}
+	}
+	return n, nil
 }

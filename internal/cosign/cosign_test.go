@@ -21,7 +21,8 @@ func TestVerify(t *testing.T) {
 	push := func(name string, seed int64) digest.Digest {
 		return fixture.PushImage(t, host+"/cs/"+name+":1", fixture.ImageOptions{Layers: []int{64}, Platforms: []string{"linux/amd64"}, Seed: seed}).Digest
 	}
-	signed, edSigned, unsigned, wrongDigest := push("ec", 1), push("ed", 2), push("none", 3), push("wrong", 4)
+	signed, edSigned, unsigned, wrongDigest, keyless := push("ec", 1), push("ed", 2), push("none", 3), push("wrong", 4), push("keyless", 5)
+	cosigntest.SignKeyless(t, host+"/cs/keyless", keyless)
 	cosigntest.Sign(t, host+"/cs/ec", signed, signed, ecKey)
 	cosigntest.Sign(t, host+"/cs/ed", edSigned, edSigned, edKey)
 	cosigntest.Sign(t, host+"/cs/wrong", wrongDigest, signed, ecKey) // a copied signature of another image
@@ -39,6 +40,7 @@ func TestVerify(t *testing.T) {
 		{"ed25519 sig, ecdsa key", "ed", edSigned, ecPub, cosign.ErrMisSigned},
 		{"unsigned", "none", unsigned, ecPub, cosign.ErrUnsigned},
 		{"signature of another digest", "wrong", wrongDigest, ecPub, cosign.ErrMisSigned},
+		{"keyless only", "keyless", keyless, ecPub, cosign.ErrKeyless},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			repo, err := remote.NewRepository(host + "/cs/" + tc.repo)

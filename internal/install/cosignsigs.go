@@ -2,8 +2,10 @@ package install
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/skiffhq/skiff/internal/bundle"
@@ -11,35 +13,50 @@ import (
 	"github.com/skiffhq/skiff/internal/oci"
 )
 
-// cosignTag matches the tags cosign keeps an image's signatures and
-// attestations under.
-var cosignTag = regexp.MustCompile(`^sha256-[0-9a-f]{64}\.(sig|att)$`)
+// cosignTag matches the tags cosign keeps an image's signatures,
+// attestations and attached SBOMs under.
+var cosignTag = regexp.MustCompile(`^sha256-[0-9a-f]{64}\.(sig|att|sbom)$`)
 
-// signaturePushes returns the cosign signature and attestation manifests
-// the archive carries (index entries named REPOSITORY:sha256-HEX.sig or
-// .att, see build), each to be pushed with its tag into the repository
-// its image is relocated to, so that `cosign verify` works there.
-func signaturePushes(index []ocispec.Descriptor, d *bundle.Description, dest images.Destination) ([]oci.PushImage, error) {
+// materialPushes returns the supply-chain material the archive carries
+// beside its images (see build), each to be pushed into the repository
+// its image is relocated to: cosign's tag manifests (index entries named
+// REPOSITORY:sha256-HEX.sig, .att or .sbom), pushed with their tags so
+// that `cosign verify` works there, and OCI referrers (named
+// REPOSITORY@DIGEST), pushed by digest: the registry's referrers API
+// lists them, or, where it has none, the referrers tag sha256-HEX is
+// updated (oras does). Referrers must be pushed after the images, one at
+// a time: a registry without the referrers API keeps them in one index
+// per subject, which each push rewrites.
+func materialPushes(index []ocispec.Descriptor, d *bundle.Description, dest images.Destination) (tags, referrers []oci.PushImage, err error) {
 	targets := map[string]string{} // source repository -> relocated repository
 	for _, im := range d.Images {
 		t, err := images.TargetTag(im.Ref, dest)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		targets[sourceRepo(im.Ref)] = sourceRepo(t)
 	}
-	var out []oci.PushImage
 	for _, desc := range index {
 		name := desc.Annotations[bundle.AnnotationRefName]
+		if repo, dg, ok := strings.Cut(name, "@"); ok {
+			if _, err := digest.Parse(dg); err != nil || dg != desc.Digest.String() {
+				continue
+			}
+			if t, ok := targets[repo]; ok {
+				referrers = append(referrers, oci.PushImage{Descriptor: desc, Target: t})
+			}
+			continue
+		}
 		i := strings.LastIndexByte(name, ':')
 		if i < 0 || !cosignTag.MatchString(name[i+1:]) {
 			continue
 		}
-		repo, ok := targets[name[:i]]
-		if !ok {
-			continue
+		if t, ok := targets[name[:i]]; ok {
+			tags = append(tags, oci.PushImage{Descriptor: desc, Target: t + ":" + name[i+1:]})
 		}
-		out = append(out, oci.PushImage{Descriptor: desc, Target: repo + ":" + name[i+1:]})
 	}
-	return out, nil
+	slices.SortFunc(referrers, func(a, b oci.PushImage) int {
+		return strings.Compare(a.Target+"@"+a.Descriptor.Digest.String(), b.Target+"@"+b.Descriptor.Digest.String())
+	})
+	return tags, referrers, nil
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -149,21 +150,29 @@ func Load(ctx context.Context, p *Package, o LoadOptions) (*LoadResult, error) {
 		}
 		push = append(push, oci.PushImage{Descriptor: d, Target: t})
 	}
-	sigs, err := signaturePushes(p.Archive.Images(), p.Description, dest)
+	tags, referrers, err := materialPushes(p.Archive.Images(), p.Description, dest)
 	if err != nil {
 		return nil, err
 	}
-	push = append(push, sigs...)
+	push = append(push, tags...)
 	var src content.ReadOnlyStorage = p.Archive
 	var base *oci.EnsureResult
 	if p.Description.Delta != nil {
-		if src, base, err = deltaSource(ctx, p, dest.Host, push, o.Remote); err != nil {
+		if src, base, err = deltaSource(ctx, p, dest.Host, append(slices.Clone(push), referrers...), o.Remote); err != nil {
 			return nil, err
 		}
 	}
 	res, err := oci.Push(ctx, src, push, oci.PushOptions{RemoteOptions: o.Remote, Concurrency: o.Concurrency, Progress: o.Progress})
 	if err != nil {
 		return nil, err
+	}
+	if len(referrers) > 0 {
+		// After their subjects, one at a time (see materialPushes).
+		rres, err := oci.Push(ctx, src, referrers, oci.PushOptions{RemoteOptions: o.Remote, Concurrency: 1, Progress: o.Progress})
+		res.Add(rres)
+		if err != nil {
+			return nil, fmt.Errorf("pushing the images' OCI referrers: %w", err)
+		}
 	}
 	out := &LoadResult{Map: m, Push: res, Base: base}
 	if o.Charts {

@@ -62,16 +62,36 @@ func listPlatforms(idx ocispec.Index) []string {
 	return out
 }
 
-// filterIndex keeps the manifests of idx matching want. It reports
-// whether anything was dropped; the returned bytes are the new index
-// (deterministic JSON: fixed field order, sorted annotation keys).
+// Annotations with which Docker (buildx) ties an attestation manifest
+// (SBOM, provenance) in an index to the platform manifest it describes.
+const (
+	annotationDockerRefType   = "vnd.docker.reference.type"
+	annotationDockerRefDigest = "vnd.docker.reference.digest"
+	dockerRefTypeAttestation  = "attestation-manifest"
+)
+
+// filterIndex keeps the manifests of idx matching want, and the
+// attestation manifests of those (Docker's, tied to a platform manifest
+// by annotation). It reports whether anything was dropped; the returned
+// bytes are the new index (deterministic JSON: fixed field order, sorted
+// annotation keys).
 func filterIndex(idx ocispec.Index, mediaType string, want []ocispec.Platform) (kept []ocispec.Descriptor, raw []byte, dropped bool, err error) {
+	keep := map[string]bool{}
 	for _, m := range idx.Manifests {
 		if matches(m.Platform, want) {
+			keep[m.Digest.String()] = true
+		}
+	}
+	if len(keep) == 0 {
+		return nil, nil, false, nil
+	}
+	for _, m := range idx.Manifests {
+		if keep[m.Digest.String()] ||
+			m.Annotations[annotationDockerRefType] == dockerRefTypeAttestation && keep[m.Annotations[annotationDockerRefDigest]] {
 			kept = append(kept, m)
 		}
 	}
-	if len(kept) == len(idx.Manifests) || len(kept) == 0 {
+	if len(kept) == len(idx.Manifests) {
 		return kept, nil, false, nil
 	}
 	out := idx

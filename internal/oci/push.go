@@ -3,6 +3,7 @@ package oci
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -45,6 +46,19 @@ type PushResult struct {
 	BytesPushed     int64 `json:"bytesPushed"`
 	BytesSkipped    int64 `json:"bytesSkipped"`
 	ManifestsPushed int   `json:"manifestsPushed"`
+}
+
+// Add adds the counts of o to r.
+func (r *PushResult) Add(o *PushResult) {
+	if o == nil {
+		return
+	}
+	r.BlobsPushed += o.BlobsPushed
+	r.BlobsSkipped += o.BlobsSkipped
+	r.BlobsMounted += o.BlobsMounted
+	r.BytesPushed += o.BytesPushed
+	r.BytesSkipped += o.BytesSkipped
+	r.ManifestsPushed += o.ManifestsPushed
 }
 
 // Push copies each image's graph from src to its target repository and
@@ -335,10 +349,21 @@ func (s *pushStore) Push(ctx context.Context, d ocispec.Descriptor, r io.Reader)
 func (s *pushStore) pushManifest(ctx context.Context, d ocispec.Descriptor, raw []byte, tag string) error {
 	s.event(BlobStart, d)
 	err := withRetry(ctx, s.p.retries, func() error {
+		var err error
 		if tag != "" {
-			return s.repo.PushReference(ctx, d, bytes.NewReader(raw), tag)
+			err = s.repo.PushReference(ctx, d, bytes.NewReader(raw), tag)
+		} else {
+			err = s.repo.Push(ctx, d, bytes.NewReader(raw))
 		}
-		return s.repo.Push(ctx, d, bytes.NewReader(raw))
+		var re *remote.ReferrersError
+		if errors.As(err, &re) && re.IsReferrersIndexDelete() {
+			// A manifest with a subject on a registry without the
+			// referrers API: the referrers tag now names the new
+			// index, but the old one could not be deleted (deletes
+			// are often disabled). It is garbage, not a failure.
+			return nil
+		}
+		return err
 	})
 	if err != nil {
 		return err

@@ -59,6 +59,59 @@ func pubPEM(t testing.TB, k crypto.PublicKey) []byte {
 // payload (normally d; another digest makes a mis-signed image).
 func Sign(t testing.TB, repoRef string, d, signedDigest digest.Digest, key crypto.Signer) {
 	t.Helper()
+	sign(t, repoRef, d, signedDigest, key, nil)
+}
+
+// SignKeyless pushes a signature of d shaped like cosign's keyless ones:
+// made with a throwaway key whose (placeholder) Fulcio certificate and
+// Rekor bundle are in the layer's annotations.
+func SignKeyless(t testing.TB, repoRef string, d digest.Digest) {
+	t.Helper()
+	key, _ := NewECDSAKey(t)
+	sign(t, repoRef, d, d, key, map[string]string{
+		cosign.AnnotationCertificate: "-----BEGIN CERTIFICATE-----\nMIIB (test placeholder)\n-----END CERTIFICATE-----\n",
+		cosign.AnnotationBundle:      `{"SignedEntryTimestamp":"","Payload":{"logIndex":1}}`,
+	})
+}
+
+// Attach pushes an OCI referrer of subject into repository repoRef: an
+// artifact manifest of artifactType with data as its one layer. oras
+// maintains the referrers tag (sha256-HEX) where the registry has no
+// referrers API.
+func Attach(t testing.TB, repoRef string, subject ocispec.Descriptor, artifactType string, data []byte) ocispec.Descriptor {
+	t.Helper()
+	ctx := context.Background()
+	repo, err := remote.NewRepository(repoRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo.PlainHTTP = true
+	layer := ocispec.Descriptor{MediaType: artifactType, Digest: digest.FromBytes(data), Size: int64(len(data))}
+	if err := repo.Push(ctx, layer, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	empty := ocispec.DescriptorEmptyJSON
+	if err := repo.Push(ctx, empty, bytes.NewReader(empty.Data)); err != nil {
+		t.Fatal(err)
+	}
+	subj := ocispec.Descriptor{MediaType: subject.MediaType, Digest: subject.Digest, Size: subject.Size}
+	m, err := json.Marshal(ocispec.Manifest{
+		Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, ArtifactType: artifactType,
+		Config: ocispec.Descriptor{MediaType: empty.MediaType, Digest: empty.Digest, Size: empty.Size},
+		Layers: []ocispec.Descriptor{layer}, Subject: &subj,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromBytes(m), Size: int64(len(m)), ArtifactType: artifactType}
+	if err := repo.Push(ctx, md, bytes.NewReader(m)); err != nil {
+		t.Fatal(err)
+	}
+	return md
+}
+
+func sign(t testing.TB, repoRef string, d, signedDigest digest.Digest, key crypto.Signer, annotations map[string]string) {
+	t.Helper()
 	ctx := context.Background()
 	repo, err := remote.NewRepository(repoRef)
 	if err != nil {
@@ -92,6 +145,9 @@ func Sign(t testing.TB, repoRef string, d, signedDigest digest.Digest, key crypt
 	}
 	layer := push(cosign.MediaTypeSimpleSigning, payload)
 	layer.Annotations = map[string]string{cosign.AnnotationSignature: base64.StdEncoding.EncodeToString(sig)}
+	for k, v := range annotations {
+		layer.Annotations[k] = v
+	}
 	config := push("application/vnd.oci.image.config.v1+json", []byte(`{"architecture":"","os":"","config":{},"rootfs":{"type":"layers","diff_ids":[]}}`))
 	m, err := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, Config: config, Layers: []ocispec.Descriptor{layer}})
 	if err != nil {
