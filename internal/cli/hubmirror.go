@@ -39,17 +39,20 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 
 func newHubExport(a *app) *cobra.Command {
 	var (
-		f     hubFlags
-		since string
-		out   string
+		f       hubFlags
+		since   string
+		out     string
+		against string
 	)
 	cmd := &cobra.Command{
-		Use:   "export HUB [--since TIME|DURATION] --output-file export.tar",
+		Use:   "export HUB [--since TIME|DURATION] [--against INVENTORY.json] --output-file export.tar",
 		Short: "Export approved packages to carry them to another hub (site administrator)",
 		Long: `Export writes one tar holding a manifest (each package's owner, name,
-version, root digest, size and sha256) and every package approved since
---since (default: all) as a Skiff archive, byte-identical to the one
-pushed. Carry it to another hub and run ` + "`skiff hub import`" + ` there.`,
+version, root and signatures, and the list of blobs) and every blob of
+the packages approved since --since (default: all), each stored once
+however many packages share it. With --against, the receiving hub's
+inventory (` + "`skiff hub inventory`" + ` there), the blobs that hub holds are
+left out. Carry the file to the other hub and run ` + "`skiff hub import`" + ` there.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
@@ -59,23 +62,37 @@ pushed. Carry it to another hub and run ` + "`skiff hub import`" + ` there.`,
 			if err != nil {
 				return err
 			}
+			o := hubclient.ExportOptions{Since: t}
+			if against != "" {
+				if o.Against, err = hubclient.ReadInventory(against); err != nil {
+					return err
+				}
+			}
 			c, err := f.mustLogin(args[0])
 			if err != nil {
 				return err
 			}
-			m, err := c.Export(cmd.Context(), t, out)
+			m, err := c.Export(cmd.Context(), out, o)
 			if err != nil {
 				return err
 			}
 			for _, e := range m.Packages {
 				fmt.Fprintf(a.streams.Out, "%s\t%s\t%d bytes\n", e.Ref(), short(e.Digest), e.Size)
 			}
-			a.status("exported %d package(s) to %s", len(m.Packages), out)
+			var carried, omitted int64
+			for _, b := range m.Blobs {
+				carried += b.Size
+			}
+			for _, b := range m.Omitted {
+				omitted += b.Size
+			}
+			a.status("exported %d package(s) to %s: %d blob(s), %d bytes (%d blob(s), %d bytes, left out: the receiving hub holds them)", len(m.Packages), out, len(m.Blobs), carried, len(m.Omitted), omitted)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&since, "since", "", "only packages approved at or after this RFC 3339 time, or this long ago (168h, 7d)")
 	cmd.Flags().StringVar(&out, "output-file", "", "the export file to write")
+	cmd.Flags().StringVar(&against, "against", "", "the receiving hub's inventory (skiff hub inventory): leave out the blobs it holds")
 	migrateOutput(cmd, "--output-file")
 	f.add(cmd)
 	return cmd
@@ -87,7 +104,8 @@ func newHubImport(a *app) *cobra.Command {
 		Use:   "import HUB EXPORT.tar",
 		Short: "Publish the packages of an export through this hub's gates (site administrator)",
 		Long: `Import streams an export (skiff hub export) to the hub. The hub checks
-the whole export first (every entry's sha256, every archive) and stores
+the whole export first (every blob's sha256, every package's graph; the
+blobs an export --against left out must be on this hub) and stores
 nothing if anything is wrong; then each package goes through the same
 pipeline as a push: quarantine, structure and signature gates (this
 hub's trust directory), the vulnerability gate, and this hub's approvals

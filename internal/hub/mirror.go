@@ -4,17 +4,21 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
+	"strings"
 	"time"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/errdef"
 
 	"github.com/skiffhq/skiff/internal/bundle"
 	"github.com/skiffhq/skiff/internal/hubapi"
@@ -45,16 +49,20 @@ type ExportEntry = hubapi.ExportEntry
 type ExportOptions struct {
 	// Since selects packages approved (or changed) at or after it.
 	Since time.Time
+	// Have lists blobs the receiving hub holds (its [Hub.Inventory]):
+	// the export leaves them out and lists them as omitted.
+	Have []string
 	// Actor must be a site administrator.
 	Actor string
 }
 
 // Export writes the approved packages approved since o.Since to w as
-// one tar: the manifest (ExportManifestName) first, then each package as
-// a Skiff archive rebuilt from the hub's storage (byte-identical to the
-// archive pushed). Blobs shared by packages are stored in each archive.
-// The archives are written under ROOT/tmp first, so that the manifest
-// can carry their sha256; nothing is written to w before they all are.
+// one tar: the manifest (ExportManifestName) first, listing each
+// package's root and signatures and every blob, then each blob once
+// (content-addressed, at ExportBlobPath), however many packages share
+// it. Blobs in o.Have are left out. The graphs are walked (manifests
+// read) before anything is written to w; each blob is verified while it
+// is copied, so a corrupt blob in storage fails the export midway.
 func (h *Hub) Export(ctx context.Context, w io.Writer, o ExportOptions) (*ExportManifest, error) {
 	if err := h.requireSiteAdmin(ctx, o.Actor, "exporting packages"); err != nil {
 		return nil, err
@@ -63,31 +71,43 @@ func (h *Hub) Export(ctx context.Context, w io.Writer, o ExportOptions) (*Export
 	if err != nil {
 		return nil, err
 	}
-	tmp, err := h.tempDir()
-	if err != nil {
-		return nil, err
+	have := make(map[string]bool, len(o.Have))
+	for _, d := range o.Have {
+		have[d] = true
 	}
-	dir, err := os.MkdirTemp(tmp, "export-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	m := &ExportManifest{Format: ExportFormat, Created: h.o.Now().UTC(), Since: o.Since.UTC(), Packages: []ExportEntry{}}
-	var files []string
+	m := &ExportManifest{Format: ExportFormat, Created: h.o.Now().UTC(), Since: o.Since.UTC(), Packages: []ExportEntry{}, Blobs: []ExportBlob{}}
+	listed := map[digest.Digest]bool{}
+	var blobs []ocispec.Descriptor // m.Blobs
+	var from []string              // the repository each blob is read from
 	for _, p := range all {
 		if p.Updated.Before(o.Since) {
 			continue
 		}
-		file := filepath.Join(dir, strconv.Itoa(len(files))+".skiff")
-		res, err := bundle.Write(ctx, h.localRepository(p.Repository()), p.Root, file, bundle.WriteOptions{Signatures: p.Signatures, Digest: true})
+		roots := append([]ocispec.Descriptor{p.Root}, p.Signatures...)
+		graph, err := bundle.Graph(ctx, h.localRepository(p.Repository()), roots)
 		if err != nil {
 			return nil, fmt.Errorf("exporting %s: %w: run `skiff hub check` on the hub directory", p.Ref(), err)
 		}
-		files = append(files, file)
-		m.Packages = append(m.Packages, ExportEntry{
-			Owner: p.Owner, Name: p.Name, Version: p.Version, Digest: p.Digest, Approved: p.Updated,
-			Path: exportPath(p.Owner, p.Name, p.Version), Size: res.Bytes, SHA256: res.Digest.Encoded(),
-		})
+		e := ExportEntry{Owner: p.Owner, Name: p.Name, Version: p.Version, Digest: p.Digest, Approved: p.Updated}
+		for _, s := range p.Signatures {
+			e.Signatures = append(e.Signatures, s.Digest.String())
+		}
+		for _, b := range graph {
+			e.Size += b.Size
+			if listed[b.Digest] {
+				continue
+			}
+			listed[b.Digest] = true
+			eb := ExportBlob{MediaType: b.MediaType, Digest: b.Digest.String(), Size: b.Size}
+			if have[eb.Digest] {
+				m.Omitted = append(m.Omitted, eb)
+				continue
+			}
+			m.Blobs = append(m.Blobs, eb)
+			blobs = append(blobs, b)
+			from = append(from, p.Repository())
+		}
+		m.Packages = append(m.Packages, e)
 	}
 	mb, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
@@ -97,15 +117,9 @@ func (h *Hub) Export(ctx context.Context, w io.Writer, o ExportOptions) (*Export
 	if err := writeTarMember(tw, ExportManifestName, int64(len(mb)), bytes.NewReader(mb)); err != nil {
 		return nil, err
 	}
-	for i, e := range m.Packages {
-		f, err := os.Open(files[i])
-		if err != nil {
-			return nil, err
-		}
-		err = writeTarMember(tw, e.Path, e.Size, f)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("writing %s to the export: %w", e.Ref(), err)
+	for i, b := range blobs {
+		if err := h.exportBlob(ctx, tw, from[i], b); err != nil {
+			return nil, fmt.Errorf("writing blob %s (of %s) to the export: %w", b.Digest, from[i], err)
 		}
 	}
 	if err := tw.Close(); err != nil {
@@ -113,8 +127,22 @@ func (h *Hub) Export(ctx context.Context, w io.Writer, o ExportOptions) (*Export
 	}
 	// An export changes nothing; the failure to record it is logged
 	// (by the store), not fatal: the export has been written already.
-	_ = h.store.Audit(ctx, o.Actor, ActionExport, "", map[string]any{"since": m.Since, "packages": len(m.Packages)})
+	_ = h.store.Audit(ctx, o.Actor, ActionExport, "", map[string]any{"since": m.Since, "packages": len(m.Packages), "blobs": len(m.Blobs), "omitted": len(m.Omitted)})
 	return m, nil
+}
+
+// exportBlob copies blob b of repository repo into the export, verified.
+func (h *Hub) exportBlob(ctx context.Context, tw *tar.Writer, repo string, b ocispec.Descriptor) error {
+	rc, err := h.localRepository(repo).Fetch(ctx, b)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	vr := content.NewVerifyReader(rc, b)
+	if err := writeTarMember(tw, ExportBlobPath(b.Digest.String()), b.Size, vr); err != nil {
+		return err
+	}
+	return vr.Verify()
 }
 
 func writeTarMember(tw *tar.Writer, name string, size int64, r io.Reader) error {
@@ -133,11 +161,65 @@ func writeTarMember(tw *tar.Writer, name string, size int64, r io.Reader) error 
 }
 
 // ReadExport is [hubapi.ReadExport].
-func ReadExport(r io.Reader, fn func(e ExportEntry, r io.Reader) error) (*ExportManifest, error) {
-	return hubapi.ReadExport(r, fn)
+func ReadExport(r io.Reader, manifest func(*ExportManifest) error, blob func(b ExportBlob, r io.Reader) error) (*ExportManifest, error) {
+	return hubapi.ReadExport(r, manifest, blob)
 }
 
-func exportPath(owner, name, version string) string { return hubapi.ExportPath(owner, name, version) }
+// ExportBlob is [hubapi.ExportBlob].
+type ExportBlob = hubapi.ExportBlob
+
+// ExportBlobPath is [hubapi.ExportBlobPath].
+func ExportBlobPath(digest string) string { return hubapi.ExportBlobPath(digest) }
+
+// Inventory is [hubapi.Inventory].
+type Inventory = hubapi.Inventory
+
+// Inventory lists the blobs this hub holds for its pending, approved and
+// blocked packages (every digest recorded for them), for an export on
+// another hub that leaves them out. Actor must be a site administrator.
+func (h *Hub) Inventory(ctx context.Context, actor string) (*Inventory, error) {
+	if err := h.requireSiteAdmin(ctx, actor, "reading the hub's inventory"); err != nil {
+		return nil, err
+	}
+	blobs, err := h.store.publishedDigests(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Inventory{Format: hubapi.InventoryFormat, Created: h.o.Now().UTC(), Blobs: blobs}, nil
+}
+
+// publishedDigests lists every digest recorded for a pending, approved
+// or blocked package, sorted.
+func (s *Store) publishedDigests(ctx context.Context) ([]string, error) {
+	rows, err := s.rows(ctx, s.db, `SELECT DISTINCT d.digest FROM package_digests d JOIN packages p ON p.id = d.package_id WHERE p.status IN (?, ?, ?) ORDER BY d.digest`, StatusPending, StatusApproved, StatusBlocked)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// repositoryHolding returns a repository of a pending, approved or
+// blocked package whose recorded content includes digest d ("" if none).
+func (s *Store) repositoryHolding(ctx context.Context, d string) (string, error) {
+	var owner, name string
+	err := s.row(ctx, s.db, `SELECT p.owner, p.name FROM package_digests d JOIN packages p ON p.id = d.package_id WHERE d.digest = ? AND p.status IN (?, ?, ?) ORDER BY p.id LIMIT 1`, d, StatusPending, StatusApproved, StatusBlocked).Scan(&owner, &name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return owner + "/" + name, nil
+}
 
 // ImportOptions configures [Hub.Import].
 type ImportOptions struct {
@@ -156,11 +238,13 @@ type ImportResult = hubapi.ImportResult
 // through the same pipeline as a push: it is recorded quarantined with
 // the actor as uploader, then its gates run (structure, signature with
 // this hub's trust directory, added gates); it ends pending or
-// rejected. Approvals never travel. The whole export is read into
-// ROOT/tmp and checked first (every entry's sha256 against the manifest,
-// then every archive verified, its name, version and root matching the
-// manifest): if anything is wrong, nothing is stored. Importing the same
-// export again changes nothing.
+// rejected. Approvals never travel. Every blob the export leaves out
+// must be held by this hub (for one of its published packages): if not,
+// the import is refused before the blobs are read, naming them. The
+// whole export is read into ROOT/tmp and checked first (every blob's
+// sha256, every package's graph complete, its name and version those
+// the manifest names): if anything is wrong, nothing is stored.
+// Importing the same export again changes nothing.
 func (h *Hub) Import(ctx context.Context, r io.Reader, o ImportOptions) (*ImportResult, error) {
 	if err := h.requireSiteAdmin(ctx, o.Actor, "importing packages"); err != nil {
 		return nil, err
@@ -174,11 +258,12 @@ func (h *Hub) Import(ctx context.Context, r io.Reader, o ImportOptions) (*Import
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	files := map[string]string{}
-	m, err := ReadExport(r, func(e ExportEntry, r io.Reader) error {
-		file := filepath.Join(dir, strconv.Itoa(len(files))+".skiff")
-		files[e.Path] = file
-		f, err := os.Create(file)
+	src := &importSource{h: h, dir: dir, read: map[digest.Digest]bool{}, held: map[digest.Digest]string{}}
+	m, err := ReadExport(r, func(m *ExportManifest) error {
+		return src.resolveOmitted(ctx, m.Omitted)
+	}, func(b ExportBlob, r io.Reader) error {
+		d := digest.Digest(b.Digest)
+		f, err := os.Create(src.file(d))
 		if err != nil {
 			return err
 		}
@@ -187,8 +272,9 @@ func (h *Hub) Import(ctx context.Context, r io.Reader, o ImportOptions) (*Import
 			err = cerr
 		}
 		if err != nil {
-			return fmt.Errorf("%w: reading %s: %v", ErrBadExport, e.Ref(), err)
+			return fmt.Errorf("%w: reading blob %s: %v", ErrBadExport, b.Digest, err)
 		}
+		src.read[d] = true // ReadExport fails if the content does not match
 		return nil
 	})
 	if err != nil {
@@ -196,15 +282,26 @@ func (h *Hub) Import(ctx context.Context, r io.Reader, o ImportOptions) (*Import
 	}
 	// The export is read: finish even if the client goes away.
 	ctx = context.WithoutCancel(ctx)
-	for _, e := range m.Packages {
-		if err := checkExported(ctx, e, files[e.Path]); err != nil {
+	descs := map[string]ocispec.Descriptor{}
+	for _, list := range [][]ExportBlob{m.Blobs, m.Omitted} {
+		for _, b := range list {
+			descs[b.Digest] = ocispec.Descriptor{MediaType: b.MediaType, Digest: digest.Digest(b.Digest), Size: b.Size}
+		}
+	}
+	roots := make([][]ocispec.Descriptor, len(m.Packages))
+	for i, e := range m.Packages {
+		roots[i] = []ocispec.Descriptor{descs[e.Digest]}
+		for _, s := range e.Signatures {
+			roots[i] = append(roots[i], descs[s])
+		}
+		if err := checkExported(ctx, e, src, roots[i]); err != nil {
 			return nil, err
 		}
 	}
 	res := &ImportResult{Packages: []ImportedPackage{}}
-	for _, e := range m.Packages {
+	for i, e := range m.Packages {
 		ip := ImportedPackage{Package: e.Ref(), Digest: e.Digest}
-		p, err := h.ingest(ctx, e, files[e.Path], o.Actor)
+		p, err := h.ingest(ctx, e, src, roots[i][0], roots[i][1:], o.Actor)
 		switch {
 		case errors.Is(err, ErrConflict):
 			ip.Status, ip.Error = "refused", err.Error()
@@ -218,28 +315,95 @@ func (h *Hub) Import(ctx context.Context, r io.Reader, o ImportOptions) (*Import
 	// Each package's push and submission were audited with it; this
 	// entry sums the import up after the fact, so its failure fails the
 	// request although the packages are in.
-	if err := h.store.Audit(ctx, o.Actor, ActionImport, "", map[string]any{"created": m.Created, "packages": res.Packages}); err != nil {
+	if err := h.store.Audit(ctx, o.Actor, ActionImport, "", map[string]any{"created": m.Created, "packages": res.Packages, "blobs": len(m.Blobs), "omitted": len(m.Omitted)}); err != nil {
 		return res, markMade(err)
 	}
 	return res, nil
 }
 
-// checkExported verifies an exported archive and that it is the package
-// the manifest says.
-func checkExported(ctx context.Context, e ExportEntry, file string) error {
-	vr, err := bundle.Verify(ctx, file, bundle.VerifyOptions{})
-	if err != nil {
+// importSource is the content of an import: the blobs read from the
+// export (files under dir) and those it left out, read from this hub's
+// storage (the repository holding each).
+type importSource struct {
+	h    *Hub
+	dir  string
+	read map[digest.Digest]bool
+	held map[digest.Digest]string
+}
+
+func (s *importSource) file(d digest.Digest) string { return filepath.Join(s.dir, d.Encoded()) }
+
+// resolveOmitted finds, for every blob the export left out, a repository
+// of this hub holding it; it fails naming those none holds.
+func (s *importSource) resolveOmitted(ctx context.Context, omitted []ExportBlob) error {
+	var missing []string
+	for _, b := range omitted {
+		repo, err := s.h.store.repositoryHolding(ctx, b.Digest)
+		if err != nil {
+			return err
+		}
+		desc := ocispec.Descriptor{MediaType: b.MediaType, Digest: digest.Digest(b.Digest), Size: b.Size}
+		if repo != "" {
+			ok, err := s.h.localRepository(repo).Exists(ctx, desc)
+			if err != nil {
+				return fmt.Errorf("looking for blob %s in %s: %w", b.Digest, repo, err)
+			}
+			if !ok {
+				repo = ""
+			}
+		}
+		if repo == "" {
+			missing = append(missing, b.Digest)
+			continue
+		}
+		s.held[desc.Digest] = repo
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	more := ""
+	if len(missing) > 5 {
+		more = fmt.Sprintf(" and %d more", len(missing)-5)
+		missing = missing[:5]
+	}
+	return fmt.Errorf("%w: it leaves out %s%s, which this hub does not hold: it was exported against another hub's inventory, or an older one; run `skiff hub inventory` on this hub and export again with --against", ErrBadExport, strings.Join(missing, ", "), more)
+}
+
+func (s *importSource) Exists(_ context.Context, d ocispec.Descriptor) (bool, error) {
+	_, held := s.held[d.Digest]
+	return s.read[d.Digest] || held, nil
+}
+
+func (s *importSource) Fetch(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
+	if s.read[d.Digest] {
+		return os.Open(s.file(d.Digest))
+	}
+	if repo, ok := s.held[d.Digest]; ok {
+		return s.h.localRepository(repo).Fetch(ctx, d)
+	}
+	return nil, fmt.Errorf("blob %s is neither in the export nor listed as omitted: %w", d.Digest, errdef.ErrNotFound)
+}
+
+// mountFrom names the repository holding a blob the export left out, so
+// that it is linked, not copied.
+func (s *importSource) mountFrom(_ context.Context, d ocispec.Descriptor) ([]string, error) {
+	if repo, ok := s.held[d.Digest]; ok && !s.read[d.Digest] {
+		return []string{repo}, nil
+	}
+	return nil, nil
+}
+
+// checkExported checks that a package's graph is complete in src and
+// that it is the package the manifest says.
+func checkExported(ctx context.Context, e ExportEntry, src *importSource, roots []ocispec.Descriptor) error {
+	root := roots[0]
+	if root.MediaType != ocispec.MediaTypeImageIndex {
+		return fmt.Errorf("%w: %s: the root %s has media type %q, not a package root index", ErrBadExport, e.Ref(), root.Digest, root.MediaType)
+	}
+	if _, err := bundle.Graph(ctx, src, roots); err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrBadExport, e.Ref(), err)
 	}
-	if vr.Root.Digest.String() != e.Digest {
-		return fmt.Errorf("%w: %s has root %s, the manifest says %s: the export was altered", ErrBadExport, e.Ref(), vr.Root.Digest, e.Digest)
-	}
-	a, err := bundle.Open(file)
-	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrBadExport, e.Ref(), err)
-	}
-	defer a.Close()
-	d, err := a.Description(ctx)
+	d, err := bundle.ReadDescription(ctx, src, root)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrBadExport, e.Ref(), err)
 	}
@@ -249,32 +413,24 @@ func checkExported(ctx context.Context, e ExportEntry, file string) error {
 	return nil
 }
 
-// ingest stores an archive's graph, tag and signatures in the hub's
+// ingest stores a package's graph, tag and signatures in the hub's
 // storage, records the push and submits the package, as a push would.
-func (h *Hub) ingest(ctx context.Context, e ExportEntry, file, actor string) (*Package, error) {
+func (h *Hub) ingest(ctx context.Context, e ExportEntry, src *importSource, root ocispec.Descriptor, sigs []ocispec.Descriptor, actor string) (*Package, error) {
 	if err := h.store.CanPush(ctx, e.Owner, e.Name, e.Version, e.Digest); err != nil {
 		return nil, err
 	}
 	if p, err := h.store.Package(ctx, e.Owner, e.Name, e.Version); err == nil && p.Digest == e.Digest && published(p.Status) {
 		return p, nil // imported before
 	}
-	a, err := bundle.Open(file)
-	if err != nil {
-		return nil, err
-	}
-	defer a.Close()
-	sigs, err := a.Signatures(ctx)
-	if err != nil {
-		return nil, err
-	}
 	repoName := e.Owner + "/" + e.Name
 	repo := h.localRepository(repoName)
-	root := a.Root()
-	if err := oras.CopyGraph(ctx, a, repo, root, oras.DefaultCopyGraphOptions); err != nil {
+	opts := oras.DefaultCopyGraphOptions
+	opts.MountFrom = src.mountFrom
+	if err := oras.CopyGraph(ctx, src, repo, root, opts); err != nil {
 		return nil, fmt.Errorf("storing: %w", err)
 	}
 	// Bind the version to this root before the tag moves (as a push).
-	rec, err := pushedDescriptor(ctx, a, root)
+	rec, err := pushedDescriptor(ctx, src, root)
 	if err != nil {
 		return nil, err
 	}
@@ -285,10 +441,10 @@ func (h *Hub) ingest(ctx context.Context, e ExportEntry, file, actor string) (*P
 		return nil, fmt.Errorf("tagging: %w", err)
 	}
 	for _, s := range sigs {
-		if err := oras.CopyGraph(ctx, a, repo, s.Descriptor, oras.DefaultCopyGraphOptions); err != nil {
+		if err := oras.CopyGraph(ctx, src, repo, s, opts); err != nil {
 			return nil, fmt.Errorf("storing a signature: %w", err)
 		}
-		desc, err := pushedDescriptor(ctx, a, s.Descriptor)
+		desc, err := pushedDescriptor(ctx, src, s)
 		if err != nil {
 			return nil, err
 		}
@@ -301,7 +457,7 @@ func (h *Hub) ingest(ctx context.Context, e ExportEntry, file, actor string) (*P
 
 // pushedDescriptor describes manifest d as putManifest records it when
 // it is pushed: media type, artifact type and annotations from its body.
-func pushedDescriptor(ctx context.Context, a *bundle.Archive, d ocispec.Descriptor) (ocispec.Descriptor, error) {
+func pushedDescriptor(ctx context.Context, a content.Fetcher, d ocispec.Descriptor) (ocispec.Descriptor, error) {
 	rc, err := a.Fetch(ctx, d)
 	if err != nil {
 		return d, err

@@ -2,7 +2,9 @@ package hub
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"fmt"
 	"net/http"
 	"time"
@@ -14,6 +16,8 @@ import (
 func (h *Hub) opsRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST /api/v1/rescan", h.authed(h.apiRescan))
 	m.HandleFunc("GET /api/v1/export", h.authed(h.apiExport))
+	m.HandleFunc("POST /api/v1/export", h.authed(h.apiExport))
+	m.HandleFunc("GET /api/v1/inventory", h.authed(h.apiInventory))
 	m.HandleFunc("POST /api/v1/import", h.authed(h.apiImport))
 }
 
@@ -45,25 +49,44 @@ func (h *Hub) apiRescan(w http.ResponseWriter, r *http.Request, p *principal) {
 	writeJSON(w, http.StatusOK, RescanResponse{Results: res})
 }
 
-// apiExport streams an export: ?since=RFC3339 (default: everything).
+// maxInventory bounds the export request: about 850,000 digests.
+const maxInventory = 64 << 20
+
+// apiExport streams an export: GET ?since=RFC3339 (default:
+// everything), or POST an ExportRequest (since, and the blobs the
+// receiving hub holds).
 func (h *Hub) apiExport(w http.ResponseWriter, r *http.Request, p *principal) {
-	var since time.Time
-	if s := r.URL.Query().Get("since"); s != "" {
+	var req hubapi.ExportRequest
+	if r.Method == http.MethodPost {
+		// An inventory lists every blob of a hub: more than decode's 1 MiB.
+		dec := json.NewDecoder(io.LimitReader(r.Body, maxInventory))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			writeError(w, fmt.Errorf("%w: decoding the request: %v", ErrInvalid, err))
+			return
+		}
+		for _, d := range req.Have {
+			if !hubapi.ValidDigest(d) {
+				writeError(w, fmt.Errorf("%w: have: %q is not a sha256 digest", ErrInvalid, d))
+				return
+			}
+		}
+	} else if s := r.URL.Query().Get("since"); s != "" {
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {
 			writeError(w, fmt.Errorf("%w: since %q: use an RFC 3339 time", ErrInvalid, s))
 			return
 		}
-		since = t
+		req.Since = t
 	}
 	if err := h.requireSiteAdmin(r.Context(), p.user, "exporting packages"); err != nil {
 		writeError(w, err)
 		return
 	}
-	// Export writes nothing to w before every archive is built, so an
+	// Export writes nothing to w before every graph is walked, so an
 	// error before that is still answered as JSON.
 	lw := &lazyHeaderWriter{w: w}
-	if _, err := h.Export(r.Context(), lw, ExportOptions{Since: since, Actor: p.user}); err != nil {
+	if _, err := h.Export(r.Context(), lw, ExportOptions{Since: req.Since, Have: req.Have, Actor: p.user}); err != nil {
 		if !lw.started {
 			writeError(w, err)
 			return
@@ -71,6 +94,16 @@ func (h *Hub) apiExport(w http.ResponseWriter, r *http.Request, p *principal) {
 		h.logger.Error("hub: export failed while streaming", "err", err)
 		panic(http.ErrAbortHandler) // cut the connection: the client sees a truncated export
 	}
+}
+
+// apiInventory lists the blobs this hub holds, for another hub's export.
+func (h *Hub) apiInventory(w http.ResponseWriter, r *http.Request, p *principal) {
+	inv, err := h.Inventory(r.Context(), p.user)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, inv)
 }
 
 // lazyHeaderWriter sends the tar headers with the first byte.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -46,40 +47,85 @@ func tarOf(t testing.TB, members ...string) []byte {
 	return buf.Bytes()
 }
 
+// exportManifest is the manifest of an export of one package
+// acme/app:1.0 whose root is the blob "foo", with the blobs and omitted
+// lists given.
+func exportManifest(blobs, omitted string) string {
+	return `{"format":"` + ExportFormat + `","created":"2025-01-01T00:00:00Z","since":"0001-01-01T00:00:00Z","packages":[{"owner":"acme","name":"app","version":"1.0","digest":"` + fooDigest + `","approved":"2025-01-01T00:00:00Z","size":3}],"blobs":[` + blobs + `],"omitted":[` + omitted + `]}`
+}
+
+const (
+	fooDigest = "sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae" // sha256("foo")
+	fooBlob   = `{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"` + fooDigest + `","size":3}`
+	fooPath   = "blobs/sha256/2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
+)
+
 func TestReadExportRefuses(t *testing.T) {
-	const sum = "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae" // sha256("foo")
-	manifest := func(path string) string {
-		return `{"format":"` + ExportFormat + `","created":"2025-01-01T00:00:00Z","since":"0001-01-01T00:00:00Z","packages":[{"owner":"acme","name":"app","version":"1.0","digest":"sha256:00","approved":"2025-01-01T00:00:00Z","path":"` + path + `","size":3,"sha256":"` + sum + `"}]}`
-	}
-	good := manifest("packages/acme/app/1.0.skiff")
+	good := exportManifest(fooBlob, "")
+	v1 := `{"format":"skiff-hub-export/v1","packages":[]}`
 	for name, c := range map[string]struct {
 		data []byte
 		ok   bool
+		msg  string
 	}{
-		"good":        {tarOf(t, ExportManifestName, good, "packages/acme/app/1.0.skiff", "foo"), true},
-		"altered":     {tarOf(t, ExportManifestName, good, "packages/acme/app/1.0.skiff", "fox"), false},
-		"missing":     {tarOf(t, ExportManifestName, good), false},
-		"extra":       {tarOf(t, ExportManifestName, good, "packages/acme/app/1.0.skiff", "foo", "x", "y"), false},
-		"twice":       {tarOf(t, ExportManifestName, good, "packages/acme/app/1.0.skiff", "foo", "packages/acme/app/1.0.skiff", "foo"), false},
-		"traversal":   {tarOf(t, ExportManifestName, manifest("../../etc/passwd"), "../../etc/passwd", "foo"), false},
-		"no manifest": {tarOf(t, "packages/acme/app/1.0.skiff", "foo"), false},
-		"not a tar":   {[]byte("hello"), false},
+		"good":             {tarOf(t, ExportManifestName, good, fooPath, "foo"), true, ""},
+		"omitted root":     {tarOf(t, ExportManifestName, exportManifest("", fooBlob)), true, ""},
+		"altered":          {tarOf(t, ExportManifestName, good, fooPath, "fox"), false, "has sha256"},
+		"missing":          {tarOf(t, ExportManifestName, good), false, "missing"},
+		"extra":            {tarOf(t, ExportManifestName, good, fooPath, "foo", "x", "y"), false, "not listed"},
+		"twice":            {tarOf(t, ExportManifestName, good, fooPath, "foo", fooPath, "foo"), false, "twice"},
+		"listed twice":     {tarOf(t, ExportManifestName, exportManifest(fooBlob, fooBlob), fooPath, "foo"), false, "listed twice"},
+		"root not listed":  {tarOf(t, ExportManifestName, exportManifest("", "")), false, "neither in the export nor omitted"},
+		"traversal":        {tarOf(t, ExportManifestName, exportManifest(strings.Replace(fooBlob, "sha256:", "sha256:../../", 1), ""), "blobs/sha256/../../etc/passwd", "foo"), false, "invalid digest"},
+		"no manifest":      {tarOf(t, fooPath, "foo"), false, "not the manifest"},
+		"not a tar":        {[]byte("hello"), false, "first member"},
+		"old format":       {tarOf(t, ExportManifestName, v1), false, "export again with this version"},
+		"unknown field":    {tarOf(t, ExportManifestName, strings.Replace(good, `"since"`, `"sinse"`, 1)), false, "unknown field"},
+		"manifest refused": {tarOf(t, ExportManifestName, good, fooPath, "foo"), false, "refused by the callback"},
 	} {
-		_, err := ReadExport(bytes.NewReader(c.data), func(ExportEntry, io.Reader) error { return nil })
-		if (err == nil) != c.ok || (err != nil && !errors.Is(err, ErrBadExport)) {
-			t.Errorf("%s: %v, want ok=%v", name, err, c.ok)
+		var blobs []string
+		_, err := ReadExport(bytes.NewReader(c.data), func(m *ExportManifest) error {
+			if name == "manifest refused" {
+				return errors.New("refused by the callback")
+			}
+			return nil
+		}, func(b ExportBlob, r io.Reader) error {
+			blobs = append(blobs, b.Digest)
+			return nil
+		})
+		switch {
+		case c.ok && err != nil:
+			t.Errorf("%s: %v", name, err)
+		case !c.ok && (err == nil || !strings.Contains(err.Error(), c.msg)):
+			t.Errorf("%s: %v, want an error with %q", name, err, c.msg)
+		case !c.ok && name != "manifest refused" && !errors.Is(err, ErrBadExport):
+			t.Errorf("%s: %v does not wrap ErrBadExport", name, err)
+		case name == "good" && (len(blobs) != 1 || blobs[0] != fooDigest):
+			t.Errorf("good: blobs %v", blobs)
 		}
 	}
 }
 
+// exportSeeds are the FuzzReadExport seeds: a good export, one with the
+// root omitted, one in the old format, and not a tar.
+func exportSeeds(f *testing.F) [][]byte {
+	return [][]byte{
+		tarOf(f, ExportManifestName, exportManifest(fooBlob, "")),
+		tarOf(f, ExportManifestName, exportManifest(fooBlob, ""), fooPath, "foo"),
+		tarOf(f, ExportManifestName, exportManifest("", fooBlob)),
+		tarOf(f, ExportManifestName, `{"format":"skiff-hub-export/v1","packages":[{"owner":"a","name":"b","version":"1","path":"packages/a/b/1.skiff","size":1,"sha256":"00"}]}`, "packages/a/b/1.skiff", "x"),
+		[]byte("not a tar"),
+	}
+}
+
 func FuzzReadExport(f *testing.F) {
-	f.Add(tarOf(f, ExportManifestName, `{"format":"`+ExportFormat+`","packages":[]}`))
-	f.Add(tarOf(f, ExportManifestName, `{"format":"`+ExportFormat+`","packages":[{"owner":"a","name":"b","version":"1","path":"packages/a/b/1.skiff","size":1,"sha256":"00"}]}`, "packages/a/b/1.skiff", "x"))
-	f.Add([]byte("not a tar"))
+	for _, s := range exportSeeds(f) {
+		f.Add(s)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		ReadExport(bytes.NewReader(data), func(e ExportEntry, r io.Reader) error {
-			if e.Path != exportPath(e.Owner, e.Name, e.Version) {
-				t.Fatalf("entry path %q", e.Path)
+		ReadExport(bytes.NewReader(data), nil, func(b ExportBlob, r io.Reader) error {
+			if b.Digest == "" || strings.Contains(ExportBlobPath(b.Digest), "..") {
+				t.Fatalf("blob digest %q", b.Digest)
 			}
 			_, err := io.Copy(io.Discard, r)
 			return err

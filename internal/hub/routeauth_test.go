@@ -105,6 +105,8 @@ func TestRouteAuthorization(t *testing.T) {
 		{"GET /api/v1/audit/verify", "GET", "/api/v1/audit/verify", "", acct, nil},
 		{"POST /api/v1/rescan", "POST", "/api/v1/rescan", `{"all":true}`, acct, nil},
 		{"GET /api/v1/export", "GET", "/api/v1/export", "", acct, nil},
+		{"POST /api/v1/export", "POST", "/api/v1/export", `{"have":["sha256:0000000000000000000000000000000000000000000000000000000000000000"]}`, acct, nil},
+		{"GET /api/v1/inventory", "GET", "/api/v1/inventory", "", acct, nil},
 		{"POST /api/v1/import", "POST", "/api/v1/import", "", [5][]int{w(401), w(403), w(403), w(403), w(400)}, nil},
 		{"GET /api/v1/tokens", "GET", "/api/v1/tokens", "", anyone, nil},
 		{"GET /api/v1/tokens?user=erin", "GET", "/api/v1/tokens?user=erin", "", acct, nil},

@@ -10,16 +10,24 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strings"
 )
 
 // ExportFormat identifies a hub export (the manifest's format field).
-const ExportFormat = "skiff-hub-export/v1"
+const ExportFormat = "skiff-hub-export/v2"
+
+// exportFormatV1 is the format of exports written before blobs were
+// stored once: one whole archive per package.
+const exportFormatV1 = "skiff-hub-export/v1"
+
+// InventoryFormat identifies a hub inventory.
+const InventoryFormat = "skiff-hub-inventory/v1"
 
 // ExportManifestName is the first member of an export: the manifest.
 const ExportManifestName = "export.json"
 
 // maxExportManifest bounds the manifest read from an export.
-const maxExportManifest = 16 << 20
+const maxExportManifest = 64 << 20
 
 // ErrBadExport reports an export that is damaged, altered or not an
 // export at all; nothing of it was stored.
@@ -33,17 +41,24 @@ func ValidName(s string) bool { return len(s) <= 64 && nameRE.MatchString(s) }
 
 var versionRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
 
-// ExportPath is where an export stores a package's archive.
-func ExportPath(owner, name, version string) string {
-	return "packages/" + owner + "/" + name + "/" + version + ".skiff"
+var sha256RE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// ValidDigest reports whether s is a sha256 digest in canonical form.
+func ValidDigest(s string) bool { return sha256RE.MatchString(s) }
+
+// ExportBlobPath is where an export stores a blob.
+func ExportBlobPath(digest string) string {
+	return "blobs/sha256/" + strings.TrimPrefix(digest, "sha256:")
 }
 
-// ReadExport reads an export from r: the manifest, then every entry,
-// each passed to fn (which may read it or not) and checked against its
-// size and sha256 afterwards. Any damage, alteration, missing, extra or
-// repeated entry is an error wrapping ErrBadExport; fn's own errors are
-// returned as they are.
-func ReadExport(r io.Reader, fn func(e ExportEntry, r io.Reader) error) (*ExportManifest, error) {
+// ReadExport reads an export from r: the manifest (passed to manifest,
+// if set, before any blob is read; its error stops the reading), then
+// every blob, each passed to blob (which may read it or not) and checked
+// against its size and sha256 afterwards. Any damage, alteration,
+// missing, extra or repeated member, or a package whose root or
+// signature is neither in the export nor omitted, is an error wrapping
+// ErrBadExport; the callbacks' own errors are returned as they are.
+func ReadExport(r io.Reader, manifest func(*ExportManifest) error, blob func(b ExportBlob, r io.Reader) error) (*ExportManifest, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrBadExport}, args...)...)
 	}
@@ -59,32 +74,38 @@ func ReadExport(r io.Reader, fn func(e ExportEntry, r io.Reader) error) (*Export
 	if err != nil {
 		return nil, bad("reading the manifest: %v", err)
 	}
+	var head struct {
+		Format string `json:"format"`
+	}
+	if err := json.Unmarshal(mb, &head); err != nil {
+		return nil, bad("decoding the manifest: %v", err)
+	}
+	switch head.Format {
+	case ExportFormat:
+	case exportFormatV1:
+		return nil, bad("format %s stores each package as a whole archive, which this version of skiff no longer reads: export again with this version of skiff on the exporting hub (%s stores each blob once)", exportFormatV1, ExportFormat)
+	default:
+		return nil, bad("format %q, want %s: export it again with this version of skiff", head.Format, ExportFormat)
+	}
 	var m ExportManifest
 	dec := json.NewDecoder(bytes.NewReader(mb))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
 		return nil, bad("decoding the manifest: %v", err)
 	}
-	if m.Format != ExportFormat {
-		return nil, bad("format %q, want %s: export it again with this version of skiff", m.Format, ExportFormat)
+	if err := checkExportManifest(&m); err != nil {
+		return nil, bad("%v", err)
 	}
-	byPath := map[string]int{}
-	for i, e := range m.Packages {
-		if !nameRE.MatchString(e.Owner) || !nameRE.MatchString(e.Name) || !versionRE.MatchString(e.Version) {
-			return nil, bad("entry %d names an invalid package %q", i, e.Ref())
+	if manifest != nil {
+		if err := manifest(&m); err != nil {
+			return nil, err
 		}
-		if e.Path != ExportPath(e.Owner, e.Name, e.Version) {
-			return nil, bad("entry %s has path %q, want %q", e.Ref(), e.Path, ExportPath(e.Owner, e.Name, e.Version))
-		}
-		if _, dup := byPath[e.Path]; dup {
-			return nil, bad("%s is listed twice", e.Ref())
-		}
-		if b, err := hex.DecodeString(e.SHA256); err != nil || len(b) != sha256.Size || e.Size < 0 {
-			return nil, bad("entry %s has an invalid sha256 or size", e.Ref())
-		}
-		byPath[e.Path] = i
 	}
-	seen := make([]bool, len(m.Packages))
+	byPath := make(map[string]int, len(m.Blobs))
+	for i, b := range m.Blobs {
+		byPath[ExportBlobPath(b.Digest)] = i
+	}
+	seen := make([]bool, len(m.Blobs))
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -101,26 +122,62 @@ func ReadExport(r io.Reader, fn func(e ExportEntry, r io.Reader) error) (*Export
 			return nil, bad("member %q appears twice: the export was altered", hdr.Name)
 		}
 		seen[i] = true
-		e := m.Packages[i]
-		if hdr.Size != e.Size {
-			return nil, bad("%s is %d bytes, the manifest says %d: the export was altered or damaged; export it again", e.Ref(), hdr.Size, e.Size)
+		b := m.Blobs[i]
+		if hdr.Size != b.Size {
+			return nil, bad("blob %s is %d bytes, the manifest says %d: the export was altered or damaged; export it again", b.Digest, hdr.Size, b.Size)
 		}
 		hs := sha256.New()
 		body := io.TeeReader(tr, hs)
-		if err := fn(e, body); err != nil {
-			return nil, err
+		if blob != nil {
+			if err := blob(b, body); err != nil {
+				return nil, err
+			}
 		}
 		if _, err := io.Copy(io.Discard, body); err != nil {
-			return nil, bad("reading %s: %v", e.Ref(), err)
+			return nil, bad("reading blob %s: %v", b.Digest, err)
 		}
-		if got := hex.EncodeToString(hs.Sum(nil)); got != e.SHA256 {
-			return nil, bad("%s has sha256 %s, the manifest says %s: the export was altered or damaged; export it again", e.Ref(), got, e.SHA256)
+		if got := "sha256:" + hex.EncodeToString(hs.Sum(nil)); got != b.Digest {
+			return nil, bad("blob %s has sha256 %s: the export was altered or damaged; export it again", b.Digest, got)
 		}
 	}
 	for i, ok := range seen {
 		if !ok {
-			return nil, bad("%s is listed but missing: the export is truncated; copy it again", m.Packages[i].Ref())
+			return nil, bad("blob %s is listed but missing: the export is truncated; copy it again", m.Blobs[i].Digest)
 		}
 	}
 	return &m, nil
+}
+
+// checkExportManifest checks the manifest's names and digests: valid
+// package names, each package once, each blob listed once (in the export
+// or omitted), every root and signature listed.
+func checkExportManifest(m *ExportManifest) error {
+	listed := make(map[string]bool, len(m.Blobs)+len(m.Omitted))
+	for _, list := range [][]ExportBlob{m.Blobs, m.Omitted} {
+		for _, b := range list {
+			if !ValidDigest(b.Digest) || b.Size < 0 {
+				return fmt.Errorf("blob %q has an invalid digest or size", b.Digest)
+			}
+			if listed[b.Digest] {
+				return fmt.Errorf("blob %s is listed twice", b.Digest)
+			}
+			listed[b.Digest] = true
+		}
+	}
+	refs := map[string]bool{}
+	for i, e := range m.Packages {
+		if !nameRE.MatchString(e.Owner) || !nameRE.MatchString(e.Name) || !versionRE.MatchString(e.Version) {
+			return fmt.Errorf("entry %d names an invalid package %q", i, e.Ref())
+		}
+		if refs[e.Ref()] {
+			return fmt.Errorf("%s is listed twice", e.Ref())
+		}
+		refs[e.Ref()] = true
+		for _, d := range append([]string{e.Digest}, e.Signatures...) {
+			if !listed[d] {
+				return fmt.Errorf("%s needs %q, which is neither in the export nor omitted", e.Ref(), d)
+			}
+		}
+	}
+	return nil
 }

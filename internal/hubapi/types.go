@@ -183,10 +183,17 @@ type ExportManifest struct {
 	Created  time.Time     `json:"created"`
 	Since    time.Time     `json:"since"`
 	Packages []ExportEntry `json:"packages"`
+	// Blobs are the members after the manifest, each stored once as
+	// ExportBlobPath(digest), in this order.
+	Blobs []ExportBlob `json:"blobs"`
+	// Omitted are blobs the packages need that the export leaves out:
+	// the receiving hub's inventory (hub export --against) listed them.
+	Omitted []ExportBlob `json:"omitted,omitempty"`
 }
 
-// ExportEntry is one package of an export: a Skiff archive stored as
-// member Path, of Size bytes and sha256 SHA256 (hex).
+// ExportEntry is one package of an export: its root and signature
+// manifests (in the export's blobs or omitted) and, through them, every
+// blob of its graph.
 type ExportEntry struct {
 	Owner   string `json:"owner"`
 	Name    string `json:"name"`
@@ -195,9 +202,34 @@ type ExportEntry struct {
 	Digest string `json:"digest"`
 	// Approved is when the package was approved (its last change).
 	Approved time.Time `json:"approved"`
-	Path     string    `json:"path"`
-	Size     int64     `json:"size"`
-	SHA256   string    `json:"sha256"`
+	// Signatures are the package's signature manifests.
+	Signatures []string `json:"signatures,omitempty"`
+	// Size is the size of every blob of the package, shared or not (what
+	// an archive of it alone would carry, without tar headers).
+	Size int64 `json:"size"`
+}
+
+// ExportBlob is one blob of an export.
+type ExportBlob struct {
+	MediaType string `json:"mediaType"`
+	Digest    string `json:"digest"`
+	Size      int64  `json:"size"`
+}
+
+// ExportRequest is the body of POST /api/v1/export: export the approved
+// packages changed since Since (zero: all), leaving out the blobs in
+// Have (the receiving hub's inventory).
+type ExportRequest struct {
+	Since time.Time `json:"since"`
+	Have  []string  `json:"have"`
+}
+
+// Inventory lists the blobs a hub holds for its published packages, for
+// `hub export --against` on another hub.
+type Inventory struct {
+	Format  string    `json:"format"`
+	Created time.Time `json:"created"`
+	Blobs   []string  `json:"blobs"`
 }
 
 // ImportedPackage is the outcome of one package of an import.

@@ -1,6 +1,7 @@
 package hubclient
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -23,16 +24,37 @@ func (c *Client) Rescan(ctx context.Context, owner, name, version string, all bo
 	return out.Results, err
 }
 
-// Export downloads the approved packages approved since since (zero:
-// all) into the file out, written atomically; the download is checked
-// (every entry against the manifest's sha256) before it is renamed into
-// place.
-func (c *Client) Export(ctx context.Context, since time.Time, out string) (*hubapi.ExportManifest, error) {
-	v := url.Values{}
-	if !since.IsZero() {
-		v.Set("since", since.UTC().Format(time.RFC3339))
+// ExportOptions configures [Client.Export].
+type ExportOptions struct {
+	// Since selects the packages approved at or after it (zero: all).
+	Since time.Time
+	// Against is the receiving hub's inventory ([Client.Inventory]):
+	// the export leaves out the blobs it lists.
+	Against *hubapi.Inventory
+}
+
+// Export downloads the approved packages approved since o.Since into the
+// file out, written atomically; the download is checked (every blob
+// against its digest and the manifest) before it is renamed into place.
+func (c *Client) Export(ctx context.Context, out string, o ExportOptions) (*hubapi.ExportManifest, error) {
+	var resp *http.Response
+	var err error
+	if o.Against != nil {
+		if o.Against.Format != hubapi.InventoryFormat {
+			return nil, fmt.Errorf("the inventory has format %q, want %s: write it with `skiff hub inventory` on the receiving hub", o.Against.Format, hubapi.InventoryFormat)
+		}
+		body, merr := json.Marshal(hubapi.ExportRequest{Since: o.Since, Have: o.Against.Blobs})
+		if merr != nil {
+			return nil, merr
+		}
+		resp, err = c.do(ctx, http.MethodPost, "/api/v1/export", bytes.NewReader(body), int64(len(body)), "application/json")
+	} else {
+		v := url.Values{}
+		if !o.Since.IsZero() {
+			v.Set("since", o.Since.UTC().Format(time.RFC3339))
+		}
+		resp, err = c.do(ctx, http.MethodGet, "/api/v1/export?"+v.Encode(), nil, -1, "")
 	}
-	resp, err := c.do(ctx, http.MethodGet, "/api/v1/export?"+v.Encode(), nil, -1, "")
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +83,22 @@ func checkExportFile(p string) (*hubapi.ExportManifest, error) {
 		return nil, err
 	}
 	defer f.Close()
-	return hubapi.ReadExport(f, func(hubapi.ExportEntry, io.Reader) error { return nil })
+	return hubapi.ReadExport(f, nil, nil)
+}
+
+// Inventory lists the blobs the hub holds for its published packages,
+// for an export on another hub that leaves them out.
+func (c *Client) Inventory(ctx context.Context) (*hubapi.Inventory, error) {
+	var out hubapi.Inventory
+	resp, err := c.do(ctx, http.MethodGet, "/api/v1/inventory", nil, -1, "")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<30)).Decode(&out); err != nil {
+		return nil, fmt.Errorf("decoding the hub's inventory: %w", err)
+	}
+	return &out, nil
 }
 
 // Import streams an export file to the hub, which publishes every
@@ -119,4 +156,27 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, si
 		return nil, &Error{Status: resp.StatusCode, APIError: hubapi.APIError{Code: hubapi.CodeInternal, Message: fmt.Sprintf("hub %s answered %s", c.host, resp.Status)}}
 	}
 	return nil, &Error{Status: resp.StatusCode, APIError: e.Error}
+}
+
+// ReadInventory reads an inventory file written by `skiff hub inventory`.
+func ReadInventory(path string) (*hubapi.Inventory, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var inv hubapi.Inventory
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&inv); err != nil {
+		return nil, fmt.Errorf("reading the inventory %s: %w: write it with `skiff hub inventory` on the receiving hub", path, err)
+	}
+	if inv.Format != hubapi.InventoryFormat {
+		return nil, fmt.Errorf("%s has format %q, want %s: write it with `skiff hub inventory` on the receiving hub", path, inv.Format, hubapi.InventoryFormat)
+	}
+	for _, d := range inv.Blobs {
+		if !hubapi.ValidDigest(d) {
+			return nil, fmt.Errorf("%s lists %q, not a sha256 digest: write it again with `skiff hub inventory`", path, d)
+		}
+	}
+	return &inv, nil
 }

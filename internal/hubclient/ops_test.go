@@ -230,17 +230,17 @@ func TestExportImport(t *testing.T) {
 	// tool stays pending on A: not exported.
 
 	export := filepath.Join(dir, "export.tar")
-	if _, err := aAlice.Export(ctx, time.Time{}, export); !errors.Is(err, hub.ErrForbidden) {
+	if _, err := aAlice.Export(ctx, export, hubclient.ExportOptions{}); !errors.Is(err, hub.ErrForbidden) {
 		t.Fatalf("alice exporting: %v", err)
 	}
-	m, err := aRoot.Export(ctx, a.clock.Now().Add(-time.Hour), export)
+	m, err := aRoot.Export(ctx, export, hubclient.ExportOptions{Since: a.clock.Now().Add(-time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(m.Packages) != 1 || m.Packages[0].Ref() != "acme/app:1.0.0" {
 		t.Fatalf("exported %+v", m.Packages)
 	}
-	if m2, err := aRoot.Export(ctx, a.clock.Now().Add(time.Hour), filepath.Join(dir, "empty.tar")); err != nil || len(m2.Packages) != 0 {
+	if m2, err := aRoot.Export(ctx, filepath.Join(dir, "empty.tar"), hubclient.ExportOptions{Since: a.clock.Now().Add(time.Hour)}); err != nil || len(m2.Packages) != 0 {
 		t.Fatalf("export since the future: %v %+v", err, m2)
 	}
 
@@ -301,6 +301,167 @@ func TestExportImport(t *testing.T) {
 	}
 }
 
+// TestExportDeduplicatesAndAgainst: an export holds each blob once
+// however many packages share it; against the receiving hub's inventory
+// it carries only what that hub lacks, and a hub lacking a left-out
+// blob refuses the import, naming it, and stores nothing.
+func TestExportDeduplicatesAndAgainst(t *testing.T) {
+	key, trust := hubtest.TrustedKey(t)
+	a := newTestHub(t, hub.Options{TrustDir: trust})
+	b := newTestHub(t, hub.Options{TrustDir: trust})
+	ctx := a.ctx
+	dir := t.TempDir()
+	// 1.0.0 and 1.1.0 share their image (same layers); tool does not.
+	v1 := hubtest.Archive(t, dir, "app", "1.0.0", 1, key)
+	v2 := hubtest.Archive(t, dir, "app", "1.1.0", 1, key)
+	tool := hubtest.Archive(t, dir, "tool", "2.0.0", 2, key)
+	for _, f := range []string{v1, v2, tool} {
+		if _, err := a.client(t, "alice").Push(ctx, f, "acme", hubclient.PushOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, v := range [][2]string{{"app", "1.0.0"}, {"app", "1.1.0"}, {"tool", "2.0.0"}} {
+		if _, err := a.client(t, "bob").Approve(ctx, "acme", v[0], v[1], ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	aRoot := a.client(t, "root")
+
+	full := filepath.Join(dir, "full.tar")
+	m, err := aRoot.Export(ctx, full, hubclient.ExportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sumPackages, sumBlobs int64
+	for _, e := range m.Packages {
+		sumPackages += e.Size
+	}
+	seen := map[string]bool{}
+	for _, bl := range m.Blobs {
+		if seen[bl.Digest] {
+			t.Fatalf("blob %s listed twice", bl.Digest)
+		}
+		seen[bl.Digest] = true
+		sumBlobs += bl.Size
+	}
+	if len(m.Packages) != 3 || len(m.Omitted) != 0 || sumBlobs >= sumPackages-2*2048 {
+		t.Fatalf("full export: %d packages, %d omitted, %d bytes of blobs for %d bytes of packages: the shared layers are not stored once", len(m.Packages), len(m.Omitted), sumBlobs, sumPackages)
+	}
+	if n := countMembers(t, full, "blobs/"); n != len(m.Blobs) {
+		t.Fatalf("%d blob members, the manifest lists %d", n, len(m.Blobs))
+	}
+
+	// B holds 1.0.0 (pushed there directly); its inventory lists it.
+	if _, err := b.client(t, "alice").Push(ctx, v1, "acme", hubclient.PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	bRoot := b.client(t, "root")
+	if _, err := b.client(t, "alice").Inventory(ctx); !errors.Is(err, hub.ErrForbidden) {
+		t.Fatalf("alice reading the inventory: %v", err)
+	}
+	inv, err := bRoot.Inventory(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	invFile := filepath.Join(dir, "inv.json")
+	data, _ := json.Marshal(inv)
+	os.WriteFile(invFile, data, 0o600)
+	against, err := hubclient.ReadInventory(invFile)
+	if err != nil || len(against.Blobs) < 5 {
+		t.Fatalf("inventory: %v %+v", err, against)
+	}
+	delta := filepath.Join(dir, "delta.tar")
+	dm, err := aRoot.Export(ctx, delta, hubclient.ExportOptions{Against: against})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := map[string]bool{}
+	for _, d := range against.Blobs {
+		held[d] = true
+	}
+	var carried int64
+	for _, bl := range dm.Blobs {
+		if held[bl.Digest] {
+			t.Fatalf("the export against B carries %s, which B holds", bl.Digest)
+		}
+		carried += bl.Size
+	}
+	if len(dm.Omitted) != len(against.Blobs) || carried >= sumBlobs {
+		t.Fatalf("against B: %d omitted (B holds %d), %d bytes carried of %d", len(dm.Omitted), len(against.Blobs), carried, sumBlobs)
+	}
+
+	// An empty hub lacks what the export left out: refused, naming a
+	// blob, nothing stored.
+	c := newTestHub(t, hub.Options{TrustDir: trust})
+	_, err = c.client(t, "root").Import(ctx, delta)
+	if !errors.Is(err, hub.ErrInvalid) || !strings.Contains(err.Error(), dm.Omitted[0].Digest) || !strings.Contains(err.Error(), "skiff hub inventory") {
+		t.Fatalf("importing a delta into a hub lacking its base: %v", err)
+	}
+	if ps, _ := c.hub.Store().Packages(ctx, hub.PackageQuery{}); len(ps) != 0 {
+		t.Fatalf("a refused import stored %+v", ps)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(c.root, "tmp")); len(ents) != 0 {
+		t.Fatalf("temporary files left: %v", ents)
+	}
+
+	// B imports it: its own reviewers approve; the pulled archive is
+	// the one pushed to A.
+	res, err := bRoot.Import(ctx, delta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := map[string]string{}
+	for _, p := range res.Packages {
+		status[p.Package] = p.Status
+	}
+	if status["acme/app:1.1.0"] != hub.StatusPending || status["acme/tool:2.0.0"] != hub.StatusPending || status["acme/app:1.0.0"] != hub.StatusPending {
+		t.Fatalf("import against B: %+v", res.Packages)
+	}
+	for _, v := range [][2]string{{"app", "1.1.0"}, {"tool", "2.0.0"}} {
+		if _, err := b.client(t, "bob").Approve(ctx, "acme", v[0], v[1], "mirrored"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, want := range map[string]string{"1.1.0": v2} {
+		out := filepath.Join(dir, "pulled-"+name+".skiff")
+		if _, err := b.client(t, "carol").Pull(ctx, "acme", "app", name, out, hubclient.PullOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		w, _ := os.ReadFile(want)
+		g, _ := os.ReadFile(out)
+		if !bytes.Equal(w, g) {
+			t.Fatalf("app %s pulled from B differs from the archive pushed to A", name)
+		}
+	}
+	if rep, err := hub.Check(ctx, hub.CheckOptions{Root: b.root}); err != nil {
+		t.Fatalf("check of B after the import: %v %+v", err, rep)
+	}
+}
+
+// countMembers counts the members of a tar file whose name has prefix.
+func countMembers(t *testing.T, file, prefix string) int {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	n := 0
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return n
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(h.Name, prefix) {
+			n++
+		}
+	}
+}
+
 func mustPackage(t *testing.T, th *testHub, owner, name, version string) *hub.Package {
 	t.Helper()
 	p, err := th.hub.Store().Package(th.ctx, owner, name, version)
@@ -311,7 +472,7 @@ func mustPackage(t *testing.T, th *testHub, owner, name, version string) *hub.Pa
 }
 
 // tamperExport copies an export, flipping one byte in the middle of each
-// package entry.
+// blob.
 func tamperExport(t *testing.T, in, out string) {
 	t.Helper()
 	data, err := os.ReadFile(in)
@@ -319,7 +480,7 @@ func tamperExport(t *testing.T, in, out string) {
 		t.Fatal(err)
 	}
 	data = rewriteTar(t, data, func(m member) []member {
-		if strings.HasSuffix(m.h.Name, ".skiff") {
+		if strings.HasPrefix(m.h.Name, "blobs/") {
 			m.b[len(m.b)/2] ^= 0xff
 		}
 		return []member{m}

@@ -96,7 +96,7 @@ func FreshSchema(t *testing.T, url string) string {
 
 // TrustedKey returns a signing key and a trust directory holding its
 // public key.
-func TrustedKey(t *testing.T) (*sign.PrivateKey, string) {
+func TrustedKey(t testing.TB) (*sign.PrivateKey, string) {
 	t.Helper()
 	key, err := sign.GenerateKey()
 	if err != nil {
@@ -118,7 +118,7 @@ type Server interface {
 
 // Serve serves h on 127.0.0.1 until the test ends (then closes it) and
 // returns its host:port.
-func Serve(t *testing.T, h Server) string {
+func Serve(t testing.TB, h Server) string {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(func() {
@@ -129,7 +129,7 @@ func Serve(t *testing.T, h Server) string {
 }
 
 // Push stores b in s and returns its descriptor.
-func Push(t *testing.T, s *memory.Store, mediaType string, b []byte) ocispec.Descriptor {
+func Push(t testing.TB, s *memory.Store, mediaType string, b []byte) ocispec.Descriptor {
 	t.Helper()
 	d := content.NewDescriptorFromBytes(mediaType, b)
 	d.Data = nil
@@ -140,7 +140,7 @@ func Push(t *testing.T, s *memory.Store, mediaType string, b []byte) ocispec.Des
 }
 
 // PushJSON stores v as JSON in s and returns its descriptor.
-func PushJSON(t *testing.T, s *memory.Store, mediaType string, v any) ocispec.Descriptor {
+func PushJSON(t testing.TB, s *memory.Store, mediaType string, v any) ocispec.Descriptor {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -152,7 +152,7 @@ func PushJSON(t *testing.T, s *memory.Store, mediaType string, v any) ocispec.De
 // WriteArchive assembles the package d of images and layers from s,
 // writes it to dir/NAME-VERSION.skiff and, unless key is nil, signs it.
 // It returns the archive's path.
-func WriteArchive(t *testing.T, s *memory.Store, d *bundle.Description, images []ocispec.Descriptor, layers []bundle.Layer, dir string, key *sign.PrivateKey) string {
+func WriteArchive(t testing.TB, s *memory.Store, d *bundle.Description, images []ocispec.Descriptor, layers []bundle.Layer, dir string, key *sign.PrivateKey) string {
 	t.Helper()
 	ctx := context.Background()
 	root, err := bundle.Assemble(ctx, s, d, images, layers)
@@ -181,14 +181,25 @@ func WriteArchive(t *testing.T, s *memory.Store, d *bundle.Description, images [
 // unless key is nil.
 func Archive(t *testing.T, dir, name, version string, seed uint64, key *sign.PrivateKey) string {
 	t.Helper()
-	s := memory.New()
 	rnd := mrand.New(mrand.NewPCG(seed, 7))
-	var layers []ocispec.Descriptor
+	var layers [][]byte
 	for range 2 {
 		b := make([]byte, 2048)
 		for i := range b {
 			b[i] = byte(rnd.Uint32())
 		}
+		layers = append(layers, b)
+	}
+	return ArchiveOf(t, dir, name, version, layers, key)
+}
+
+// ArchiveOf writes a package archive into dir like [Archive], its one
+// image made of the given layers.
+func ArchiveOf(t testing.TB, dir, name, version string, layerData [][]byte, key *sign.PrivateKey) string {
+	t.Helper()
+	s := memory.New()
+	var layers []ocispec.Descriptor
+	for _, b := range layerData {
 		layers = append(layers, Push(t, s, ocispec.MediaTypeImageLayerGzip, b))
 	}
 	cfg := PushJSON(t, s, ocispec.MediaTypeImageConfig, ocispec.Image{Platform: ocispec.Platform{OS: "linux", Architecture: "amd64"}})
