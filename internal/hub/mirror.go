@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -186,39 +185,6 @@ func (h *Hub) Inventory(ctx context.Context, actor string) (*Inventory, error) {
 		return nil, err
 	}
 	return &Inventory{Format: hubapi.InventoryFormat, Created: h.o.Now().UTC(), Blobs: blobs}, nil
-}
-
-// publishedDigests lists every digest recorded for a pending, approved
-// or blocked package, sorted.
-func (s *Store) publishedDigests(ctx context.Context) ([]string, error) {
-	rows, err := s.rows(ctx, s.db, `SELECT DISTINCT d.digest FROM package_digests d JOIN packages p ON p.id = d.package_id WHERE p.status IN (?, ?, ?) ORDER BY d.digest`, StatusPending, StatusApproved, StatusBlocked)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []string{}
-	for rows.Next() {
-		var d string
-		if err := rows.Scan(&d); err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
-}
-
-// repositoryHolding returns a repository of a pending, approved or
-// blocked package whose recorded content includes digest d ("" if none).
-func (s *Store) repositoryHolding(ctx context.Context, d string) (string, error) {
-	var owner, name string
-	err := s.row(ctx, s.db, `SELECT p.owner, p.name FROM package_digests d JOIN packages p ON p.id = d.package_id WHERE d.digest = ? AND p.status IN (?, ?, ?) ORDER BY p.id LIMIT 1`, d, StatusPending, StatusApproved, StatusBlocked).Scan(&owner, &name)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
-	}
-	if err != nil {
-		return "", err
-	}
-	return owner + "/" + name, nil
 }
 
 // ImportOptions configures [Hub.Import].
