@@ -145,8 +145,9 @@ type Lifecycle struct {
 	PreDelete   []Step `json:"preDelete,omitempty"`
 }
 
-// Step is one lifecycle action: apply a manifest component, or wait for a
-// resource to become ready.
+// Step is one lifecycle action: apply a manifest component, wait for a
+// resource to become ready, run a command on the machine running skiff,
+// or run a Kubernetes Job from a carried image.
 type Step struct {
 	// Name says what the step does; it is shown in progress output.
 	Name string `json:"name"`
@@ -154,8 +155,51 @@ type Step struct {
 	Apply string `json:"apply,omitempty"`
 	// Wait is "kind/name" (optionally "namespace/kind/name") to wait for.
 	Wait string `json:"wait,omitempty"`
+	// Run runs a command on the machine running skiff; install, upgrade
+	// and uninstall refuse it unless the operator allows commands.
+	Run *RunStep `json:"run,omitempty"`
+	// Job runs a Kubernetes Job from an image the package carries.
+	Job *JobStep `json:"job,omitempty"`
 	// Timeout is a Go duration; defaults to 5m.
 	Timeout string `json:"timeout,omitempty"`
+}
+
+// RunStep is a command run on the machine running skiff, in a directory
+// holding the package's carried files.
+type RunStep struct {
+	// Command is the program: a path into the package's files
+	// (./bin/seed.sh), an absolute path, or a name looked up in PATH.
+	// With Shell it is a script for /bin/sh -c.
+	Command string `json:"command"`
+	// Args are passed to the program as they are (no shell expansion);
+	// with Shell they are the script's $1, $2, ...
+	Args []string `json:"args,omitempty"`
+	// Shell runs Command with /bin/sh -c.
+	Shell bool `json:"shell,omitempty"`
+	// Dir is the working directory inside the files directory; default
+	// the files directory itself.
+	Dir string `json:"dir,omitempty"`
+	// Env are extra environment variables.
+	Env map[string]string `json:"env,omitempty"`
+}
+
+// JobStep is a Kubernetes Job run to completion.
+type JobStep struct {
+	// Image is the image the Job runs; it is carried in the package and
+	// relocated to the site registry at install.
+	Image string `json:"image"`
+	// Command replaces the image's entrypoint; Args its arguments.
+	Command []string `json:"command,omitempty"`
+	Args    []string `json:"args,omitempty"`
+	// Env are environment variables of the container.
+	Env map[string]string `json:"env,omitempty"`
+	// Namespace to run the Job in; default the install namespace.
+	Namespace string `json:"namespace,omitempty"`
+	// ServiceAccount the Job's pod runs as; default the namespace's
+	// default service account.
+	ServiceAccount string `json:"serviceAccount,omitempty"`
+	// Retries is the Job's backoffLimit; default 0 (one attempt).
+	Retries int32 `json:"retries,omitempty"`
 }
 
 // NetworkPolicy configures generated NetworkPolicies.

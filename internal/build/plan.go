@@ -200,6 +200,22 @@ func NewPlan(ctx context.Context, o PlanOptions) (*Plan, error) {
 		}
 		p.Manifests = append(p.Manifests, PlannedManifests{Name: m.Name, Namespace: m.Namespace, YAML: y, Images: found})
 	}
+	// Images of lifecycle Job steps are carried too; install relocates
+	// them when it creates the Job.
+	if l := s.Lifecycle; l != nil {
+		for _, steps := range [][]v1alpha1.Step{l.PreInstall, l.PostInstall, l.PreUpgrade, l.PostUpgrade, l.PreDelete} {
+			for _, st := range steps {
+				if st.Job == nil {
+					continue
+				}
+				n, err := images.Normalize(st.Job.Image)
+				if err != nil {
+					return nil, fmt.Errorf("lifecycle step %q: image: %w", st.Name, err)
+				}
+				all[n], referenced[n] = true, true
+			}
+		}
+	}
 	for ref := range all {
 		p.Images = append(p.Images, ref)
 		if !referenced[ref] {

@@ -48,6 +48,7 @@ type deployFlags struct {
 	dryRun      bool
 	kubeVersion string
 	takeOwner   bool
+	allowCmds   bool
 	// upgrade only
 	allowDowngrade bool
 	reuseValues    bool
@@ -74,6 +75,11 @@ func (f *deployFlags) add(cmd *cobra.Command) {
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print the relocated manifests; change nothing")
 	fl.StringVar(&f.kubeVersion, "kube-version", "", "Kubernetes version --dry-run and diff render the charts for (default: the one the package was built for)")
 	fl.BoolVar(&f.takeOwner, "take-ownership", false, "adopt objects and Helm releases that exist but belong to another deployment or were not made by Skiff")
+}
+
+// addCommands adds --allow-commands (install and upgrade).
+func (f *deployFlags) addCommands(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&f.allowCmds, "allow-commands", false, "let the package's lifecycle steps run commands on this machine (skiff inspect lists them)")
 }
 
 // addUpgrade adds the flags only upgrade has.
@@ -116,7 +122,7 @@ func (f *deployFlags) open(a *app, cmd *cobra.Command, path string) (*install.Pa
 		SkipLoad: f.skipLoad, Values: vals, Set: f.sets, Timeout: f.timeout, NoWait: f.noWait,
 		Atomic: f.atomic, DryRun: f.dryRun, TakeOwnership: f.takeOwner, DryRunOut: a.streams.Out, Logger: a.log,
 		AllowDowngrade: f.allowDowngrade, ReuseValues: f.reuseValues, ResetValues: f.resetValues,
-		InstallMissing: f.installMissing, KubeVersion: f.kubeVersion,
+		InstallMissing: f.installMissing, KubeVersion: f.kubeVersion, AllowCommands: f.allowCmds,
 	}
 	if o.Gate, err = f.gf.gate(a); err != nil {
 		p.Close()
@@ -154,6 +160,10 @@ func (a *app) deployProgress() (func(install.Event), func()) {
 	return func(e install.Event) {
 			if e.Push != nil {
 				bp.event(*e.Push)
+				return
+			}
+			if e.Step == "output" {
+				a.status("%s", e.Message) // a command's output, shown with any --progress
 				return
 			}
 			if e.Message != "" && !bp.none {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -20,6 +21,8 @@ server-side applies every object in a dry run and compares the result with
 the live object: drift and objects deleted out of band show, as do objects
 the deployment has and the package lacks. Nothing is pushed or applied.
 An existing deployment needs no --registry (the recorded one is used).
+The command and Job lifecycle steps the operation would run are listed
+after the changes (they do not count as changes).
 Exit code 2 means there are changes.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -32,23 +35,45 @@ Exit code 2 means there are changes.`,
 			if err != nil {
 				return err
 			}
-			for _, c := range changes {
-				if c.Component == "" {
-					fmt.Fprintf(a.streams.Out, "%s: %s\n", c.Op, c.Object)
-					continue
-				}
-				fmt.Fprintf(a.streams.Out, "%s %s: %s\n", c.Op, c.Component, c.Object)
-				if c.Diff != "" {
-					fmt.Fprint(a.streams.Out, c.Diff)
-				}
-			}
-			if len(changes) == 0 {
-				fmt.Fprintln(a.streams.Out, "no changes")
+			n := printChanges(a.streams.Out, changes)
+			if n == 0 {
 				return nil
 			}
-			return &ExitError{Code: exitChanges, Err: fmt.Errorf("%d objects would change", len(changes))}
+			return &ExitError{Code: exitChanges, Err: fmt.Errorf("%d objects would change", n)}
 		},
 	}
 	f.add(cmd)
 	return cmd
+}
+
+// printChanges writes what diff found: the object changes, then the
+// lifecycle steps that would run; it returns the number of changes.
+func printChanges(w io.Writer, changes []install.Change) int {
+	n := 0
+	var steps []install.Change
+	for _, c := range changes {
+		if c.IsStep() {
+			steps = append(steps, c)
+			continue
+		}
+		n++
+		if c.Component == "" {
+			fmt.Fprintf(w, "%s: %s\n", c.Op, c.Object)
+			continue
+		}
+		fmt.Fprintf(w, "%s %s: %s\n", c.Op, c.Component, c.Object)
+		if c.Diff != "" {
+			fmt.Fprint(w, c.Diff)
+		}
+	}
+	if n == 0 {
+		fmt.Fprintln(w, "no changes")
+	}
+	if len(steps) > 0 {
+		fmt.Fprintf(w, "\nlifecycle steps that would run:\n")
+		for _, c := range steps {
+			fmt.Fprintf(w, "  %s %s: %s\n", c.Op, c.Component, c.Object)
+		}
+	}
+	return n
 }

@@ -3,6 +3,8 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -82,6 +84,10 @@ func newInspect(a *app) *cobra.Command {
 				}
 				w.Flush()
 			}
+			if steps := install.LifecycleSteps(d); len(steps) > 0 {
+				fmt.Fprintln(a.streams.Out, "\nLIFECYCLE")
+				printLifecycle(a.streams.Out, steps)
+			}
 			if len(d.Files) > 0 {
 				fmt.Fprintln(a.streams.Out, "\nFILES")
 				for _, f := range d.Files {
@@ -107,4 +113,19 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// printLifecycle lists lifecycle steps as a table; commands are marked as
+// running on this machine.
+func printLifecycle(out io.Writer, steps []install.PlannedStep) {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "PHASE\tSTEP\tKIND\tTIMEOUT\tDOES")
+	for _, st := range steps {
+		what := st.What
+		if st.Kind == "run" {
+			what += " (on this machine: needs --allow-commands)"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", st.Phase, st.Name, st.Kind, orDash(st.Timeout), what)
+	}
+	w.Flush()
 }

@@ -140,6 +140,7 @@ func newDeploy(a *app, v deployVerb) *cobra.Command {
 	}
 	out = addFormat(cmd, "")
 	f.add(cmd)
+	f.addCommands(cmd)
 	if v.upgrade {
 		f.addUpgrade(cmd)
 	}

@@ -59,7 +59,7 @@ func newRollback(a *app) *cobra.Command {
 
 func newUninstall(a *app) *cobra.Command {
 	var cf clusterFlags
-	var keep, force, deleteCRDs bool
+	var keep, force, deleteCRDs, allowCmds bool
 	var timeout time.Duration
 	var out *formatFlag
 	cmd := &cobra.Command{
@@ -68,7 +68,7 @@ func newUninstall(a *app) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			progress, done := a.deployProgress()
-			err := install.Uninstall(cmd.Context(), cf.namespace, args[0], install.UninstallOptions{Cluster: cf.cluster(), KeepHistory: keep, Force: force, DeleteCRDs: deleteCRDs, Timeout: timeout, Progress: progress, Logger: a.log})
+			err := install.Uninstall(cmd.Context(), cf.namespace, args[0], install.UninstallOptions{Cluster: cf.cluster(), KeepHistory: keep, Force: force, DeleteCRDs: deleteCRDs, Timeout: timeout, AllowCommands: allowCmds, Progress: progress, Logger: a.log})
 			done()
 			if err != nil {
 				return err
@@ -90,6 +90,7 @@ func newUninstall(a *app) *cobra.Command {
 	cmd.Flags().BoolVar(&force, "force", false, "uninstall even if other deployments depend on it")
 	cmd.Flags().BoolVar(&deleteCRDs, "delete-crds", false, "also delete the CustomResourceDefinitions the deployment brought, and with them EVERY custom resource of their kinds in the cluster, whoever made it (without it CRDs are never deleted)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "deletion timeout")
+	cmd.Flags().BoolVar(&allowCmds, "allow-commands", false, "let the deployment's preDelete steps run commands on this machine")
 	return cmd
 }
 

@@ -359,6 +359,7 @@ func (s *session) rollback(ctx context.Context, target, cur *release.Record) (*r
 	}
 	rec := *target
 	rec.Components = nil
+	rec.Steps = nil // a rollback runs no steps
 	rec.Revision = latest.Revision + 1
 	rec.Status = release.StatusPendingRollback
 	rec.Description = fmt.Sprintf("rollback to %d", target.Revision)

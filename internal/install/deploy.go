@@ -83,6 +83,10 @@ type Options struct {
 	// belong to another deployment or were not made by Skiff; without it
 	// they are refused.
 	TakeOwnership bool
+	// AllowCommands lets lifecycle steps run commands on this machine
+	// (run steps); without it an operation that has any is refused before
+	// it changes anything.
+	AllowCommands bool
 	// KubeVersion is the Kubernetes version dry runs and diffs render for;
 	// empty means the version the package was built for.
 	KubeVersion string
@@ -132,6 +136,8 @@ type session struct {
 	// cur is the record under construction; namespaces created are
 	// recorded in it.
 	cur *release.Record
+	// ws is where command steps run; removed by close.
+	ws *workspace
 }
 
 func (o *Options) defaults(d *bundle.Description) {
@@ -182,7 +188,7 @@ func open(ctx context.Context, o Options) (*session, error) {
 // the gate, then either do the dry run or install missing dependencies
 // and open a session. A nil session means the operation is over: err is
 // its outcome (nil after a successful dry run).
-func begin(ctx context.Context, p *Package, o *Options) (*session, error) {
+func begin(ctx context.Context, p *Package, o *Options, upgrade bool) (*session, error) {
 	o.defaults(p.Description)
 	// Values that do not route or parse fail before anything is recorded.
 	if _, err := splitValues(p.Description, o.Values, o.Set); err != nil {
@@ -196,6 +202,13 @@ func begin(ctx context.Context, p *Package, o *Options) (*session, error) {
 	if o.DryRun {
 		return nil, dryRun(ctx, p, *o)
 	}
+	lc, err := lifecycleOf(p.Description, upgrade)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkCommands(o.AllowCommands, lc.pre, lc.post); err != nil {
+		return nil, err
+	}
 	if err := ensureDependencies(ctx, p, *o); err != nil {
 		return nil, err
 	}
@@ -203,6 +216,7 @@ func begin(ctx context.Context, p *Package, o *Options) (*session, error) {
 }
 
 func (s *session) close() {
+	s.ws.remove()
 	if s.unlock != nil {
 		_ = s.unlock(context.Background())
 	}
@@ -210,7 +224,7 @@ func (s *session) close() {
 
 // Install installs a package as a new deployment.
 func Install(ctx context.Context, p *Package, o Options) (*Result, error) {
-	s, err := begin(ctx, p, &o)
+	s, err := begin(ctx, p, &o, false)
 	if s == nil {
 		return nil, err
 	}
@@ -283,7 +297,7 @@ func Upgrade(ctx context.Context, p *Package, o Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	s, err := begin(ctx, p, &o)
+	s, err := begin(ctx, p, &o, true)
 	if s == nil {
 		return nil, err
 	}

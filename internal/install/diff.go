@@ -23,7 +23,9 @@ import (
 // Change is what an upgrade would do to one object.
 type Change struct {
 	// Op is "add", "remove" or "change" for an object; "downgrade" (with
-	// no Component) when the package is older than the deployed one.
+	// no Component) when the package is older than the deployed one;
+	// "run" or "job" for a lifecycle step that would run a command on
+	// this machine or a Job (Component is the phase, Object the step).
 	Op        string
 	Component string
 	Object    string
@@ -153,8 +155,31 @@ func Diff(ctx context.Context, p *Package, o Options) ([]Change, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(pkg, changes...), nil
+	return append(append(pkg, changes...), StepChanges(d, cur != nil)...), nil
 }
+
+// StepChanges lists the command and Job steps an install (upgrade false)
+// or upgrade of d would run.
+func StepChanges(d *bundle.Description, upgrade bool) []Change {
+	ph := []string{"preInstall", "postInstall"}
+	if upgrade {
+		ph = []string{"preUpgrade", "postUpgrade"}
+	}
+	var out []Change
+	for _, st := range LifecycleSteps(d, ph...) {
+		switch st.Kind {
+		case stepKindRun:
+			out = append(out, Change{Op: st.Kind, Component: st.Phase, Object: fmt.Sprintf("step %q: %s (on this machine; needs --allow-commands)", st.Name, st.What)})
+		case stepKindJob:
+			out = append(out, Change{Op: st.Kind, Component: st.Phase, Object: fmt.Sprintf("step %q: %s", st.Name, st.What)})
+		}
+	}
+	return out
+}
+
+// IsStep reports whether c is a lifecycle step that would run rather than
+// a change to an object.
+func (c Change) IsStep() bool { return c.Op == stepKindRun || c.Op == stepKindJob }
 
 // desired are the objects one component would apply, and how.
 type desired struct {

@@ -3,7 +3,6 @@ package install
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/skiffhq/skiff/api/v1alpha1"
 	"github.com/skiffhq/skiff/internal/bundle"
@@ -13,7 +12,7 @@ import (
 
 // lifecycle is what a package's lifecycle steps mean for one operation.
 type lifecycle struct {
-	pre, post []v1alpha1.Step
+	pre, post phaseSteps
 	preDelete []v1alpha1.Step
 	// components are the manifest sets named by any step's apply: they
 	// are applied only by their steps, never by the regular flow.
@@ -29,9 +28,9 @@ func lifecycleOf(d *bundle.Description, upgrade bool) (*lifecycle, error) {
 		return lc, nil
 	}
 	l := d.Spec.Lifecycle
-	lc.pre, lc.post = l.PreInstall, l.PostInstall
+	lc.pre, lc.post = phaseSteps{"preInstall", toSteps(l.PreInstall)}, phaseSteps{"postInstall", toSteps(l.PostInstall)}
 	if upgrade {
-		lc.pre, lc.post = l.PreUpgrade, l.PostUpgrade
+		lc.pre, lc.post = phaseSteps{"preUpgrade", toSteps(l.PreUpgrade)}, phaseSteps{"postUpgrade", toSteps(l.PostUpgrade)}
 	}
 	lc.preDelete = l.PreDelete
 	sets := map[string]bool{}
@@ -49,7 +48,7 @@ func lifecycleOf(d *bundle.Description, upgrade bool) (*lifecycle, error) {
 			lc.components[st.Apply] = true
 		}
 	}
-	for _, st := range append(append([]v1alpha1.Step(nil), lc.pre...), lc.post...) {
+	for _, st := range append(append([]release.Step(nil), lc.pre.steps...), lc.post.steps...) {
 		if st.Apply != "" {
 			lc.now[st.Apply] = true
 		}
@@ -57,9 +56,10 @@ func lifecycleOf(d *bundle.Description, upgrade bool) (*lifecycle, error) {
 	return lc, nil
 }
 
-// runSteps runs steps in order: apply a manifest set, or wait for an object.
-func (s *session) runSteps(ctx context.Context, p *Package, steps []v1alpha1.Step, rec, prev *release.Record, post func([]byte) ([]byte, error)) error {
-	for _, st := range steps {
+// runSteps runs the steps of a phase in order: apply a manifest set,
+// wait for an object, run a command on this machine or a Job.
+func (s *session) runSteps(ctx context.Context, p *Package, ph phaseSteps, rec, prev *release.Record, post func([]byte) ([]byte, error)) error {
+	for _, st := range ph.steps {
 		s.o.emit(Event{Step: "lifecycle", Component: st.Apply, Message: "step " + st.Name})
 		switch {
 		case st.Apply != "":
@@ -71,9 +71,15 @@ func (s *session) runSteps(ctx context.Context, p *Package, steps []v1alpha1.Ste
 				return fmt.Errorf("lifecycle step %q: %w", st.Name, err)
 			}
 		case st.Wait != "":
-			if err := s.waitStep(ctx, release.Step{Name: st.Name, Wait: st.Wait, Timeout: st.Timeout}); err != nil {
+			if err := s.waitStep(ctx, st); err != nil {
 				return err
 			}
+		case st.Run != nil:
+			if err := s.runCommand(ctx, p, ph.name, st, rec); err != nil {
+				return err
+			}
+		case st.Job != nil:
+			return fmt.Errorf("lifecycle step %q: job steps need a newer skiff", st.Name)
 		}
 	}
 	return nil
@@ -81,13 +87,9 @@ func (s *session) runSteps(ctx context.Context, p *Package, steps []v1alpha1.Ste
 
 // waitStep waits for the object a step names.
 func (s *session) waitStep(ctx context.Context, st release.Step) error {
-	timeout := 5 * time.Minute
-	if st.Timeout != "" {
-		d, err := time.ParseDuration(st.Timeout)
-		if err != nil {
-			return fmt.Errorf("lifecycle step %q: timeout %q: %w", st.Name, st.Timeout, err)
-		}
-		timeout = d
+	timeout, err := stepTimeout(st)
+	if err != nil {
+		return err
 	}
 	ref, err := s.kc.ResolveRef(ctx, st.Wait, s.o.Namespace)
 	if err != nil {
@@ -131,8 +133,9 @@ func (s *session) recordLifecycle(ctx context.Context, p *Package, lc *lifecycle
 		rec.Components = append(rec.Components, release.Component{Name: name, Kind: kindManifests, Namespace: ns, Manifest: string(y), Deferred: true})
 	}
 	rec.PreDelete = nil
-	for _, st := range lc.preDelete {
-		rec.PreDelete = append(rec.PreDelete, release.Step{Name: st.Name, Apply: st.Apply, Wait: st.Wait, Timeout: st.Timeout})
+	rec.PreDelete = toSteps(lc.preDelete)
+	if len(rec.PreDelete) == 0 {
+		rec.PreDelete = nil
 	}
 	return s.save(ctx, rec)
 }
@@ -141,8 +144,20 @@ func (s *session) recordLifecycle(ctx context.Context, p *Package, lc *lifecycle
 // anything. Components it applies are marked applied in rec's copy so
 // that the uninstall deletes them afterwards.
 func (s *session) runPreDelete(ctx context.Context, rec *release.Record) error {
+	if err := checkCommands(s.o.AllowCommands, phaseSteps{"preDelete", rec.PreDelete}); err != nil {
+		return err
+	}
 	for _, st := range rec.PreDelete {
 		s.o.emit(Event{Step: "lifecycle", Component: st.Apply, Message: "step " + st.Name})
+		if st.Run != nil {
+			if err := s.runCommand(ctx, nil, "preDelete", st, rec); err != nil {
+				return err
+			}
+			continue
+		}
+		if st.Job != nil {
+			return fmt.Errorf("preDelete step %q: job steps need a newer skiff", st.Name)
+		}
 		if st.Apply != "" {
 			i := -1
 			for j := range rec.Components {

@@ -122,7 +122,11 @@ type UninstallOptions struct {
 	DeleteCRDs bool
 	Timeout    time.Duration
 	NoWait     bool
-	Progress   func(Event)
+	// AllowCommands lets preDelete steps run commands on this machine;
+	// without it an uninstall that has any is refused (with Force, the
+	// steps are skipped and the uninstall goes on).
+	AllowCommands bool
+	Progress      func(Event)
 	// Logger receives Helm's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -130,7 +134,7 @@ type UninstallOptions struct {
 // Uninstall removes everything a deployment created and its records
 // (or marks them uninstalled with KeepHistory).
 func Uninstall(ctx context.Context, ns, deployment string, o UninstallOptions) error {
-	opts := Options{Deployment: deployment, Namespace: ns, Cluster: o.Cluster, Timeout: o.Timeout, NoWait: o.NoWait, Progress: o.Progress, Logger: o.Logger}
+	opts := Options{Deployment: deployment, Namespace: ns, Cluster: o.Cluster, Timeout: o.Timeout, NoWait: o.NoWait, AllowCommands: o.AllowCommands, Progress: o.Progress, Logger: o.Logger}
 	opts.defaults(nil)
 	s, err := open(ctx, opts)
 	if err != nil {

@@ -7,6 +7,8 @@ package release
 import (
 	"fmt"
 	"time"
+
+	"github.com/skiffhq/skiff/api/v1alpha1"
 )
 
 // Status is the state of one revision.
@@ -89,7 +91,10 @@ type Record struct {
 	// uninstall removes each once nothing else is in it.
 	Namespaces []string `json:"namespaces,omitempty"`
 	// PreDelete are the package's preDelete lifecycle steps.
-	PreDelete   []Step    `json:"preDelete,omitempty"`
+	PreDelete []Step `json:"preDelete,omitempty"`
+	// Steps are the command and Job lifecycle steps this operation ran,
+	// in order: what ran and how it ended, never its output.
+	Steps       []StepRun `json:"steps,omitempty"`
 	Description string    `json:"description,omitempty"`
 	Created     time.Time `json:"created"`
 	Updated     time.Time `json:"updated"`
@@ -134,10 +139,36 @@ type Component struct {
 // Step is a lifecycle step kept in a record for a later operation
 // (the preDelete steps run by uninstall).
 type Step struct {
-	Name    string `json:"name"`
-	Apply   string `json:"apply,omitempty"`
-	Wait    string `json:"wait,omitempty"`
-	Timeout string `json:"timeout,omitempty"`
+	Name    string            `json:"name"`
+	Apply   string            `json:"apply,omitempty"`
+	Wait    string            `json:"wait,omitempty"`
+	Run     *v1alpha1.RunStep `json:"run,omitempty"`
+	Job     *v1alpha1.JobStep `json:"job,omitempty"`
+	Timeout string            `json:"timeout,omitempty"`
+}
+
+// StepRun is one command or Job step an operation ran.
+type StepRun struct {
+	// Phase is the lifecycle list the step is in (preInstall, ...).
+	Phase string `json:"phase"`
+	Name  string `json:"name"`
+	// Kind is "run" (a command on the operator's machine) or "job".
+	Kind string `json:"kind"`
+	// Command is what ran: the command line of a run step, the image
+	// (relocated) of a Job.
+	Command string `json:"command"`
+	// Result is "running" (the operation died during the step),
+	// "succeeded", "failed" or "timed out".
+	Result string `json:"result"`
+	// ExitCode is a command's exit status (-1 when it did not exit, such
+	// as killed at its timeout); 0 for Jobs.
+	ExitCode int `json:"exitCode"`
+	// Job is namespace/name of a Job kept after it failed, for
+	// inspection; uninstall removes it.
+	Job      string        `json:"job,omitempty"`
+	Started time.Time `json:"started"`
+	// Duration is how long it ran, as a Go duration ("1.52s").
+	Duration string `json:"duration,omitempty"`
 }
 
 // Object identifies one object in the cluster; it has the fields of
@@ -180,6 +211,7 @@ func (r *Record) Clone() *Record {
 	c.SealedValues = append([]SealedValues(nil), r.SealedValues...)
 	c.Dependencies = append([]string(nil), r.Dependencies...)
 	c.PreDelete = append([]Step(nil), r.PreDelete...)
+	c.Steps = append([]StepRun(nil), r.Steps...)
 	c.Namespaces = append([]string(nil), r.Namespaces...)
 	return &c
 }

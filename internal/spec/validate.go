@@ -522,16 +522,25 @@ func (v *validator) steps(p string, steps []v1alpha1.Step, manifests map[string]
 		if strings.TrimSpace(st.Name) == "" {
 			v.addf(sp+".name", "step name is required: say what the step does")
 		}
+		var set []string
+		for _, f := range []struct {
+			name string
+			on   bool
+		}{{"apply", st.Apply != ""}, {"wait", st.Wait != ""}, {"run", st.Run != nil}, {"job", st.Job != nil}} {
+			if f.on {
+				set = append(set, f.name)
+			}
+		}
 		switch {
-		case st.Apply == "" && st.Wait == "":
-			v.addf(sp, "step does nothing: set apply (a manifest name) or wait (kind/name)")
-		case st.Apply != "" && st.Wait != "":
-			v.addf(sp, "step sets both apply and wait: split it into two steps")
+		case len(set) == 0:
+			v.addf(sp, "step does nothing: set apply (a manifest name), wait (kind/name), run (a command on this machine) or job (a Job from a carried image)")
+		case len(set) > 1:
+			v.addf(sp, "step sets %s: a step does one thing, split it into %d steps", strings.Join(set, " and "), len(set))
 		case st.Apply != "":
 			if !manifests[st.Apply] {
 				v.addf(sp+".apply", "apply names %q, which is not a manifest in this package%s", st.Apply, knownList("manifests", st.Apply, manifests))
 			}
-		default:
+		case st.Wait != "":
 			parts := strings.Split(st.Wait, "/")
 			ok := len(parts) == 2 || len(parts) == 3
 			for _, part := range parts {
@@ -542,6 +551,10 @@ func (v *validator) steps(p string, steps []v1alpha1.Step, manifests map[string]
 			if !ok {
 				v.addf(sp+".wait", "wait %q is not kind/name or namespace/kind/name: write it like deployment/api", st.Wait)
 			}
+		case st.Run != nil:
+			v.runStep(sp+".run", st.Run, strings.HasSuffix(p, ".preDelete"))
+		case st.Job != nil:
+			v.jobStep(sp+".job", st.Job)
 		}
 		if st.Timeout != "" {
 			if d, err := time.ParseDuration(st.Timeout); err != nil || d <= 0 {
@@ -550,6 +563,105 @@ func (v *validator) steps(p string, steps []v1alpha1.Step, manifests map[string]
 		}
 	}
 }
+
+// envName is a portable environment variable name.
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// env checks a step's environment: portable names, none of the SKIFF_
+// variables skiff sets itself.
+func (v *validator) env(p string, env map[string]string) {
+	names := make([]string, 0, len(env))
+	for k := range env {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		switch {
+		case !envName.MatchString(k):
+			v.addf(p+"."+k, "environment variable name %q is not letters, digits and '_' (not starting with a digit): rename it", k)
+		case strings.HasPrefix(strings.ToUpper(k), "SKIFF_"):
+			v.addf(p+"."+k, "environment variable %s: names starting with SKIFF_ are set by skiff (SKIFF_DEPLOYMENT, SKIFF_NAMESPACE, ...): rename it", k)
+		}
+	}
+}
+
+// runStep checks a command step. preDelete commands run at uninstall,
+// which has no archive and so no carried files.
+func (v *validator) runStep(p string, r *v1alpha1.RunStep, preDelete bool) {
+	cmd := strings.TrimSpace(r.Command)
+	if cmd == "" {
+		v.addf(p+".command", "command is required: name the program to run (./bin/seed.sh from the package's files, or a program in PATH such as kubectl)")
+	}
+	if r.Dir != "" {
+		d := filepath.ToSlash(r.Dir)
+		switch {
+		case preDelete:
+			v.addf(p+".dir", "dir is not available in preDelete: uninstall runs without the archive, so there are no carried files to work in")
+		case path.IsAbs(d) || filepath.IsAbs(r.Dir) || hasDotDot(d):
+			v.addf(p+".dir", "dir %q must be a relative path inside the package's files, without '..'", r.Dir)
+		}
+	}
+	if cmd != "" && !r.Shell && strings.Contains(cmd, "/") && !path.IsAbs(cmd) {
+		// a path into the carried files
+		rel := path.Clean(path.Join(filepath.ToSlash(r.Dir), filepath.ToSlash(cmd)))
+		switch {
+		case preDelete:
+			v.addf(p+".command", "command %q names a carried file, but preDelete runs at uninstall without the archive: use a program installed on the machine (an absolute path or a name in PATH), or a job step", r.Command)
+		case hasDotDot(rel):
+			v.addf(p+".command", "command %q leaves the package's files through '..': name a carried file", r.Command)
+		case !v.carries(rel):
+			v.addf(p+".command", "command %q is not among the package's files%s: carry it under files (with target %s)", r.Command, v.carriedList(), rel)
+		}
+	}
+	if !r.Shell && strings.ContainsAny(cmd, " \t") && !strings.Contains(cmd, "/") {
+		v.addf(p+".command", "command %q holds spaces: put the program in command and its arguments in args (or set shell: true for a shell script)", r.Command)
+	}
+	v.env(p+".env", r.Env)
+}
+
+// carries reports whether rel (slash-separated, clean) is a carried file
+// or lies under a carried directory.
+func (v *validator) carries(rel string) bool {
+	for _, f := range v.s.Files {
+		t := path.Clean(filepath.ToSlash(f.Target))
+		if rel == t || strings.HasPrefix(rel, t+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func (v *validator) carriedList() string {
+	if len(v.s.Files) == 0 {
+		return " (the package carries no files)"
+	}
+	var ts []string
+	for _, f := range v.s.Files {
+		ts = append(ts, path.Clean(filepath.ToSlash(f.Target)))
+	}
+	return " (files: " + strings.Join(ts, ", ") + ")"
+}
+
+// jobStep checks an in-cluster Job step.
+func (v *validator) jobStep(p string, j *v1alpha1.JobStep) {
+	if strings.TrimSpace(j.Image) == "" {
+		v.addf(p+".image", "image is required: name the image the Job runs (it is carried in the package)")
+	} else if _, err := reference.ParseNormalizedNamed(j.Image); err != nil {
+		v.addf(p+".image", "image %q is not a valid reference (%v): write it like registry.example.com/team/migrate:2.1.0", j.Image, err)
+	}
+	if j.Namespace != "" {
+		v.label(p+".namespace", j.Namespace, "namespace", false)
+	}
+	if j.ServiceAccount != "" && !dns1123Subdomain.MatchString(j.ServiceAccount) {
+		v.addf(p+".serviceAccount", "serviceAccount %q is not a valid name: lowercase letters, digits, '-' and '.'", j.ServiceAccount)
+	}
+	if j.Retries < 0 {
+		v.addf(p+".retries", "retries %d is negative: give 0 (one attempt) or more", j.Retries)
+	}
+	v.env(p+".env", j.Env)
+}
+
+var dns1123Subdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
 
 func knownList(what, name string, names map[string]bool) string {
 	if len(names) == 0 {
