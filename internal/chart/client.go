@@ -23,6 +23,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"sigs.k8s.io/yaml"
+
+	skube "github.com/skiffhq/skiff/internal/kube"
 )
 
 // ErrReleaseNotFound is matched (errors.Is) when a release does not exist.
@@ -180,6 +182,9 @@ func (c *Client) action(namespace string) (*action.Configuration, string, error)
 		namespace = ns
 	}
 	flags.Namespace = &namespace
+	// skiff's rate limits, not client-go's 5 QPS (the helm command sets a
+	// burst of 100 for the same reason)
+	flags.WrapConfigFn = skube.WithRateLimits
 	cfg := action.NewConfiguration(action.ConfigurationSetLogger(c.logger))
 	if err := cfg.Init(flags, namespace, "secret"); err != nil {
 		return nil, "", fmt.Errorf("kubernetes client: %w", err)

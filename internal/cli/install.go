@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -114,7 +115,12 @@ func newDeploy(a *app, v deployVerb) *cobra.Command {
 		Short: v.short,
 		Long:  v.long,
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			stopProfiling, err := startProfiling()
+			if err != nil {
+				return err
+			}
+			defer func() { err = errors.Join(err, stopProfiling()) }()
 			p, o, err := f.open(a, cmd, args[0])
 			if err != nil {
 				return err

@@ -69,6 +69,15 @@ func New(cfg Config) (*Client, error) {
 	return NewForConfig(rc, ns, cfg.QPS, cfg.Burst)
 }
 
+// WithRateLimits sets DefaultQPS and DefaultBurst on a REST config made
+// elsewhere (Helm's), which would otherwise get client-go's 5 QPS and
+// burst of 10: a chart of a hundred objects then waits seconds on the
+// client's own throttle. It fits genericclioptions' WrapConfigFn.
+func WithRateLimits(rc *rest.Config) *rest.Config {
+	rc.QPS, rc.Burst = DefaultQPS, DefaultBurst
+	return rc
+}
+
 // NewForConfig builds a Client from a REST config. namespace is the default
 // namespace reported by Namespace; empty means "default".
 func NewForConfig(rc *rest.Config, namespace string, qps float32, burst int) (*Client, error) {
