@@ -37,11 +37,14 @@ const (
 	ActionApprove    = "approve"
 	ActionReject     = "reject"
 	ActionRemove     = "remove"
-	ActionUserAdd    = "user.add"
-	ActionGrant      = "grant"
-	ActionGroupAdd   = "group.add"
-	ActionToken      = "token.create"
-	ActionMFA        = "mfa"
+	// ActionRemoveFailed follows a remove entry whose package's tag could
+	// not then be deleted from storage (details.error says why).
+	ActionRemoveFailed = "remove.failed"
+	ActionUserAdd      = "user.add"
+	ActionGrant        = "grant"
+	ActionGroupAdd     = "group.add"
+	ActionToken        = "token.create"
+	ActionMFA          = "mfa"
 	// ActionRegistryDelete is a DELETE of a manifest or blob under /v2/,
 	// made or refused (details.refused says why).
 	ActionRegistryDelete = "registry.delete"
@@ -261,7 +264,7 @@ func (s *Store) ResealAudit(ctx context.Context, actor string) (*AuditReport, er
 // publicMessage is what a client is told of an internal error: what an
 // audit failure means, or to see the hub's log.
 func publicMessage(err error) string {
-	var ae *auditError
+	var ae interface{ public() string }
 	if errors.As(err, &ae) {
 		return ae.public()
 	}

@@ -94,6 +94,9 @@ type Hub struct {
 	creds    *credCache
 	logger   *slog.Logger
 	sboms    sbomCache // the web UI's SBOM summaries
+	// wrapRepo, if set (tests), wraps every repository the hub opens
+	// in its own storage.
+	wrapRepo func(storedRepo) storedRepo
 }
 
 // New opens (creating or migrating) the hub's database and storage.

@@ -1,91 +1,35 @@
 package hub
 
 import (
+	"context"
 	"io"
-	"net/http"
-	"strconv"
-	"sync"
 
-	"oras.land/oras-go/v2/registry"
-	"oras.land/oras-go/v2/registry/remote"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// localTransport sends requests straight to a handler in this process,
-// streaming the response body through a pipe. The hub reads its own
-// storage with it, past its access control.
-type localTransport struct{ h http.Handler }
-
-func (t localTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	pr, pw := io.Pipe()
-	w := &pipeWriter{header: http.Header{}, pw: pw, ready: make(chan struct{})}
-	go func() {
-		defer func() {
-			w.WriteHeader(http.StatusOK)
-			pw.Close()
-		}()
-		t.h.ServeHTTP(w, req)
-	}()
-	select {
-	case <-w.ready:
-	case <-req.Context().Done():
-		pr.CloseWithError(req.Context().Err())
-		return nil, req.Context().Err()
-	}
-	resp := &http.Response{
-		Status:        strconv.Itoa(w.status) + " " + http.StatusText(w.status),
-		StatusCode:    w.status,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        w.sent,
-		Body:          pr,
-		ContentLength: -1,
-		Request:       req,
-	}
-	if n, err := strconv.ParseInt(w.sent.Get("Content-Length"), 10, 64); err == nil {
-		resp.ContentLength = n
-	}
-	if req.Method == http.MethodHead {
-		pr.Close()
-		resp.Body = http.NoBody
-	}
-	return resp, nil
+// storedRepo is one repository of the hub's own storage, read and
+// written through distribution's storage API (registry.Repository):
+// past the hub's access control, through the embedded registry's
+// storage and caches. Missing content wraps errdef.ErrNotFound.
+type storedRepo interface {
+	Fetch(ctx context.Context, desc ocispec.Descriptor) (io.ReadCloser, error)
+	Exists(ctx context.Context, desc ocispec.Descriptor) (bool, error)
+	Push(ctx context.Context, expected ocispec.Descriptor, content io.Reader) error
+	Stat(ctx context.Context, d digest.Digest) (ocispec.Descriptor, error)
+	Tag(ctx context.Context, desc ocispec.Descriptor, tag string) error
+	Untag(ctx context.Context, tag string) error
+	Mount(ctx context.Context, desc ocispec.Descriptor, from string, getContent func() (io.ReadCloser, error)) error
 }
 
-// pipeWriter is the http.ResponseWriter of a localTransport request.
-type pipeWriter struct {
-	header http.Header
-	sent   http.Header
-	status int
-	pw     *io.PipeWriter
-	ready  chan struct{}
-	once   sync.Once
-}
-
-func (w *pipeWriter) Header() http.Header { return w.header }
-
-func (w *pipeWriter) WriteHeader(code int) {
-	w.once.Do(func() {
-		w.status = code
-		w.sent = w.header.Clone()
-		close(w.ready)
-	})
-}
-
-func (w *pipeWriter) Write(b []byte) (int, error) {
-	w.WriteHeader(http.StatusOK)
-	return w.pw.Write(b)
-}
-
-// localHost is the made-up registry host of in-process requests.
-const localHost = "hub.local"
-
-// localRepository returns an oras repository reading repo from the
-// hub's own storage.
-func (h *Hub) localRepository(repo string) *remote.Repository {
-	return &remote.Repository{
-		Client:    &http.Client{Transport: localTransport{h.registry}},
-		Reference: registry.Reference{Registry: localHost, Repository: repo},
-		PlainHTTP: true,
+// repository opens repository repo (OWNER/NAME) of the hub's storage.
+func (h *Hub) repository(ctx context.Context, repo string) (storedRepo, error) {
+	r, err := h.registry.Repository(ctx, repo)
+	if err != nil {
+		return nil, err
 	}
+	if h.wrapRepo != nil {
+		return h.wrapRepo(r), nil
+	}
+	return r, nil
 }

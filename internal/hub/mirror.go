@@ -83,7 +83,11 @@ func (h *Hub) Export(ctx context.Context, w io.Writer, o ExportOptions) (*Export
 			continue
 		}
 		roots := append([]ocispec.Descriptor{p.Root}, p.Signatures...)
-		graph, err := bundle.Graph(ctx, h.localRepository(p.Repository()), roots)
+		repo, err := h.repository(ctx, p.Repository())
+		if err != nil {
+			return nil, fmt.Errorf("exporting %s: %w", p.Ref(), err)
+		}
+		graph, err := bundle.Graph(ctx, repo, roots)
 		if err != nil {
 			return nil, fmt.Errorf("exporting %s: %w: run `skiff hub check` on the hub directory", p.Ref(), err)
 		}
@@ -132,7 +136,11 @@ func (h *Hub) Export(ctx context.Context, w io.Writer, o ExportOptions) (*Export
 
 // exportBlob copies blob b of repository repo into the export, verified.
 func (h *Hub) exportBlob(ctx context.Context, tw *tar.Writer, repo string, b ocispec.Descriptor) error {
-	rc, err := h.localRepository(repo).Fetch(ctx, b)
+	r, err := h.repository(ctx, repo)
+	if err != nil {
+		return err
+	}
+	rc, err := r.Fetch(ctx, b)
 	if err != nil {
 		return err
 	}
@@ -310,7 +318,11 @@ func (s *importSource) resolveOmitted(ctx context.Context, omitted []ExportBlob)
 		}
 		desc := ocispec.Descriptor{MediaType: b.MediaType, Digest: digest.Digest(b.Digest), Size: b.Size}
 		if repo != "" {
-			ok, err := s.h.localRepository(repo).Exists(ctx, desc)
+			r, err := s.h.repository(ctx, repo)
+			if err != nil {
+				return err
+			}
+			ok, err := r.Exists(ctx, desc)
 			if err != nil {
 				return fmt.Errorf("looking for blob %s in %s: %w", b.Digest, repo, err)
 			}
@@ -345,7 +357,11 @@ func (s *importSource) Fetch(ctx context.Context, d ocispec.Descriptor) (io.Read
 		return os.Open(s.file(d.Digest))
 	}
 	if repo, ok := s.held[d.Digest]; ok {
-		return s.h.localRepository(repo).Fetch(ctx, d)
+		r, err := s.h.repository(ctx, repo)
+		if err != nil {
+			return nil, err
+		}
+		return r.Fetch(ctx, d)
 	}
 	return nil, fmt.Errorf("blob %s is neither in the export nor listed as omitted: %w", d.Digest, errdef.ErrNotFound)
 }
@@ -389,7 +405,10 @@ func (h *Hub) ingest(ctx context.Context, e ExportEntry, src *importSource, root
 		return p, nil // imported before
 	}
 	repoName := e.Owner + "/" + e.Name
-	repo := h.localRepository(repoName)
+	repo, err := h.repository(ctx, repoName)
+	if err != nil {
+		return nil, err
+	}
 	opts := oras.DefaultCopyGraphOptions
 	opts.MountFrom = src.mountFrom
 	if err := oras.CopyGraph(ctx, src, repo, root, opts); err != nil {

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -254,10 +253,14 @@ func (h *Hub) upload(w http.ResponseWriter, r *http.Request, req ociRequest, p *
 		if d == "" {
 			return
 		}
-		head := httptest.NewRequestWithContext(ctx, http.MethodHead, "/v2/"+req.repo+"/blobs/"+d, nil)
-		rec := httptest.NewRecorder()
-		h.registry.ServeHTTP(rec, head)
-		size, _ := strconv.ParseInt(rec.Header().Get("Content-Length"), 10, 64)
+		var size int64
+		if dg, err := digest.Parse(d); err == nil {
+			if repo, err := h.repository(ctx, req.repo); err == nil {
+				if desc, err := repo.Stat(ctx, dg); err == nil {
+					size = desc.Size
+				}
+			}
+		}
 		if err := h.store.recordUpload(ctx, req.owner, req.repo, d, size); err != nil {
 			h.logger.Error("hub: recording an upload", "repo", req.repo, "digest", d, "err", err)
 		}
@@ -483,7 +486,11 @@ func (h *Hub) packageContent(ctx context.Context, p *Package) (map[string]bool, 
 	if err != nil {
 		return nil, err
 	}
-	reached, err := h.closure(ctx, h.localRepository(p.Repository()), append([]ocispec.Descriptor{p.Root}, refs...), true)
+	repo, err := h.repository(ctx, p.Repository())
+	if err != nil {
+		return nil, err
+	}
+	reached, err := h.closure(ctx, repo, append([]ocispec.Descriptor{p.Root}, refs...), true)
 	if err != nil {
 		return nil, err
 	}

@@ -5,13 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/errdef"
 
 	"github.com/skiffhq/skiff/internal/bundle"
 	"github.com/skiffhq/skiff/internal/sign"
@@ -93,7 +92,10 @@ func (h *Hub) runGates(ctx context.Context, p *Package) (results []GateResult, d
 	fail := func(gate string, err error) []GateResult {
 		return append(results, GateResult{Name: gate, Passed: false, Message: err.Error()})
 	}
-	repo := h.localRepository(p.Repository())
+	repo, err := h.repository(ctx, p.Repository())
+	if err != nil {
+		return fail(GateStructure, err), nil, nil, nil
+	}
 	refs, err := h.store.referrers(ctx, p.Repository(), p.Digest)
 	if err != nil {
 		return fail(GateStructure, fmt.Errorf("listing signatures: %w", err)), nil, nil, nil
@@ -207,7 +209,12 @@ func (h *Hub) Reject(ctx context.Context, owner, name, version, actor, comment s
 }
 
 // Remove withdraws a package: it is no longer readable, its tag is
-// deleted, and its version may be pushed again.
+// deleted from storage, and its version may be pushed again. The
+// removal is committed (and audited) first, so readers lose the package
+// even when the storage then fails; a tag that cannot be deleted is
+// logged, audited (remove.failed) and returned as a *RemoveError, and
+// running Remove again deletes it. The blobs stay until garbage
+// collection.
 func (h *Hub) Remove(ctx context.Context, owner, name, version, actor string) (*Package, error) {
 	p, err := h.reviewable(ctx, owner, name, version, actor)
 	if err != nil {
@@ -217,17 +224,43 @@ func (h *Hub) Remove(ctx context.Context, owner, name, version, actor string) (*
 	if err := h.store.setStatus(ctx, p, StatusRemoved, rec); err != nil {
 		return nil, err
 	}
-	// Delete the tag; the blobs stay until garbage collection. The
-	// package is removed either way (readers no longer see it); a tag
-	// left behind is only logged.
-	req := httptest.NewRequestWithContext(ctx, http.MethodDelete, "/v2/"+p.Repository()+"/manifests/"+p.Version, nil)
-	resp := httptest.NewRecorder()
-	h.registry.ServeHTTP(resp, req)
-	if resp.Code != http.StatusAccepted && resp.Code != http.StatusNotFound {
-		h.logger.Error("hub: deleting the tag of a removed package", "package", p.Ref(), "status", resp.Code, "body", resp.Body.String())
+	if err := h.untag(ctx, p); err != nil {
+		h.logger.Error("hub: deleting the tag of a removed package", "package", p.Ref(), "err", err)
+		if aerr := h.store.Audit(ctx, actor, ActionRemoveFailed, p.Ref(), map[string]any{"digest": p.Digest, "error": err.Error()}); aerr != nil {
+			err = errors.Join(err, aerr)
+		}
+		return nil, &RemoveError{Package: p.Ref(), Err: err}
 	}
 	return h.store.Package(ctx, owner, name, version)
 }
+
+// untag deletes the tag of package p from storage; a tag already gone
+// is no error.
+func (h *Hub) untag(ctx context.Context, p *Package) error {
+	repo, err := h.repository(ctx, p.Repository())
+	if err != nil {
+		return err
+	}
+	if err := repo.Untag(ctx, p.Version); err != nil && !errors.Is(err, errdef.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// RemoveError reports a removal that was made (readers no longer see
+// the package, and it is audited) but whose tag could not be deleted
+// from storage.
+type RemoveError struct {
+	Package string
+	Err     error
+}
+
+func (e *RemoveError) public() string {
+	return fmt.Sprintf("%s is removed (readers no longer see it), but deleting its tag from the hub's storage failed: see the hub's log, fix the storage and run skiff hub remove again", e.Package)
+}
+
+func (e *RemoveError) Error() string { return e.public() + ": " + e.Err.Error() }
+func (e *RemoveError) Unwrap() error { return e.Err }
 
 // reviewable loads a package that actor administers.
 func (h *Hub) reviewable(ctx context.Context, owner, name, version, actor string) (*Package, error) {

@@ -132,7 +132,10 @@ func (c *sbomCache) summary(ctx context.Context, h *Hub, p *Package, d *bundle.D
 // readSBOMSummary reads the image SBOM layers d lists from the package's
 // repository in the hub's storage (each checked against its digest).
 func readSBOMSummary(ctx context.Context, h *Hub, p *Package, d *bundle.Description) (*sbomSummary, error) {
-	repo := h.localRepository(p.Repository())
+	repo, err := h.repository(ctx, p.Repository())
+	if err != nil {
+		return nil, err
+	}
 	eco := map[string]bool{}
 	var rows []sbomRow
 	counts := []map[string]int{}
@@ -140,7 +143,7 @@ func readSBOMSummary(ctx context.Context, h *Hub, p *Package, d *bundle.Descript
 		if e.Image == sbom.PackageImage {
 			continue
 		}
-		data, err := fetchSBOM(ctx, repo.Blobs(), e.Digest)
+		data, err := fetchSBOM(ctx, repo, e.Digest)
 		if err != nil {
 			return nil, fmt.Errorf("reading the SBOM of %s (%s): %w", e.Image, e.Platform, err)
 		}
@@ -184,13 +187,8 @@ func boolRank(b bool) int {
 	return 0
 }
 
-type blobStore interface {
-	content.Fetcher
-	content.Resolver
-}
-
-func fetchSBOM(ctx context.Context, blobs blobStore, d digest.Digest) ([]byte, error) {
-	desc, err := blobs.Resolve(ctx, d.String())
+func fetchSBOM(ctx context.Context, blobs storedRepo, d digest.Digest) ([]byte, error) {
+	desc, err := blobs.Stat(ctx, d)
 	if err != nil {
 		return nil, err
 	}

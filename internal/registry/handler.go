@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/distribution/distribution/v3"
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/registry/handlers"
 
@@ -103,7 +104,10 @@ func (s *S3Storage) parameters() (configuration.Parameters, error) {
 // server authenticates and authorizes requests before passing them on.
 // Close it when done.
 type Handler struct {
-	app    *handlers.App
+	app *handlers.App
+	// ns is the storage app serves, with its caches: [Handler.Repository]
+	// reads and writes through it.
+	ns     distribution.Namespace
 	logger *slog.Logger
 	once   sync.Once
 	// driver and params configure the storage driver (for maintenance).
@@ -147,12 +151,19 @@ func NewHandler(ctx context.Context, o HandlerOptions) (*Handler, error) {
 	// (the OCI spec allows them; distribution otherwise answers 500).
 	// Such layers are not stored, so a package holding one fails review.
 	cfg.Validation.Manifests.URLs.Allow = []string{"^https?://"}
+	take := capture(cfg)
 	app, err := newApp(ctx, cfg)
 	if err != nil {
 		releaseLogs(o.Logger)
 		return nil, err
 	}
-	return &Handler{app: app, logger: o.Logger, driver: cfg.Storage.Type(), params: cfg.Storage.Parameters()}, nil
+	ns, err := take()
+	if err != nil {
+		app.Shutdown()
+		releaseLogs(o.Logger)
+		return nil, err
+	}
+	return &Handler{app: app, ns: ns, logger: o.Logger, driver: cfg.Storage.Type(), params: cfg.Storage.Parameters()}, nil
 }
 
 // ServeHTTP serves the distribution API.
