@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # test.sh: run every test against real components. Builds (cached) and starts
 # a local control plane (etcd, kube-apiserver, controller-manager, scheduler,
-# kwok) and Debian's docker-registry on 127.0.0.1, runs `go test ./...`, and
-# stops what it started. Reuses SKIFF_TEST_KUBECONFIG /
-# SKIFF_TEST_DOCKER_REGISTRY when they are already set.
+# kwok), Debian's docker-registry, PostgreSQL and an S3 server (SeaweedFS,
+# hack/s3.sh) on 127.0.0.1, runs `go test ./...`, and stops what it
+# started. Reuses SKIFF_TEST_KUBECONFIG / SKIFF_TEST_DOCKER_REGISTRY /
+# SKIFF_TEST_POSTGRES_URL / SKIFF_TEST_S3_URL when they are already set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 here=$PWD
@@ -14,6 +15,7 @@ cleanup() {
   local rc=$?
   if [[ -n "${started_k8s:-}" ]]; then K8S_LOCAL_STATE="$state/k8s" bash "$here/hack/k8s-local.sh" stop >/dev/null 2>&1 || true; fi
   if [[ -n "${started_pg:-}" ]]; then SKIFF_POSTGRES_STATE="$pg_state" bash "$here/hack/postgres.sh" stop >/dev/null 2>&1 || true; fi
+  if [[ -n "${started_s3:-}" ]]; then SKIFF_S3_STATE="$state/s3" bash "$here/hack/s3.sh" stop >/dev/null 2>&1 || true; fi
   if [[ -n "${started_reg:-}" ]]; then SKIFF_DOCKER_REGISTRY_STATE="$state/registry" bash "$here/hack/docker-registry.sh" stop >/dev/null 2>&1 || true; fi
   rm -rf "$state"
   exit $rc
@@ -62,7 +64,23 @@ if [[ -z "${SKIFF_TEST_POSTGRES_URL:-}" ]]; then
     unset SKIFF_TEST_POSTGRES_URL
   fi
 fi
-log "control plane: $SKIFF_TEST_KUBECONFIG; docker-registry: $SKIFF_TEST_DOCKER_REGISTRY"
+if [[ -z "${SKIFF_TEST_S3_URL:-}" ]]; then
+  # The hub's S3 storage tests, against a real S3 server: SeaweedFS built
+  # from the Go module proxy (hack/s3.sh; minutes the first time, then
+  # cached under ~/.cache/skiff). Outside CI they are skipped when it
+  # cannot be built or started; in CI that fails the run.
+  started_s3=1   # before start: a half-started server is stopped too
+  if SKIFF_TEST_S3_URL="$(SKIFF_S3_STATE="$state/s3" bash hack/s3.sh start)"; then
+    export SKIFF_TEST_S3_URL
+  elif [[ -n "${CI:-}" ]]; then
+    log "the S3 server (SeaweedFS) did not build or start: CI must run the hub's S3 storage tests (see hack/s3.sh)"
+    exit 1
+  else
+    log "the S3 server (SeaweedFS) did not build or start: the hub's S3 storage tests are skipped"
+    unset SKIFF_TEST_S3_URL
+  fi
+fi
+log "control plane: $SKIFF_TEST_KUBECONFIG; docker-registry: $SKIFF_TEST_DOCKER_REGISTRY; S3: ${SKIFF_TEST_S3_URL:+$(sed 's#//[^@]*@#//#' <<<"$SKIFF_TEST_S3_URL")}"
 export OTEL_TRACES_EXPORTER=none
 # The hub against the OCI distribution-spec conformance suite (< 1 min).
 conformance_rc=0

@@ -24,6 +24,7 @@ func TestMissingTierFailsInCI(t *testing.T) {
 		"control plane":   func(t *testing.T) { fixture.Kubeconfig(t) },
 		"docker-registry": func(t *testing.T) { fixture.DockerRegistry(t) },
 		"chromium":        func(t *testing.T) { findBrowser(t) },
+		"s3":              func(t *testing.T) { hubtest.S3(t) },
 	}
 	if tier := os.Getenv(tierProbeEnv); tier != "" {
 		probes[tier](t)
@@ -37,7 +38,7 @@ func TestMissingTierFailsInCI(t *testing.T) {
 				for _, kv := range os.Environ() {
 					k, _, _ := strings.Cut(kv, "=")
 					switch k {
-					case "CI", hubtest.PostgresEnv, fixture.KubeconfigEnv, fixture.DockerRegistryEnv, "PATH":
+					case "CI", hubtest.PostgresEnv, hubtest.S3Env, fixture.KubeconfigEnv, fixture.DockerRegistryEnv, "PATH":
 						continue
 					}
 					cmd.Env = append(cmd.Env, kv)

@@ -14,6 +14,7 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,6 +64,41 @@ func Postgres(t *testing.T) string {
 		t.Skipf("set %s (hack/postgres.sh start) to run this test", PostgresEnv)
 	}
 	return FreshSchema(t, u)
+}
+
+// S3Env names the S3 server the hub's S3 storage tests run against, as
+// http://ACCESS_KEY:SECRET_KEY@HOST:PORT/BUCKET (hack/s3.sh starts one,
+// a real SeaweedFS that checks signatures; hack/test.sh sets it).
+const S3Env = "SKIFF_TEST_S3_URL"
+
+// S3Bucket is an existing bucket of an S3 server and its credentials.
+type S3Bucket struct {
+	// Endpoint is http://HOST:PORT.
+	Endpoint, Region, Bucket string
+	AccessKey, SecretKey     string
+}
+
+// S3 returns the bucket $SKIFF_TEST_S3_URL names. When it is not set it
+// skips the test, or fails it in CI ($CI non-empty), where every tier
+// must run.
+func S3(t *testing.T) S3Bucket {
+	t.Helper()
+	v := os.Getenv(S3Env)
+	if v == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not set: CI must run the S3 storage tests (hack/s3.sh start)", S3Env)
+		}
+		t.Skipf("set %s (hack/s3.sh start) to run this test", S3Env)
+	}
+	u, err := url.Parse(v)
+	if err != nil || u.User == nil || u.Host == "" || strings.Trim(u.Path, "/") == "" {
+		t.Fatalf("%s: want http://ACCESS_KEY:SECRET_KEY@HOST:PORT/BUCKET (%v)", S3Env, err)
+	}
+	secret, _ := u.User.Password()
+	return S3Bucket{
+		Endpoint: u.Scheme + "://" + u.Host, Region: "us-east-1", Bucket: strings.Trim(u.Path, "/"),
+		AccessKey: u.User.Username(), SecretKey: secret,
+	}
 }
 
 // FreshSchema returns url pointing at a new, empty schema dropped after
