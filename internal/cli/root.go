@@ -108,7 +108,12 @@ Exit codes: 0 success; 1 error; 2 skiff diff found changes; 3 a gate
 refused the package (vulnerability policy: scan, install, upgrade, hub
 rescan); 130 interrupted (run the command again to resume). With
 --log-format json, errors are written to stderr as one JSON object
-({"level":"ERROR","msg":...,"exitCode":N}) like the log lines.`,
+({"level":"ERROR","msg":...,"exitCode":N}) like the log lines.
+
+Shell completion: source <(skiff completion bash), or zsh, fish or
+powershell (skiff completion bash --help shows how to install it for
+good). It completes flag values, deployment names and namespaces from the
+cluster, and HUB/OWNER/NAME:VERSION from the hubs you are logged in to.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -123,6 +128,7 @@ rescan); 130 interrupted (run the command again to resume). With
 		root.AddCommand(add(a))
 	}
 	requireSubcommands(root)
+	addCompletions(root)
 	return root
 }
 

@@ -76,3 +76,17 @@ func (c *Client) NamespaceObjects(ctx context.Context, ns string) ([]*unstructur
 	}
 	return out, nil
 }
+
+// Namespaces lists the names of the cluster's namespaces, sorted.
+func (c *Client) Namespaces(ctx context.Context) ([]string, error) {
+	l, err := c.typed.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing namespaces: %w", classify(err))
+	}
+	out := make([]string, 0, len(l.Items))
+	for _, n := range l.Items {
+		out = append(out, n.Name)
+	}
+	slices.Sort(out)
+	return out, nil
+}
