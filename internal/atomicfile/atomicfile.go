@@ -37,6 +37,32 @@ func Create(path string, mode os.FileMode) (*File, error) {
 	return &File{File: f, path: path, mode: mode}, nil
 }
 
+// Resume is [Create] with a fixed temporary file, tmp (a name in path's
+// directory), opened for reading and writing and not truncated if it
+// exists: a writer interrupted before Commit may leave it with [File.Keep]
+// and continue it on its next run. The caller proves it owns an existing
+// tmp before calling Resume.
+func Resume(path, tmp string, mode os.FileMode) (*File, error) {
+	if filepath.Base(tmp) != tmp || tmp == filepath.Base(path) {
+		return nil, errors.New("atomicfile: the temporary file " + tmp + " must be another name in the directory of " + path)
+	}
+	f, err := os.OpenFile(filepath.Join(filepath.Dir(path), tmp), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	return &File{File: f, path: path, mode: mode}, nil
+}
+
+// Keep closes the temporary file and leaves it in place (see [Resume]).
+// It does nothing after Commit or Abort.
+func (f *File) Keep() {
+	if f.done {
+		return
+	}
+	f.done = true
+	_ = f.Close()
+}
+
 // Commit sets the file's mode, syncs and closes it, renames it over the
 // destination and syncs the directory. On error the temporary file is
 // removed and the destination is left as it was.

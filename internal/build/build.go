@@ -125,10 +125,12 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Blobs are staged in a directory named for the output, kept when the
-	// build fails or is interrupted before the archive holds them all, so
-	// that the next build of the same output resumes: blobs already pulled
-	// are not fetched again.
+	// Manifests and indexes are staged in a directory named for the
+	// output; every other image blob is fetched straight into its place in
+	// the archive (bundle.Placed), whose partial file is kept, with a
+	// journal in the staging directory, when the build fails or is
+	// interrupted: the next build of the same output resumes, and blobs
+	// already pulled are not fetched again.
 	stage, err := bundle.StagingDir(o.StagingDir, "build", out)
 	if err != nil {
 		return nil, err
@@ -154,10 +156,15 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 
 	emit(o.Progress, Event{Stage: "images", Message: fmt.Sprintf("pulling %d images for %s", len(p.Images), strings.Join(p.Platforms, ", "))})
+	// Image manifests first; layers and configs once the archive is laid
+	// out (fill).
+	deferred := &oci.Deferred{Defer: func(ocispec.Descriptor) bool { return true }}
+	store.deferred = deferred
 	pulled, err := oci.Pull(ctx, p.Images, store, oci.PullOptions{
 		RemoteOptions: o.Remote,
 		Platforms:     p.Platforms,
 		Concurrency:   o.Concurrency,
+		Deferred:      deferred,
 		Progress: func(e oci.Event) {
 			if o.Progress != nil {
 				ev := e
@@ -227,9 +234,26 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+
+	// The image blobs come first in the archive, sorted by digest: with
+	// the manifests at hand, each has its place before its content comes.
+	images, err := bundle.ImageBlobs(ctx, store, imgDescs, omit)
+	if err != nil {
+		return nil, err
+	}
+	placed, err := bundle.CreatePlaced(ctx, out, images, bundle.PlacedOptions{Journal: filepath.Join(stage, "placed")})
+	if err != nil {
+		return nil, err
+	}
+	defer placed.Close() // keeps the partial archive unless it was finished
+	store.placed = placed
+	if err := fill(ctx, placed, store, deferred, !o.NoSBOM, o.Concurrency, o.Progress); err != nil {
+		return nil, err
+	}
+
 	if !o.NoSBOM {
 		emit(o.Progress, Event{Stage: "sbom", Message: "cataloging image layers for SBOMs"})
-		sl, entries, err := sbom.Layers(ctx, store, sbomImages, d, sbom.LayersOptions{
+		sl, entries, err := sbom.Layers(ctx, fetchers{placed, store}, sbomImages, d, sbom.LayersOptions{
 			Options:     sbom.Options{Tool: o.CreatedBy, TempDir: stage},
 			Concurrency: o.Concurrency,
 			Progress:    func(msg string) { emit(o.Progress, Event{Stage: "sbom", Message: msg}) },
@@ -259,7 +283,7 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	}
 
 	emit(o.Progress, Event{Stage: "write", Message: "writing " + out})
-	wr, err := bundle.Write(ctx, store, root, out, bundle.WriteOptions{Signatures: sigs, Omit: omit, Trusted: store.verified, Copied: release})
+	wr, err := placed.Finish(ctx, store, root, bundle.WriteOptions{Signatures: sigs, Omit: omit, Copied: release})
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io/fs"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -166,11 +166,13 @@ func TestBuildResumesAfterInterruption(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "r.skiff")
 	staging := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	fetched := 0
+	written := 0
 	_, err := build.Build(ctx, build.Options{Spec: dir, Output: out, StagingDir: staging, Concurrency: 1,
 		Progress: func(e build.Event) {
-			if e.Pull != nil && e.Pull.Kind == oci.ImageDone {
-				cancel() // interrupted after the first image
+			if e.Pull != nil && e.Pull.Kind == oci.BlobDone && strings.Contains(e.Pull.MediaType, "layer") {
+				if written++; written == 2 {
+					cancel() // interrupted after two blobs are in the archive
+				}
 			}
 		}})
 	if err == nil {
@@ -179,27 +181,32 @@ func TestBuildResumesAfterInterruption(t *testing.T) {
 	if _, err := os.Stat(out); err == nil {
 		t.Fatal("interrupted build left an archive")
 	}
-	// Damage what the first run staged: the next run must notice (it
-	// re-checks blobs it did not fetch itself) and fetch them again.
-	damaged := damageStagedLayers(t, staging)
-	if damaged == 0 {
-		t.Fatal("the interrupted build staged no layer")
+	// Damage one of the blobs the first run wrote into the partial
+	// archive: the next run must notice (it re-checks blobs it did not
+	// fetch itself) and fetch it again, and fetch none of the others.
+	damaged, sound := damagePlacedBlobs(t, staging, out, 1)
+	if len(sound) == 0 {
+		t.Fatalf("the interrupted build left %d blobs in its partial archive, want at least 2", len(damaged)+len(sound))
 	}
-	total := 0
+	fetched := map[string]bool{}
 	res, err := build.Build(context.Background(), build.Options{Spec: dir, Output: out, StagingDir: staging,
 		Progress: func(e build.Event) {
 			if e.Pull != nil && e.Pull.Kind == oci.BlobDone {
-				fetched++
-			}
-			if e.Pull != nil && (e.Pull.Kind == oci.BlobDone || e.Pull.Kind == oci.BlobSkipped) {
-				total++
+				fetched[e.Pull.Digest.String()] = true
 			}
 		}})
 	if err != nil {
 		t.Fatalf("resumed build: %v", err)
 	}
-	if fetched == 0 || fetched >= total {
-		t.Errorf("resumed build fetched %d of %d blobs: want only the ones the first run did not get", fetched, total)
+	for _, d := range damaged {
+		if !fetched[d] {
+			t.Errorf("the damaged blob %s was not fetched again", d)
+		}
+	}
+	for _, d := range sound {
+		if fetched[d] {
+			t.Errorf("the sound blob %s, left by the first run, was fetched again", d)
+		}
 	}
 	if _, err := bundle.Verify(context.Background(), res.Path, bundle.VerifyOptions{}); err != nil {
 		t.Fatal(err)
@@ -207,30 +214,48 @@ func TestBuildResumesAfterInterruption(t *testing.T) {
 	if left, _ := os.ReadDir(staging); len(left) != 0 {
 		t.Errorf("a successful build left staging data: %v", left)
 	}
+	if left, _ := os.ReadDir(filepath.Dir(out)); len(left) != 1 {
+		t.Errorf("a successful build left %v beside the archive", left)
+	}
 }
 
-// damageStagedLayers flips the first byte of every staged blob of at least
-// 3000 bytes (the test images' layers) and returns how many it damaged.
-func damageStagedLayers(t *testing.T, staging string) int {
+// damagePlacedBlobs flips the first byte of the first n blobs the journal
+// in staging lists in the partial archive of out, and returns the digests
+// of the damaged blobs and of the others it lists.
+func damagePlacedBlobs(t *testing.T, staging, out string, n int) (damaged, sound []string) {
 	t.Helper()
-	n := 0
-	err := filepath.WalkDir(staging, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.Contains(p, "/blobs/sha256/") {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil || len(b) < 3000 {
-			return err
-		}
-		b[0] ^= 0xff
-		if err := os.Chmod(p, 0o644); err != nil {
-			return err
-		}
-		n++
-		return os.WriteFile(p, b, 0o444)
-	})
+	journals, _ := filepath.Glob(filepath.Join(staging, "*", "placed"))
+	if len(journals) != 1 {
+		t.Fatalf("journals in %s: %v", staging, journals)
+	}
+	b, err := os.ReadFile(journals[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n
+	f, err := os.OpenFile(filepath.Join(filepath.Dir(out), "."+filepath.Base(out)+".partial"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for i, l := range strings.Split(strings.TrimSpace(string(b)), "\n")[1:] { // after the header
+		var dg string
+		var size, off int64
+		if _, err := fmt.Sscan(l, &dg, &size, &off); err != nil {
+			t.Fatalf("journal line %q: %v", l, err)
+		}
+		if i >= n {
+			sound = append(sound, dg)
+			continue
+		}
+		c := make([]byte, 1)
+		if _, err := f.ReadAt(c, off); err != nil {
+			t.Fatal(err)
+		}
+		c[0] ^= 0xff
+		if _, err := f.WriteAt(c, off); err != nil {
+			t.Fatal(err)
+		}
+		damaged = append(damaged, dg)
+	}
+	return damaged, sound
 }

@@ -123,13 +123,15 @@ func countEvents(es []Event, k EventKind) int {
 func TestFixedHeaders(t *testing.T) {
 	out := writePackage(t, buildPackage(t, buildOptions{}), t.TempDir(), WriteOptions{})
 	ms := readMembers(t, out)
-	if ms[0].hdr.Name != "oci-layout" || ms[1].hdr.Name != "index.json" {
-		t.Fatalf("first members = %s, %s", ms[0].hdr.Name, ms[1].hdr.Name)
+	if ms[0].hdr.Name != "oci-layout" || ms[len(ms)-1].hdr.Name != "index.json" {
+		t.Fatalf("first and last members = %s, %s", ms[0].hdr.Name, ms[len(ms)-1].hdr.Name)
 	}
 	if string(ms[0].data) != layoutJSON {
 		t.Errorf("oci-layout = %s", ms[0].data)
 	}
+	// Blobs: the image blobs sorted by digest, then the package's own.
 	var prev string
+	runs := 1
 	for _, m := range ms {
 		h := m.hdr
 		if h.Typeflag != tar.TypeReg || h.Mode != 0o644 || h.Uid != 0 || h.Gid != 0 || h.Uname != "" || h.Gname != "" || h.ModTime.Unix() != 0 {
@@ -137,13 +139,16 @@ func TestFixedHeaders(t *testing.T) {
 		}
 		if strings.HasPrefix(h.Name, blobPrefix) {
 			if h.Name <= prev {
-				t.Errorf("member %s after %s: not sorted", h.Name, prev)
+				runs++
 			}
 			prev = h.Name
 			if d := digest.FromBytes(m.data); blobName(d) != h.Name {
 				t.Errorf("member %s holds %s", h.Name, d)
 			}
 		}
+	}
+	if runs > 2 {
+		t.Errorf("blobs are in %d sorted runs, want the image blobs then the package's own", runs)
 	}
 }
 
@@ -259,25 +264,30 @@ func TestUnsafeMembers(t *testing.T) {
 	reg := func(name string) member { return member{header(name, 1), []byte("x")} }
 	tests := []struct {
 		name  string
-		extra []member // inserted after index.json
+		extra []member // inserted after the first blob
 		want  error
+		atEnd bool // appended instead
 	}{
-		{"absolute", []member{reg("/etc/passwd")}, ErrUnsafePath},
-		{"dotdot", []member{reg("../evil")}, ErrUnsafePath},
-		{"dotdot inside", []member{reg("blobs/../../evil")}, ErrUnsafePath},
-		{"unexpected name", []member{reg("README")}, ErrUnsafePath},
-		{"upper-case hex", []member{reg(blobPrefix + strings.ToUpper(blob.hdr.Name[len(blobPrefix):]))}, ErrUnsafePath},
-		{"symlink", []member{{&tar.Header{Typeflag: tar.TypeSymlink, Name: blob.hdr.Name, Linkname: "/etc/passwd"}, nil}}, ErrUnsafePath},
-		{"hardlink", []member{{&tar.Header{Typeflag: tar.TypeLink, Name: blob.hdr.Name, Linkname: "index.json"}, nil}}, ErrUnsafePath},
-		{"device", []member{{&tar.Header{Typeflag: tar.TypeChar, Name: blob.hdr.Name, Devmajor: 1, Devminor: 3}, nil}}, ErrUnsafePath},
-		{"directory", []member{{&tar.Header{Typeflag: tar.TypeDir, Name: "blobs/", Mode: 0o755}, nil}}, ErrUnsafePath},
-		{"duplicate blob", []member{blob, blob}, ErrUnsafePath},
-		{"duplicate index", []member{good[1]}, ErrUnsafePath},
+		{"absolute", []member{reg("/etc/passwd")}, ErrUnsafePath, false},
+		{"dotdot", []member{reg("../evil")}, ErrUnsafePath, false},
+		{"dotdot inside", []member{reg("blobs/../../evil")}, ErrUnsafePath, false},
+		{"unexpected name", []member{reg("README")}, ErrUnsafePath, false},
+		{"upper-case hex", []member{reg(blobPrefix + strings.ToUpper(blob.hdr.Name[len(blobPrefix):]))}, ErrUnsafePath, false},
+		{"symlink", []member{{&tar.Header{Typeflag: tar.TypeSymlink, Name: blob.hdr.Name, Linkname: "/etc/passwd"}, nil}}, ErrUnsafePath, false},
+		{"hardlink", []member{{&tar.Header{Typeflag: tar.TypeLink, Name: blob.hdr.Name, Linkname: "index.json"}, nil}}, ErrUnsafePath, false},
+		{"device", []member{{&tar.Header{Typeflag: tar.TypeChar, Name: blob.hdr.Name, Devmajor: 1, Devminor: 3}, nil}}, ErrUnsafePath, false},
+		{"directory", []member{{&tar.Header{Typeflag: tar.TypeDir, Name: "blobs/", Mode: 0o755}, nil}}, ErrUnsafePath, false},
+		{"duplicate blob", []member{blob, blob}, ErrUnsafePath, false},
+		{"duplicate index", []member{good[len(good)-1]}, ErrUnsafePath, true},
+		{"duplicate oci-layout", []member{good[0]}, ErrUnsafePath, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ms := append(slices.Clone(good[:2]), tt.extra...)
 			ms = append(ms, good[2:]...)
+			if tt.atEnd {
+				ms = append(slices.Clone(good), tt.extra...)
+			}
 			path := filepath.Join(t.TempDir(), "bad.skiff")
 			writeMembers(t, path, ms)
 			_, err := Open(path)
@@ -297,19 +307,38 @@ func TestUnsafeMembers(t *testing.T) {
 func TestBadStructure(t *testing.T) {
 	out := writePackage(t, buildPackage(t, buildOptions{}), t.TempDir(), WriteOptions{})
 	good := readMembers(t, out)
-	swapped := slices.Clone(good)
+	last := len(good) - 1
+	blobs := good[1:last]
+	// The layout before index.json moved to the end: index.json second,
+	// blobs sorted by digest.
+	legacy := append([]member{good[0], good[last]}, blobs...)
+	slices.SortFunc(legacy[2:], func(a, b member) int { return strings.Compare(a.hdr.Name, b.hdr.Name) })
+	swapped := slices.Clone(legacy)
 	swapped[2], swapped[3] = swapped[3], swapped[2]
+	with := func(ms ...[]member) []member { return slices.Concat(ms...) }
 	tests := []struct {
 		name string
 		ms   []member
 	}{
-		{"index first", append([]member{good[1], good[0]}, good[2:]...)},
+		{"index first", with(good[last:], good[:last])},
 		{"no oci-layout", good[1:]},
-		{"no index", good[:1]},
-		{"blobs out of order", swapped},
-		{"bad oci-layout", append([]member{{header(memberLayout, 2), []byte("{}")}}, good[1:]...)},
-		{"index not json", append([]member{good[0], {header(memberIndex, 1), []byte("[")}}, good[2:]...)},
-		{"no root", append([]member{good[0], {header(memberIndex, 2), []byte("{}")}}, good[2:]...)},
+		{"only oci-layout", good[:1]},
+		{"no index", good[:last]},
+		{"blob after index", with(good[:last-1], good[last:], good[last-1:last])},
+		{"legacy layout, blobs out of order", swapped},
+		{"bad oci-layout", with([]member{{header(memberLayout, 2), []byte("{}")}}, good[1:])},
+		{"index not json", with(good[:last], []member{{header(memberIndex, 1), []byte("[")}})},
+		{"no root", with(good[:last], []member{{header(memberIndex, 2), []byte("{}")}})},
+	}
+	path := filepath.Join(t.TempDir(), "legacy.skiff")
+	writeMembers(t, path, legacy)
+	if a, err := Open(path); err != nil {
+		t.Errorf("Open(legacy layout): %v", err)
+	} else {
+		a.Close()
+	}
+	if _, err := verifyBytes(t, path, VerifyOptions{}); err != nil {
+		t.Errorf("VerifyReader(legacy layout): %v", err)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -334,8 +363,9 @@ func TestSizeMismatch(t *testing.T) {
 	out := writePackage(t, buildPackage(t, buildOptions{}), t.TempDir(), WriteOptions{})
 	ms := readMembers(t, out)
 	// Claim the root is one byte larger in index.json.
-	idx := strings.Replace(string(ms[1].data), `"size":`, `"size":1`, 1)
-	ms[1] = member{header(memberIndex, int64(len(idx))), []byte(idx)}
+	last := len(ms) - 1
+	idx := strings.Replace(string(ms[last].data), `"size":`, `"size":1`, 1)
+	ms[last] = member{header(memberIndex, int64(len(idx))), []byte(idx)}
 	writeMembers(t, out, ms)
 	if _, err := Verify(context.Background(), out, VerifyOptions{}); !errors.Is(err, ErrSizeMismatch) {
 		t.Errorf("Verify error = %v, want ErrSizeMismatch", err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 )
@@ -49,9 +50,9 @@ func ReadDescription(ctx context.Context, f content.Fetcher, root ocispec.Descri
 }
 
 // Graph returns every blob reachable from roots in src, the roots
-// included, once each and sorted by digest: what [Write] would write.
-// A blob src lacks is an error wrapping ErrMissingBlob.
+// included, once each and sorted by digest: the blobs [Write] would write
+// (in its own order). A blob src lacks is an error wrapping ErrMissingBlob.
 func Graph(ctx context.Context, src content.Fetcher, roots []ocispec.Descriptor) ([]ocispec.Descriptor, error) {
-	blobs, _, err := plan(ctx, src, roots, nil)
-	return blobs, err
+	w := &walker{src: src, seen: make(map[digest.Digest]ocispec.Descriptor)}
+	return w.walk(ctx, roots, memberIndex)
 }

@@ -46,12 +46,16 @@ const (
 )
 
 // members checks the member sequence rules every reader enforces: regular
-// files with expected names, oci-layout then index.json, then blobs sorted
-// by digest, each once.
+// files with expected names, each once; oci-layout first; then either
+// index.json and the blobs sorted by digest (archives written before
+// index.json moved to the end), or the blobs and index.json last.
 type members struct {
-	n    int                 // members seen
-	last string              // name of the last member seen
-	seen map[string]struct{} // names seen
+	n     int                 // members seen
+	last  string              // name of the last member seen
+	seen  map[string]struct{} // names seen
+	index int                 // position of index.json, 0 until seen
+	// lastBlob is the name of the last blob seen.
+	lastBlob string
 }
 
 // next checks hdr, the next member, and returns its kind and, for a blob,
@@ -89,18 +93,24 @@ func (m *members) next(hdr *tar.Header) (memberKind, digest.Digest, error) {
 	switch {
 	case m.n == 0 && kind != kindLayout:
 		return 0, "", fmt.Errorf("%w: the first member is %q, not %s", ErrNotPackage, name, memberLayout)
-	case m.n == 1 && kind != kindIndex:
-		return 0, "", fmt.Errorf("%w: the second member is %q, not %s", ErrNotPackage, name, memberIndex)
-	case m.n >= 2 && kind != kindBlob:
-		// oci-layout or index.json again.
+	case m.n > 0 && kind == kindLayout:
 		return 0, "", fmt.Errorf("%w %q: it appears twice: the archive was not written by skiff; do not use it", ErrUnsafePath, name)
-	case m.n >= 3 && name < m.last:
-		return 0, "", fmt.Errorf("%w: member %q comes after %q: blobs must be sorted by digest", ErrNotPackage, name, m.last)
+	case m.index > 1:
+		// index.json after the blobs ends the archive.
+		return 0, "", fmt.Errorf("%w: member %q comes after %s, which must be the last member", ErrNotPackage, name, memberIndex)
+	case m.index == 1 && name < m.lastBlob:
+		return 0, "", fmt.Errorf("%w: member %q comes after %q: blobs after %s must be sorted by digest", ErrNotPackage, name, m.lastBlob, memberIndex)
 	}
 	if m.seen == nil {
 		m.seen = make(map[string]struct{})
 	}
 	m.seen[name] = struct{}{}
+	switch kind {
+	case kindIndex:
+		m.index = m.n
+	case kindBlob:
+		m.lastBlob = name
+	}
 	m.n++
 	m.last = name
 	return kind, d, nil
@@ -192,7 +202,7 @@ func (t *tarReader) next() (*tar.Header, memberKind, digest.Digest, error) {
 		if t.cr.eof {
 			return nil, 0, "", t.truncated()
 		}
-		if t.m.n < 2 {
+		if t.m.index == 0 {
 			return nil, 0, "", fmt.Errorf("%w: the archive has no %s", ErrNotPackage, memberIndex)
 		}
 		return nil, 0, "", io.EOF

@@ -93,7 +93,8 @@ type WriteResult struct {
 
 // Write writes the package whose root index is root, read from src, as an
 // archive at out. It walks the graph from root and opts.Signatures, writes
-// oci-layout, index.json and every blob once in digest order, and verifies
+// oci-layout, every blob once (the image blobs sorted by digest, then the
+// package's own blobs sorted by digest) and index.json, and verifies
 // each blob's digest and size while copying (see WriteOptions.Trusted). It writes a temporary file
 // beside out and renames it into place: on error, out is untouched and no
 // temporary file is left.
@@ -110,35 +111,36 @@ func Write(ctx context.Context, src content.ReadOnlyStorage, root ocispec.Descri
 		}
 	}
 
-	blobs, omitted, err := plan(ctx, src, append([]ocispec.Descriptor{root}, sigs...), opts.Omit)
+	blobs, omitted, err := plan(ctx, src, root, sigs, opts.Omit)
 	if err != nil {
 		return nil, fmt.Errorf("writing %s: %w", out, err)
 	}
 	for _, d := range omitted {
 		emit(opts.Progress, Event{Kind: EventBlobOmitted, Descriptor: d})
 	}
-	index, err := json.Marshal(ocispec.Index{
-		Versioned: specs.Versioned{SchemaVersion: 2},
-		MediaType: ocispec.MediaTypeImageIndex,
-		Manifests: append([]ocispec.Descriptor{root}, sigs...),
-	})
+	index, err := indexJSON(root, sigs)
 	if err != nil {
-		return nil, fmt.Errorf("writing %s: encoding index.json: %w", out, err)
+		return nil, fmt.Errorf("writing %s: %w", out, err)
 	}
 
 	res := &WriteResult{Blobs: len(blobs), Omitted: len(omitted)}
 	err = writeAtomic(out, opts.Digest, func(a *archiveWriter) error {
-		err := writeBlobs(ctx, a, index, blobs, func(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
-			rc, err := src.Fetch(ctx, d)
-			if errors.Is(err, errdef.ErrNotFound) {
-				return nil, fmt.Errorf("%w: %s (%s) is not in the store: %w", ErrMissingBlob, d.Digest, d.MediaType, err)
-			}
-			return rc, err
-		}, opts.Trusted, opts.Progress)
-		if err == nil && opts.Copied != nil {
+		if err := a.member(memberLayout, []byte(layoutJSON)); err != nil {
+			return err
+		}
+		if err := writeBlobs(ctx, a, blobs, fetcher(src), opts.Trusted, opts.Progress); err != nil {
+			return err
+		}
+		if err := a.member(memberIndex, index); err != nil {
+			return err
+		}
+		if err := a.close(); err != nil {
+			return err
+		}
+		if opts.Copied != nil {
 			opts.Copied()
 		}
-		return err
+		return nil
 	}, res)
 	if err != nil {
 		return nil, fmt.Errorf("writing %s: %w", out, err)
@@ -146,56 +148,110 @@ func Write(ctx context.Context, src content.ReadOnlyStorage, root ocispec.Descri
 	return res, nil
 }
 
-// plan walks the graph from the given roots and returns the blobs to write
-// sorted by digest, and the omitted ones.
-func plan(ctx context.Context, src content.Fetcher, roots []ocispec.Descriptor, omit func(digest.Digest) bool) (blobs, omitted []ocispec.Descriptor, err error) {
-	seen := make(map[digest.Digest]ocispec.Descriptor)
+// plan returns the blobs to write in archive order and the omitted ones:
+// the image blobs (see [ImageBlobs]) sorted by digest, then the package's
+// own blobs (the root index, the metadata manifest and its config and
+// layers, the signatures) sorted by digest.
+func plan(ctx context.Context, src content.Fetcher, root ocispec.Descriptor, sigs []ocispec.Descriptor, omit func(digest.Digest) bool) (blobs, omitted []ocispec.Descriptor, err error) {
+	if err := checkDescriptor(root); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", memberIndex, err)
+	}
+	children, err := successors(ctx, src, root)
+	if err != nil {
+		if errors.Is(err, errdef.ErrNotFound) {
+			return nil, nil, fmt.Errorf("%w: the package root %s is not in the store: %w", ErrMissingBlob, root.Digest, err)
+		}
+		return nil, nil, err
+	}
+	entries := make([]ocispec.Descriptor, 0, len(children))
+	for _, c := range children {
+		if c.ArtifactType != ArtifactTypeMetadata {
+			entries = append(entries, c)
+		}
+	}
+	w := &walker{src: src, omit: omit, seen: make(map[digest.Digest]ocispec.Descriptor)}
+	images, err := w.walk(ctx, entries, string(root.Digest))
+	if err != nil {
+		return nil, nil, err
+	}
+	own, err := w.walk(ctx, append([]ocispec.Descriptor{root}, sigs...), memberIndex)
+	if err != nil {
+		return nil, nil, err
+	}
+	slices.SortFunc(w.omitted, byDigest)
+	return append(images, own...), w.omitted, nil
+}
+
+// ImageBlobs returns, sorted by digest, the blobs of the graphs of images
+// (the root index's entries other than the metadata manifest: images,
+// their carried signatures, bundled dependencies), without the subgraphs
+// omit leaves out (see [WriteOptions.Omit]). They come first in the
+// archive, in this order, so a writer that knows them (and their sizes)
+// can lay them out before it has their content or the package's own
+// blobs; [Placed] does.
+func ImageBlobs(ctx context.Context, src content.Fetcher, images []ocispec.Descriptor, omit func(digest.Digest) bool) ([]ocispec.Descriptor, error) {
+	w := &walker{src: src, omit: omit, seen: make(map[digest.Digest]ocispec.Descriptor)}
+	return w.walk(ctx, images, "the package root")
+}
+
+// walker walks graphs breadth first, each blob once across walks.
+type walker struct {
+	src     content.Fetcher
+	omit    func(digest.Digest) bool
+	seen    map[digest.Digest]ocispec.Descriptor
+	omitted []ocispec.Descriptor
+}
+
+// walk returns the blobs reachable from roots not seen by an earlier walk,
+// sorted by digest. A root is omitted only if referrer is not index.json.
+func (w *walker) walk(ctx context.Context, roots []ocispec.Descriptor, referrer string) ([]ocispec.Descriptor, error) {
 	type item struct {
 		desc     ocispec.Descriptor
 		referrer string
 	}
+	var blobs []ocispec.Descriptor
 	queue := make([]item, 0, len(roots))
 	for _, r := range roots {
-		queue = append(queue, item{r, memberIndex})
+		queue = append(queue, item{r, referrer})
 	}
 	for len(queue) > 0 {
 		if err := ctx.Err(); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		it := queue[0]
 		queue = queue[1:]
 		d := it.desc
 		if err := checkDescriptor(d); err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", it.referrer, err)
+			return nil, fmt.Errorf("%s: %w", it.referrer, err)
 		}
-		if prev, ok := seen[d.Digest]; ok {
+		if prev, ok := w.seen[d.Digest]; ok {
 			if prev.Size != d.Size {
-				return nil, nil, fmt.Errorf("%w: %s refers to %s with size %d, elsewhere %d", ErrSizeMismatch, it.referrer, d.Digest, d.Size, prev.Size)
+				return nil, fmt.Errorf("%w: %s refers to %s with size %d, elsewhere %d", ErrSizeMismatch, it.referrer, d.Digest, d.Size, prev.Size)
 			}
 			continue
 		}
-		seen[d.Digest] = d
-		if it.referrer != memberIndex && omit != nil && omit(d.Digest) {
-			omitted = append(omitted, d)
+		w.seen[d.Digest] = d
+		if it.referrer != memberIndex && w.omit != nil && w.omit(d.Digest) {
+			w.omitted = append(w.omitted, d)
 			continue
 		}
 		blobs = append(blobs, d)
-		children, err := successors(ctx, src, d)
+		children, err := successors(ctx, w.src, d)
 		if err != nil {
 			if errors.Is(err, errdef.ErrNotFound) {
-				return nil, nil, fmt.Errorf("%w: %s (%s, referred to by %s) is not in the store: %w", ErrMissingBlob, d.Digest, d.MediaType, it.referrer, err)
+				return nil, fmt.Errorf("%w: %s (%s, referred to by %s) is not in the store: %w", ErrMissingBlob, d.Digest, d.MediaType, it.referrer, err)
 			}
-			return nil, nil, err
+			return nil, err
 		}
 		for _, c := range children {
 			queue = append(queue, item{c, string(d.Digest)})
 		}
 	}
-	byDigest := func(a, b ocispec.Descriptor) int { return cmp.Compare(a.Digest, b.Digest) }
 	slices.SortFunc(blobs, byDigest)
-	slices.SortFunc(omitted, byDigest)
-	return blobs, omitted, nil
+	return blobs, nil
 }
+
+func byDigest(a, b ocispec.Descriptor) int { return cmp.Compare(a.Digest, b.Digest) }
 
 // tarBlock is the tar block size: member data is padded to it, and the
 // archive ends with two zero blocks.
@@ -270,18 +326,36 @@ func (a *archiveWriter) close() error {
 	return a.w.Flush()
 }
 
-// writeBlobs writes the archive: oci-layout, index.json, then blobs in the
-// given (sorted) order, each fetched with fetch. A blob trusted reports
+// indexJSON is the content of the index.json member.
+func indexJSON(root ocispec.Descriptor, sigs []ocispec.Descriptor) ([]byte, error) {
+	b, err := json.Marshal(ocispec.Index{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageIndex,
+		Manifests: append([]ocispec.Descriptor{root}, sigs...),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encoding index.json: %w", err)
+	}
+	return b, nil
+}
+
+// fetcher fetches blobs from src, naming a missing one.
+func fetcher(src content.Fetcher) func(context.Context, ocispec.Descriptor) (io.ReadCloser, error) {
+	return func(ctx context.Context, d ocispec.Descriptor) (io.ReadCloser, error) {
+		rc, err := src.Fetch(ctx, d)
+		if errors.Is(err, errdef.ErrNotFound) {
+			return nil, fmt.Errorf("%w: %s (%s) is not in the store: %w", ErrMissingBlob, d.Digest, d.MediaType, err)
+		}
+		return rc, err
+	}
+}
+
+// writeBlobs writes blob members in the given order, each fetched with
+// fetch. A blob trusted reports
 // (its content was verified by the caller, in this process) is copied
 // without hashing it again, its size still checked; every other blob is
 // verified while copied.
-func writeBlobs(ctx context.Context, a *archiveWriter, index []byte, blobs []ocispec.Descriptor, fetch func(context.Context, ocispec.Descriptor) (io.ReadCloser, error), trusted func(digest.Digest) bool, progress func(Event)) error {
-	if err := a.member(memberLayout, []byte(layoutJSON)); err != nil {
-		return err
-	}
-	if err := a.member(memberIndex, index); err != nil {
-		return err
-	}
+func writeBlobs(ctx context.Context, a *archiveWriter, blobs []ocispec.Descriptor, fetch func(context.Context, ocispec.Descriptor) (io.ReadCloser, error), trusted func(digest.Digest) bool, progress func(Event)) error {
 	var total int64
 	for _, b := range blobs {
 		total += b.Size
@@ -314,7 +388,7 @@ func writeBlobs(ctx context.Context, a *archiveWriter, index []byte, blobs []oci
 		}
 		emit(progress, Event{Kind: EventBlobDone, Descriptor: b, Done: p.done, Total: total})
 	}
-	return a.close()
+	return nil
 }
 
 // copyVerified copies exactly d.Size bytes of r and checks that r holds no

@@ -54,6 +54,9 @@ type PullOptions struct {
 	Concurrency int
 	// Progress, if set, receives events (one call at a time).
 	Progress func(Event)
+	// Deferred, if set, chooses blobs to leave for later instead of
+	// transferring them (see [Deferred]).
+	Deferred *Deferred
 }
 
 // Image is a pulled image.
@@ -109,6 +112,7 @@ func Pull(ctx context.Context, refs []string, dst oras.Target, o PullOptions) ([
 		flight:   newFlight(),
 		sem:      semaphore.NewWeighted(int64(conc)),
 		progress: newProgress(o.Progress),
+		deferred: o.Deferred,
 	}
 	images := make([]Image, len(srcs))
 	g, gctx := errgroup.WithContext(ctx)
@@ -135,6 +139,7 @@ type puller struct {
 	flight   *flight
 	sem      *semaphore.Weighted
 	progress *progress
+	deferred *Deferred
 }
 
 func (p *puller) pull(ctx context.Context, s source) (Image, error) {
@@ -192,7 +197,7 @@ func (p *puller) pull(ctx context.Context, s source) (Image, error) {
 		}
 	}
 
-	store := &pullStore{Storage: p.dst, p: p, src: repo, image: s.ref}
+	store := &pullStore{Storage: p.dst, p: p, src: repo, image: s.ref, what: what, where: s.where()}
 	opts := oras.CopyGraphOptions{
 		Concurrency: p.conc,
 		OnCopySkipped: func(_ context.Context, d ocispec.Descriptor) error {
@@ -276,9 +281,17 @@ type pullStore struct {
 	p     *puller
 	src   content.Fetcher
 	image string
+	what  string
+	where string
 }
 
 func (s *pullStore) Push(ctx context.Context, desc ocispec.Descriptor, r io.Reader) error {
+	if d := s.p.deferred; d != nil && !isManifest(desc.MediaType) && d.Defer != nil && d.Defer(desc) {
+		// r is a lazy reader: nothing was requested yet.
+		d.record(deferredBlob{desc: desc, src: s.src, image: s.image, what: s.what, where: s.where,
+			retries: s.p.retries, client: s.p.client, prog: s.p.progress})
+		return nil
+	}
 	key := desc.Digest.String()
 	for {
 		c, lead := s.p.flight.begin(key)
