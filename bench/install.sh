@@ -113,6 +113,7 @@ clean() { # clean NS
   "${kubectl[@]}" delete namespace "$1" --ignore-not-found --wait=true >/dev/null
   # shellcheck disable=SC2086
   "${kubectl[@]}" delete crd $crd_names --ignore-not-found --wait=true >/dev/null
+  "${kubectl[@]}" delete clusterrole,clusterrolebinding -l app.kubernetes.io/part-of=big --ignore-not-found >/dev/null
 }
 run_skiff() { # run_skiff ROUND
   local ns="bench-skiff-$1" t0 t1 prof=()
@@ -135,6 +136,7 @@ run_helm() { # run_helm ROUND
   clean "$ns"
 }
 
+for r in $(seq "$rounds"); do clean "bench-skiff-$r"; clean "bench-helm-$r"; done   # an interrupted run's
 log "$rounds rounds: skiff install and helm install of $objects objects ($crds CRDs)"
 for r in $(seq "$rounds"); do
   if ((r % 2)); then run_skiff "$r"; run_helm "$r"; else run_helm "$r"; run_skiff "$r"; fi

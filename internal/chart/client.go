@@ -20,7 +20,10 @@ import (
 	release "helm.sh/helm/v4/pkg/release/v1"
 	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
 	"helm.sh/helm/v4/pkg/storage/driver"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"sigs.k8s.io/yaml"
 
@@ -231,6 +234,15 @@ func (c *Client) Install(ctx context.Context, data []byte, o InstallOptions) (*R
 		return nil, err
 	}
 	inst := action.NewInstall(cfg)
+	if !o.DryRun {
+		// The CRDs at once, and until discovery serves them: Helm creates
+		// them one by one and trusts Established, after which a custom
+		// resource of the chart can still find no REST mapping.
+		if err := applyCRDs(cfg, ch, false); err != nil {
+			return nil, fmt.Errorf("install release %s in %s: %w", o.Release, ns, err)
+		}
+		inst.SkipCRDs = true
+	}
 	inst.ReleaseName = o.Release
 	inst.Namespace = ns
 	inst.CreateNamespace = o.CreateNamespace
@@ -264,7 +276,7 @@ func (c *Client) Upgrade(ctx context.Context, data []byte, o UpgradeOptions) (*R
 		return nil, err
 	}
 	if o.ApplyCRDs && !o.DryRun {
-		if err := applyCRDs(cfg, ch); err != nil {
+		if err := applyCRDs(cfg, ch, true); err != nil {
 			return nil, fmt.Errorf("upgrade release %s in %s: %w", o.Release, ns, err)
 		}
 	}
@@ -296,9 +308,12 @@ func (c *Client) Upgrade(ctx context.Context, data []byte, o UpgradeOptions) (*R
 	return toRelease(r)
 }
 
-// applyCRDs server-side applies the CRDs of ch and waits until they are
-// established.
-func applyCRDs(cfg *action.Configuration, ch *chartv2.Chart) error {
+// applyCRDs server-side applies the CRDs of ch (in parallel), waits until
+// they are established and discovery serves their kinds, and then forgets
+// what Helm's clients had discovered, so that the chart's custom resources
+// map. force takes over fields other managers own (upgrade); install does
+// not, as Helm's own install of crds/ does not.
+func applyCRDs(cfg *action.Configuration, ch *chartv2.Chart, force bool) error {
 	var all kube.ResourceList
 	for _, crd := range ch.CRDObjects() {
 		if crd.File == nil || len(crd.File.Data) == 0 {
@@ -313,7 +328,7 @@ func applyCRDs(cfg *action.Configuration, ch *chartv2.Chart) error {
 	if len(all) == 0 {
 		return nil
 	}
-	if _, err := cfg.KubeClient.Create(all, kube.ClientCreateOptionServerSideApply(true, true)); err != nil {
+	if _, err := cfg.KubeClient.Create(all, kube.ClientCreateOptionServerSideApply(true, force)); err != nil {
 		return fmt.Errorf("apply CRDs: %w", err)
 	}
 	w, err := cfg.KubeClient.GetWaiter(kube.StatusWatcherStrategy)
@@ -322,6 +337,68 @@ func applyCRDs(cfg *action.Configuration, ch *chartv2.Chart) error {
 	}
 	if err := w.Wait(all, time.Minute); err != nil {
 		return fmt.Errorf("apply CRDs: wait: %w", err)
+	}
+	if err := waitDiscovered(cfg, all, time.Minute); err != nil {
+		return fmt.Errorf("apply CRDs: %w", err)
+	}
+	return nil
+}
+
+// waitDiscovered polls discovery until it serves every served version of
+// the CRDs crds (Established comes first: the API server's discovery
+// document follows asynchronously), then resets Helm's REST mapper.
+func waitDiscovered(cfg *action.Configuration, crds kube.ResourceList, timeout time.Duration) error {
+	type want struct{ gv, plural string }
+	var wants []want
+	for _, info := range crds {
+		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(info.Object)
+		if err != nil {
+			return err
+		}
+		group, _, _ := unstructured.NestedString(u, "spec", "group")
+		plural, _, _ := unstructured.NestedString(u, "spec", "names", "plural")
+		versions, _, _ := unstructured.NestedSlice(u, "spec", "versions")
+		for _, v := range versions {
+			m, _ := v.(map[string]any)
+			if name, _ := m["name"].(string); name != "" && m["served"] == true {
+				wants = append(wants, want{gv: group + "/" + name, plural: plural})
+			}
+		}
+	}
+	dc, err := cfg.RESTClientGetter.ToDiscoveryClient()
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(timeout)
+	for len(wants) > 0 {
+		dc.Invalidate()
+		served := map[string]map[string]bool{}
+		wants = slices.DeleteFunc(wants, func(w want) bool {
+			if served[w.gv] == nil {
+				served[w.gv] = map[string]bool{}
+				if l, err := dc.ServerResourcesForGroupVersion(w.gv); err == nil {
+					for _, r := range l.APIResources {
+						served[w.gv][r.Name] = true
+					}
+				}
+			}
+			return served[w.gv][w.plural]
+		})
+		if len(wants) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("discovery does not serve %s %s after %s", wants[0].gv, wants[0].plural, timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	dc.Invalidate()
+	m, err := cfg.RESTClientGetter.ToRESTMapper()
+	if err != nil {
+		return err
+	}
+	if r, ok := m.(meta.ResettableRESTMapper); ok {
+		r.Reset()
 	}
 	return nil
 }
