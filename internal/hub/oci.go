@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -555,9 +554,9 @@ func (h *Hub) serveTags(w http.ResponseWriter, r *http.Request, req ociRequest, 
 			approved[p.Version] = true
 		}
 	}
-	rec := httptest.NewRecorder()
+	rec := newCapture()
 	h.registry.ServeHTTP(rec, r)
-	if rec.Code != http.StatusOK {
+	if rec.status != http.StatusOK {
 		if len(approved) == 0 {
 			ociError(w, http.StatusNotFound, "NAME_UNKNOWN", "no such repository")
 			return
@@ -569,7 +568,7 @@ func (h *Hub) serveTags(w http.ResponseWriter, r *http.Request, req ociRequest, 
 		Name string   `json:"name"`
 		Tags []string `json:"tags"`
 	}
-	json.Unmarshal(rec.Body.Bytes(), &list)
+	json.Unmarshal(rec.body.Bytes(), &list)
 	kept := []string{}
 	for _, t := range list.Tags {
 		if approved[t] {
@@ -588,16 +587,16 @@ func (h *Hub) serveTags(w http.ResponseWriter, r *http.Request, req ociRequest, 
 
 // serveCatalog lists the repositories whose owner the caller may read.
 func (h *Hub) serveCatalog(w http.ResponseWriter, r *http.Request, p *principal) {
-	rec := httptest.NewRecorder()
+	rec := newCapture()
 	h.registry.ServeHTTP(rec, r)
-	if rec.Code != http.StatusOK {
+	if rec.status != http.StatusOK {
 		copyResponse(w, rec)
 		return
 	}
 	var cat struct {
 		Repositories []string `json:"repositories"`
 	}
-	json.Unmarshal(rec.Body.Bytes(), &cat)
+	json.Unmarshal(rec.body.Bytes(), &cat)
 	levels := map[string]Level{}
 	kept := []string{}
 	for _, repo := range cat.Repositories {
@@ -620,12 +619,39 @@ func (h *Hub) serveCatalog(w http.ResponseWriter, r *http.Request, p *principal)
 	json.NewEncoder(w).Encode(cat)
 }
 
-func copyResponse(w http.ResponseWriter, rec *httptest.ResponseRecorder) {
+// capture holds the registry's answer to a listing request (tags,
+// catalog) for the hub to filter before the client gets it. It is the
+// answer to the client's own request, passed through distribution for
+// its validation and pagination; the hub reads content for itself
+// through the storage API ([Hub.repository]).
+type capture struct {
+	header http.Header
+	status int
+	wrote  bool
+	body   bytes.Buffer
+}
+
+func newCapture() *capture { return &capture{header: http.Header{}, status: http.StatusOK} }
+
+func (c *capture) Header() http.Header { return c.header }
+
+func (c *capture) WriteHeader(code int) {
+	if !c.wrote {
+		c.status, c.wrote = code, true
+	}
+}
+
+func (c *capture) Write(b []byte) (int, error) {
+	c.WriteHeader(http.StatusOK)
+	return c.body.Write(b)
+}
+
+func copyResponse(w http.ResponseWriter, rec *capture) {
 	for k, v := range rec.Header() {
 		w.Header()[k] = v
 	}
-	w.WriteHeader(rec.Code)
-	w.Write(rec.Body.Bytes())
+	w.WriteHeader(rec.status)
+	w.Write(rec.body.Bytes())
 }
 
 // closure returns every digest reachable from roots in src. With

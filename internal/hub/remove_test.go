@@ -10,6 +10,7 @@ import (
 
 	"github.com/skiffhq/skiff/internal/hub/hubtest"
 	"github.com/skiffhq/skiff/internal/hubclient"
+	"github.com/skiffhq/skiff/internal/sign"
 )
 
 // failingUntag is a repository of the hub's storage whose tag deletion
@@ -32,7 +33,19 @@ func TestRemoveReportsStorageFailure(t *testing.T) {
 	}
 }
 
-func testRemoveReportsStorageFailure(t *testing.T, dbURL string) {
+// testHub is a hub served on 127.0.0.1 with users alice (write on
+// acme), bob (admin of acme) and carol (read on acme).
+type testHub struct {
+	h    *Hub
+	root string
+	host string
+	key  *sign.PrivateKey
+}
+
+const testPassword = "correct horse battery"
+
+func newTestHub(t *testing.T, dbURL string) *testHub {
+	t.Helper()
 	t.Setenv("OTEL_TRACES_EXPORTER", "none")
 	ctx := context.Background()
 	key, trustDir := hubtest.TrustedKey(t)
@@ -42,34 +55,43 @@ func testRemoveReportsStorageFailure(t *testing.T, dbURL string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
-	host := hubtest.Serve(t, h)
-	const pass = "correct horse battery"
 	for _, u := range []struct {
 		name  string
 		level Level
 	}{{"alice", LevelWrite}, {"bob", LevelAdmin}, {"carol", LevelRead}} {
-		if err := h.store.AddUser(ctx, u.name, pass, false); err != nil {
+		if err := h.store.AddUser(ctx, u.name, testPassword, false); err != nil {
 			t.Fatal(err)
 		}
 		if err := h.store.Grant(ctx, "acme", u.name, u.level); err != nil {
 			t.Fatal(err)
 		}
 	}
-	client := func(user string) *hubclient.Client {
-		anon, err := hubclient.New(host, hubclient.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		tok, err := anon.Login(ctx, user, pass, "", 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := hubclient.New(host, hubclient.Options{Username: user, Token: tok.Secret})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
+	return &testHub{h: h, root: root, host: hubtest.Serve(t, h), key: key}
+}
+
+// client logs user in.
+func (th *testHub) client(t *testing.T, user string) *hubclient.Client {
+	t.Helper()
+	anon, err := hubclient.New(th.host, hubclient.Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
+	tok, err := anon.Login(context.Background(), user, testPassword, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := hubclient.New(th.host, hubclient.Options{Username: user, Token: tok.Secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func testRemoveReportsStorageFailure(t *testing.T, dbURL string) {
+	ctx := context.Background()
+	th := newTestHub(t, dbURL)
+	h, root, key := th.h, th.root, th.key
+	client := func(user string) *hubclient.Client { return th.client(t, user) }
 	alice, bob, carol := client("alice"), client("bob"), client("carol")
 	archive := hubtest.Archive(t, t.TempDir(), "app", "1.0.0", 1, key)
 	if _, err := alice.Push(ctx, archive, "acme", hubclient.PushOptions{}); err != nil {
@@ -87,7 +109,7 @@ func testRemoveReportsStorageFailure(t *testing.T, dbURL string) {
 	h.wrapRepo = func(r storedRepo) storedRepo { return failingUntag{r, errDown} }
 
 	// Called directly, the cause is wrapped.
-	_, err = h.Remove(ctx, "acme", "app", "1.0.0", "bob")
+	_, err := h.Remove(ctx, "acme", "app", "1.0.0", "bob")
 	var re *RemoveError
 	if !errors.Is(err, errDown) || !errors.As(err, &re) || re.Package != "acme/app:1.0.0" {
 		t.Fatalf("remove with the storage down: %v, want a *RemoveError wrapping the cause", err)
