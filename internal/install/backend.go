@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/version"
 
 	"github.com/skiffhq/skiff/internal/chart"
@@ -28,6 +29,8 @@ type cluster interface {
 	ResolveRef(ctx context.Context, s, ns string) (kube.ObjectRef, error)
 	Lock(ctx context.Context, namespace, name, holder string, ttl time.Duration) (func(context.Context) error, error)
 	ServerVersion(ctx context.Context) (*version.Info, error)
+	List(ctx context.Context, gvk schema.GroupVersionKind, ns, selector string) ([]unstructured.Unstructured, error)
+	PodLogs(ctx context.Context, ns, pod, container string, tailLines int64) ([]byte, error)
 }
 
 // releaser installs charts as Helm releases; *chart.Client implements it.

@@ -265,9 +265,13 @@ func (s *session) removeDropped(ctx context.Context, rec, prev *release.Record) 
 	return nil
 }
 
-// remove removes every component of rec, last first.
+// remove removes every component of rec, last first, and the Jobs its
+// failed steps kept.
 func (s *session) remove(ctx context.Context, rec *release.Record) error {
 	var errs []error
+	if err := s.removeStepJobs(ctx, rec); err != nil {
+		errs = append(errs, err)
+	}
 	for i := len(rec.Components) - 1; i >= 0; i-- {
 		if err := s.removeComponent(ctx, rec.Components[i]); err != nil {
 			errs = append(errs, err)

@@ -13,6 +13,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/version"
 
 	"github.com/skiffhq/skiff/internal/build"
@@ -37,6 +38,45 @@ type fakeCluster struct {
 	// version is the Kubernetes version ServerVersion reports; "" means
 	// unknown.
 	version string
+	// onJob, when set, is called with each Job applied (a copy): it plays
+	// the Job controller, setting the stored Job's status with setStatus
+	// and adding pods.
+	onJob func(job *unstructured.Unstructured)
+	// logs are pod logs by "namespace/pod".
+	logs map[string]string
+}
+
+// setStatus sets the status of the stored object ref.
+func (f *fakeCluster) setStatus(ref kube.ObjectRef, status map[string]any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if o, ok := f.objects[fakeKey(ref)]; ok {
+		o.Object["status"] = status
+	}
+}
+
+func (f *fakeCluster) List(_ context.Context, gvk schema.GroupVersionKind, ns, selector string) ([]unstructured.Unstructured, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k, v, _ := strings.Cut(selector, "=")
+	var out []unstructured.Unstructured
+	for _, o := range f.objects {
+		if o.GetKind() != gvk.Kind || ns != "" && o.GetNamespace() != ns || k != "" && o.GetLabels()[k] != v {
+			continue
+		}
+		out = append(out, *o.DeepCopy())
+	}
+	return out, nil
+}
+
+func (f *fakeCluster) PodLogs(_ context.Context, ns, pod, _ string, _ int64) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l, ok := f.logs[ns+"/"+pod]
+	if !ok {
+		return nil, fmt.Errorf("reading logs of pod %s/%s: %w", ns, pod, kube.ErrNotFound)
+	}
+	return []byte(l), nil
 }
 
 func (f *fakeCluster) ServerVersion(context.Context) (*version.Info, error) {
@@ -98,6 +138,11 @@ func (f *fakeCluster) Apply(ctx context.Context, objs []*unstructured.Unstructur
 		}
 		if !o.DryRun {
 			f.put(ref, obj, o.Labels)
+			if obj.GetKind() == "Job" && f.onJob != nil {
+				if c, err := f.Get(ctx, ref); err == nil {
+					f.onJob(c)
+				}
+			}
 		} else if o.OnResult != nil {
 			// What apply would store: the object replaced, as put does.
 			c := obj.DeepCopy()

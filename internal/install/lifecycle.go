@@ -79,7 +79,9 @@ func (s *session) runSteps(ctx context.Context, p *Package, ph phaseSteps, rec, 
 				return err
 			}
 		case st.Job != nil:
-			return fmt.Errorf("lifecycle step %q: job steps need a newer skiff", st.Name)
+			if err := s.runJob(ctx, ph.name, st, rec); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -156,7 +158,10 @@ func (s *session) runPreDelete(ctx context.Context, rec *release.Record) error {
 			continue
 		}
 		if st.Job != nil {
-			return fmt.Errorf("preDelete step %q: job steps need a newer skiff", st.Name)
+			if err := s.runJob(ctx, "preDelete", st, rec); err != nil {
+				return err
+			}
+			continue
 		}
 		if st.Apply != "" {
 			i := -1

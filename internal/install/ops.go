@@ -187,6 +187,9 @@ func Uninstall(ctx context.Context, ns, deployment string, o UninstallOptions) e
 		return err
 	}
 	var errs []error
+	if err := s.removeStepJobs(ctx, hist...); err != nil {
+		errs = append(errs, err)
+	}
 	for _, c := range comps {
 		opts.emit(Event{Step: "delete", Component: c.Name, Message: "removing " + c.Kind + " " + c.Name})
 		if err := s.removeComponent(ctx, c); err != nil {
