@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/skiffhq/skiff/internal/atomicfile"
+	"github.com/skiffhq/skiff/internal/endpoint"
 )
 
 // maxDownload bounds any single download (index or chart).
@@ -51,7 +52,8 @@ type FetchOptions struct {
 	// InsecureSkipTLSVerify disables TLS certificate verification.
 	InsecureSkipTLSVerify bool
 	// PlainHTTP talks plain HTTP to oci:// registries. It is implied for
-	// loopback hosts (127.0.0.1, ::1, localhost).
+	// loopback hosts (127.0.0.1, ::1, localhost) unless CAFile or
+	// InsecureSkipTLSVerify asks for TLS.
 	PlainHTTP bool
 	// RegistryConfig is a docker config.json with registry credentials for
 	// oci:// sources.
@@ -431,7 +433,7 @@ func (f *fetcher) oci(ctx context.Context, src Source, u *url.URL) ([]byte, erro
 	tr.TLSClientConfig = tc
 	hc := &http.Client{Transport: ctxTransport{ctx: ctx, next: tr}}
 	copts := []registry.ClientOption{registry.ClientOptHTTPClient(hc)}
-	if f.opts.PlainHTTP || isLoopback(u.Hostname()) {
+	if f.opts.PlainHTTP || (endpoint.Address{Host: u.Host}).PlainHTTP(f.opts.CAFile != "" || f.opts.InsecureSkipTLSVerify) {
 		copts = append(copts, registry.ClientOptPlainHTTP())
 	}
 	if f.opts.RegistryConfig != "" {
@@ -508,14 +510,6 @@ func (c *closeHook) Close() error {
 	err := c.ReadCloser.Close()
 	c.done()
 	return err
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // writeCache writes a cached chart atomically, creating its directory.

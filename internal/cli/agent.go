@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path"
 	"strings"
 	"time"
 
@@ -29,7 +30,7 @@ type agentFlags struct {
 
 func (f *agentFlags) add(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.registry, "registry", "", "site registry and prefix images are rewritten to: HOST[:PORT][/PREFIX] (required)")
+	fl.StringVar(&f.registry, "registry", "", "site registry and prefix images are rewritten to: [https://|http://]HOST[:PORT][/PREFIX] (required)")
 	fl.StringVarP(&f.namespace, "namespace", "n", agent.DefaultNamespace, "the agent's namespace (never mutated)")
 	fl.StringVar(&f.name, "name", agent.DefaultName, "name of the agent's objects and webhook configuration")
 	fl.StringVar(&f.mode, "mode", "enforce", "for an image the registry lacks: enforce (refuse the object) or warn (admit it unchanged)")
@@ -104,7 +105,7 @@ the bundle first, the new certificate is served --propagation later.`,
 			if err != nil {
 				return err
 			}
-			r, err := oci.NewRegistry(dest.Host, remote)
+			r, err := oci.NewRegistry(dest.Host, remote.WithAddress(dest.Address()))
 			if err != nil {
 				return err
 			}
@@ -186,7 +187,7 @@ webhook then calls that address), give --api-server HOST:PORT, and pin it
 to that node with --node-selector and --toleration.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, labels, err := f.check()
+			dest, labels, err := f.check()
 			if err != nil {
 				return err
 			}
@@ -194,6 +195,7 @@ to that node with --node-selector and --toleration.`,
 			if err != nil {
 				return err
 			}
+			remote = remote.WithAddress(dest.Address())
 			nsl := map[string]string{}
 			for _, kv := range nsLabels {
 				k, v, ok := strings.Cut(kv, "=")
@@ -206,7 +208,7 @@ to that node with --node-selector and --toleration.`,
 			if err := cert.Check(); err != nil {
 				return err
 			}
-			target := f.registry + "/skiff/agent:" + imageTag(Version)
+			target := path.Join(dest.Host, dest.Prefix, "skiff/agent") + ":" + imageTag(Version)
 			a.status("pushing the agent image to %s", target)
 			img, err := agent.PushImage(cmd.Context(), agent.ImageOptions{Target: target, Remote: remote})
 			if err != nil {

@@ -25,7 +25,8 @@ func TestMain(m *testing.M) {
 
 // TestScript runs the testscript files in testdata/script. $REG is a
 // registry holding app:1 and job:1 (two platforms each) and pkgs:1; $AIRGAP is an
-// empty one.
+// empty one; $TLSREG an empty one serving TLS (CA in $TLSREG_CA); $HUB a
+// hub and $TLSHUB one serving TLS (CA in $TLSHUB_CA).
 func TestScript(t *testing.T) {
 	reg := fixture.Registry(t)
 	for i, r := range []string{"app:1", "job:1", "app:2"} {
@@ -36,6 +37,8 @@ func TestScript(t *testing.T) {
 	airgap := fixture.Registry(t)
 	hubHost, hubPassword, hubTrust := startTestHub(t) // hub_test.go
 	proxy := startProxy(t, proxiedHost, reg)
+	tlsReg, tlsRegCA := startTLSRegistry(t)                         // tls_test.go
+	tlsHub, tlsHubCA, tlsHubPassword, tlsHubTrust := startTLSHub(t) // tls_test.go
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(e *testscript.Env) error {
@@ -46,6 +49,12 @@ func TestScript(t *testing.T) {
 			e.Setenv("HUB_TRUST", hubTrust)
 			e.Setenv("PROXY", proxy)
 			e.Setenv("PROXIED", proxiedHost)
+			e.Setenv("TLSREG", tlsReg)
+			e.Setenv("TLSREG_CA", tlsRegCA)
+			e.Setenv("TLSHUB", tlsHub)
+			e.Setenv("TLSHUB_CA", tlsHubCA)
+			e.Setenv("TLSHUB_ADMIN_PASSWORD", tlsHubPassword)
+			e.Setenv("TLSHUB_TRUST", tlsHubTrust)
 			e.Setenv("SKIFF_TRUST_DIR", e.WorkDir+"/trust")
 			e.Setenv("OTEL_TRACES_EXPORTER", "none")
 			e.Setenv("HOME", e.WorkDir+"/home")

@@ -33,6 +33,7 @@ func (f *clusterFlags) cluster() install.Cluster {
 type deployFlags struct {
 	clusterFlags
 	rf          remoteFlags
+	hf          hubFlags
 	tf          trustFlags
 	gf          gateFlags
 	name        string
@@ -59,11 +60,12 @@ type deployFlags struct {
 func (f *deployFlags) add(cmd *cobra.Command) {
 	f.clusterFlags.add(cmd)
 	f.rf.add(cmd)
+	f.hf.add(cmd)
 	f.tf.add(cmd)
 	f.gf.add(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&f.name, "name", "", "deployment name (default: the package name)")
-	fl.StringVar(&f.registry, "registry", "", "registry HOST[:PORT][/PREFIX] the images are loaded into and pulled from (required)")
+	fl.StringVar(&f.registry, "registry", "", "registry [https://|http://]HOST[:PORT][/PREFIX] the images are loaded into and pulled from (required)")
 	fl.BoolVar(&f.flatten, "flatten", false, "keep only the last path element of each repository (refused when two images would collide)")
 	fl.BoolVar(&f.skipLoad, "skip-load", false, "assume the images were already loaded (skiff load)")
 	fl.StringArrayVarP(&f.values, "values", "f", nil, "values file, top-level keys are chart names; .age files are decrypted in memory (repeatable)")
@@ -107,7 +109,7 @@ func (f *deployFlags) open(a *app, cmd *cobra.Command, path string) (*install.Pa
 		return nil, o, err
 	}
 	// A registry or hub address is pulled first (ociref.go).
-	path, cleanup, err := ociArchive(cmd.Context(), a, path, remote)
+	path, cleanup, err := ociArchive(cmd.Context(), a, path, remote, &f.hf)
 	if err != nil {
 		return nil, o, err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/Masterminds/semver/v3"
 
 	"github.com/skiffhq/skiff/internal/build"
+	"github.com/skiffhq/skiff/internal/endpoint"
 	"github.com/skiffhq/skiff/internal/hubclient"
 )
 
@@ -24,11 +25,14 @@ func hubDepSource(hf *hubFlags, hubs []string, dir string) build.DepSource {
 		}
 		var out []string
 		for _, h := range hubs {
-			host, owner, ok := strings.Cut(strings.TrimSuffix(hubHost(h), "/"), "/")
-			if !ok || owner == "" || strings.Contains(owner, "/") {
-				return nil, fmt.Errorf("--deps-hub %q: use HUB/OWNER, e.g. hub.example:8443/platform", h)
+			addr, err := endpoint.Parse(h)
+			owner := addr.Path
+			if err != nil || owner == "" || strings.Contains(owner, "/") {
+				return nil, fmt.Errorf("--deps-hub %q: use HUB/OWNER, e.g. hub.example:8443/platform or https://127.0.0.1:8443/platform", h)
 			}
-			cl, err := hf.client(host)
+			host := addr.Host
+			hubAddr := strings.TrimSuffix(addr.String(), "/"+owner)
+			cl, err := hf.client(hubAddr)
 			if err != nil {
 				return nil, err
 			}

@@ -80,7 +80,7 @@ is not healthy. It exits non-zero when any check fails.`,
 	fl.StringVar(&o.Context, "context", "", "kubeconfig context")
 	fl.StringVarP(&o.Namespace, "namespace", "n", "", "check Secrets and workloads of this namespace only (default: all)")
 	fl.BoolVar(&skipCluster, "skip-cluster", false, "run only the registry, disk and hub checks")
-	fl.StringVar(&o.Registry, "registry", "", "the site's registry HOST[:PORT][/PREFIX]: check it answers and holds every workload image")
+	fl.StringVar(&o.Registry, "registry", "", "the site's registry [https://|http://]HOST[:PORT][/PREFIX]: check it answers and holds every workload image")
 	fl.StringVar(&o.RegistryRoot, "registry-root", "", "storage directory of a local registry whose free disk space to check")
 	fl.Float64Var(&o.DiskWarnPercent, "disk-warn-percent", doctor.DefaultDiskWarnPercent, "warn when the registry root has less free space than this, in percent (negative: never)")
 	fl.Float64Var(&o.DiskFailPercent, "disk-fail-percent", doctor.DefaultDiskFailPercent, "fail when the registry root has less free space than this, in percent (negative: never)")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/skiffhq/skiff/internal/bundle"
 	"github.com/skiffhq/skiff/internal/chart"
+	"github.com/skiffhq/skiff/internal/endpoint"
 	"github.com/skiffhq/skiff/internal/install"
 	"github.com/skiffhq/skiff/internal/oci"
 	"github.com/skiffhq/skiff/internal/sign"
@@ -28,8 +29,8 @@ func (f *remoteFlags) add(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringArrayVar(&f.mirrors, "registry-mirror", nil, "pull FROM through TO: FROM=TO[/prefix] (repeatable)")
 	fl.StringArrayVar(&f.insecure, "insecure-registry", nil, "registry host to reach without TLS verification (repeatable)")
-	fl.StringArrayVar(&f.plainHTTP, "plain-http", nil, "registry host to reach over plain HTTP (127.0.0.1 and localhost always are)")
-	fl.StringVar(&f.caFile, "ca-file", "", "PEM CA bundle to trust for registries")
+	fl.StringArrayVar(&f.plainHTTP, "plain-http", nil, "registry host to reach over plain HTTP (repeatable; a loopback registry is, unless written https://HOST or --ca-file is given)")
+	fl.StringVar(&f.caFile, "ca-file", "", "PEM CA bundle to trust for registries (makes a loopback registry TLS too)")
 	fl.StringVar(&f.dockerConfig, "docker-config", "", "Docker config file with registry credentials, or its directory (default $DOCKER_CONFIG/config.json or ~/.docker/config.json)")
 	fl.IntVar(&f.retries, "retries", 3, "retries of a failed transfer")
 }
@@ -43,15 +44,20 @@ func (f *remoteFlags) options() (oci.RemoteOptions, error) {
 			if !ok || from == "" || to == "" {
 				return o, fmt.Errorf("--registry-mirror %q: use FROM=TO, e.g. docker.io=127.0.0.1:5000/mirror", m)
 			}
-			o.Mirrors[from] = to
+			a, err := endpoint.Parse(to)
+			if err != nil {
+				return o, fmt.Errorf("--registry-mirror %q: %w", m, err)
+			}
+			o.Mirrors[from] = strings.TrimSuffix(a.Host+"/"+a.Path, "/")
+			o = o.WithAddress(a)
 		}
 	}
-	if len(f.plainHTTP) > 0 {
-		hosts := map[string]bool{}
-		for _, h := range f.plainHTTP {
-			hosts[h] = true
+	for _, h := range f.plainHTTP {
+		a, err := endpoint.Parse(h)
+		if err != nil || a.Path != "" || a.Scheme == endpoint.HTTPS {
+			return o, fmt.Errorf("--plain-http %q: give a registry HOST[:PORT]", h)
 		}
-		o.PlainHTTP = func(host string) bool { return hosts[host] || oci.IsLoopback(host) }
+		o = o.WithAddress(endpoint.Address{Scheme: endpoint.HTTP, Host: a.Host})
 	}
 	return o, nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/skiffhq/skiff/internal/endpoint"
 	"github.com/skiffhq/skiff/internal/gc"
 	"github.com/skiffhq/skiff/internal/kube"
 	"github.com/skiffhq/skiff/internal/registry"
@@ -74,7 +75,11 @@ alone. For another registry run its own garbage collector afterwards
 				enc.SetIndent("", "  ")
 				return enc.Encode(res)
 			}
-			host, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(o.Registry, "https://"), "http://"), "/")
+			addr, err := endpoint.Parse(o.Registry)
+			if err != nil {
+				return err
+			}
+			host := addr.Host
 			verb := "deleted"
 			if o.DryRun {
 				verb = "would delete"
@@ -98,7 +103,7 @@ alone. For another registry run its own garbage collector afterwards
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&o.Registry, "registry", "", "registry HOST[:PORT][/PREFIX] the images were loaded into")
+	fl.StringVar(&o.Registry, "registry", "", "registry [https://|http://]HOST[:PORT][/PREFIX] the images were loaded into")
 	fl.StringVar(&o.Root, "root", "", "storage directory of the embedded registry, which must be stopped: also delete unreferenced blobs (alone: only that)")
 	fl.BoolVar(&o.DryRun, "dry-run", false, "list what would be deleted; delete nothing")
 	fl.IntVar(&o.KeepHistory, "keep-history", 0, "retain the newest N revisions of each deployment besides deployed ones (0: all stored)")

@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/skiffhq/skiff/internal/endpoint"
 	"github.com/skiffhq/skiff/internal/hub"
 	"github.com/skiffhq/skiff/internal/hubclient"
 )
@@ -21,7 +21,7 @@ type hubFlags struct {
 }
 
 func (f *hubFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.caFile, "hub-ca-file", "", "PEM CA bundle to trust for the hub")
+	cmd.Flags().StringVar(&f.caFile, "hub-ca-file", "", "PEM CA bundle to trust for the hub (makes a loopback hub TLS too)")
 	cmd.Flags().BoolVar(&f.insecure, "hub-insecure", false, "skip TLS verification for the hub")
 }
 
@@ -56,19 +56,23 @@ func (f *hubFlags) mustLogin(addr string) (*hubclient.Client, error) {
 	return c, nil
 }
 
-// login returns a client of the hub at addr and whether a login for it is stored.
+// login returns a client of the hub at addr ([https://|http://]HOST[:PORT])
+// and whether a login for it is stored.
 func (f *hubFlags) login(addr string) (*hubclient.Client, bool, error) {
 	o := hubclient.Options{CAFile: f.caFile, Insecure: f.insecure}
+	a, err := endpoint.Parse(addr)
+	if err != nil {
+		return nil, false, fmt.Errorf("hub address: %w", err)
+	}
 	_, cfg, err := loadHubConfig()
 	if err != nil {
 		return nil, false, err
 	}
-	host := hubHost(addr)
-	l, ok := cfg.Hubs[host]
+	l, ok := cfg.Hubs[a.Host]
 	if ok {
 		o.Username, o.Token = l.Username, l.Token
 	}
-	c, err := hubclient.New(host, o)
+	c, err := hubclient.New(addr, o)
 	return c, ok, err
 }
 
@@ -107,10 +111,6 @@ func (f *hubFlags) packageCmd(cmd *cobra.Command, run func(ctx context.Context, 
 	return cmd
 }
 
-func hubHost(s string) string {
-	return strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(s, "https://"), "http://"), "/")
-}
-
 // hubPassword reads a password from $SKIFF_PASSWORD or the terminal.
 func hubPassword(a *app, prompt string) (string, error) {
 	if p := os.Getenv("SKIFF_PASSWORD"); p != "" {
@@ -125,8 +125,9 @@ func hubPassword(a *app, prompt string) (string, error) {
 
 // hubArchive resolves an install/upgrade argument: a hub address
 // (HUB/OWNER/NAME:VERSION) is pulled into a temporary archive, which the
-// returned cleanup removes; anything else is returned as is.
-func hubArchive(ctx context.Context, a *app, arg string) (string, func(), error) {
+// returned cleanup removes; anything else is returned as is. hf holds the
+// command's hub TLS flags.
+func hubArchive(ctx context.Context, a *app, arg string, hf *hubFlags) (string, func(), error) {
 	if !hubclient.LooksLikeRef(arg) {
 		return arg, func() {}, nil
 	}
@@ -134,8 +135,7 @@ func hubArchive(ctx context.Context, a *app, arg string) (string, func(), error)
 	if err != nil {
 		return "", nil, err
 	}
-	var f hubFlags
-	c, err := f.client(ref.Hub)
+	c, err := hf.client(ref.Hub)
 	if err != nil {
 		return "", nil, err
 	}

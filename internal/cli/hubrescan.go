@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/skiffhq/skiff/internal/endpoint"
 	"github.com/skiffhq/skiff/internal/hub"
 	"github.com/skiffhq/skiff/internal/hubclient"
 	"github.com/skiffhq/skiff/internal/vuln"
@@ -69,7 +70,7 @@ is blocked.`,
 				err error
 			)
 			if all {
-				if strings.Contains(hubHost(args[0]), "/") {
+				if addr, perr := endpoint.Parse(args[0]); perr == nil && addr.Path != "" {
 					return fmt.Errorf("with --all, give only the hub (host[:port]), not %s", args[0])
 				}
 				c, cerr := f.mustLogin(args[0])

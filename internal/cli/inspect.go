@@ -19,6 +19,7 @@ func newInspect(a *app) *cobra.Command {
 	var (
 		output string
 		rf     remoteFlags
+		hf     hubFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "inspect ARCHIVE | oci://REGISTRY/REPOSITORY:TAG | HUB/OWNER/NAME:VERSION",
@@ -29,7 +30,7 @@ func newInspect(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			path, cleanup, err := ociArchive(cmd.Context(), a, args[0], remote)
+			path, cleanup, err := ociArchive(cmd.Context(), a, args[0], remote, &hf)
 			if err != nil {
 				return err
 			}
@@ -105,6 +106,7 @@ func newInspect(a *app) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	rf.add(cmd)
+	hf.add(cmd)
 	return cmd
 }
 

@@ -59,7 +59,7 @@ skiff build --delta-from: the new archive then leaves those blobs out.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&registry, "registry", "", "registry to take the inventory of: HOST[:PORT][/PREFIX]")
+	cmd.Flags().StringVar(&registry, "registry", "", "registry to take the inventory of: [https://|http://]HOST[:PORT][/PREFIX]")
 	cmd.Flags().StringVar(&archive, "archive", "", "archive carried across before")
 	cmd.Flags().StringVar(&out, "output-file", "", "inventory file to write (required)")
 	migrateOutput(cmd, "--output-file")

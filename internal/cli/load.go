@@ -79,7 +79,7 @@ leaves them out.`,
 			})
 		},
 	}
-	cmd.Flags().StringVar(&o.Registry, "registry", "", "target registry HOST[:PORT][/PREFIX] (required)")
+	cmd.Flags().StringVar(&o.Registry, "registry", "", "target registry [https://|http://]HOST[:PORT][/PREFIX] (required; https:// means TLS even on 127.0.0.1)")
 	cmd.Flags().BoolVar(&o.Flatten, "flatten", false, "keep only the last path element of each repository (refused when two images would collide)")
 	cmd.Flags().IntVar(&o.Concurrency, "concurrency", 4, "images pushed in parallel")
 	cmd.Flags().BoolVar(&skipCharts, "skip-charts", false, "do not push the package's charts as OCI Helm charts")

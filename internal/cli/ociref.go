@@ -12,10 +12,10 @@ import (
 // ociArchive resolves an ARCHIVE argument written as oci://REGISTRY/REPO:TAG:
 // the package is pulled from the registry into a temporary archive, which
 // the returned cleanup removes. A hub address (HUB/OWNER/NAME:VERSION) is
-// pulled from the hub; anything else is returned as is.
-func ociArchive(ctx context.Context, a *app, arg string, remote oci.RemoteOptions) (string, func(), error) {
+// pulled from the hub (reached as hf says); anything else is returned as is.
+func ociArchive(ctx context.Context, a *app, arg string, remote oci.RemoteOptions, hf *hubFlags) (string, func(), error) {
 	if !artifact.IsRef(arg) {
-		return hubArchive(ctx, a, arg)
+		return hubArchive(ctx, a, arg, hf)
 	}
 	ref, err := artifact.ParseRef(arg)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/skiffhq/skiff/internal/artifact"
 	"github.com/skiffhq/skiff/internal/bytesize"
+	"github.com/skiffhq/skiff/internal/endpoint"
 	"github.com/skiffhq/skiff/internal/hubclient"
 )
 
@@ -40,11 +41,13 @@ pulled back is byte for byte the one pushed.`,
 			if artifact.IsRef(args[1]) {
 				return pushOCI(a, cmd, args[0], args[1], &rf, o.Concurrency)
 			}
-			hub, owner, ok := strings.Cut(strings.TrimSuffix(args[1], "/"), "/")
-			if !ok || owner == "" || strings.Contains(owner, "/") {
-				return fmt.Errorf("push target %q: write HUB/OWNER, e.g. hub.example:8443/acme", args[1])
+			to, err := endpoint.Parse(args[1])
+			owner := to.Path
+			if err != nil || owner == "" || strings.Contains(owner, "/") {
+				return fmt.Errorf("push target %q: write HUB/OWNER, e.g. hub.example:8443/acme or https://127.0.0.1:8443/acme", args[1])
 			}
-			c, err := f.mustLogin(hub)
+			to.Path = ""
+			c, err := f.mustLogin(to.String())
 			if err != nil {
 				return err
 			}

@@ -32,6 +32,9 @@ with on-disk storage, for sites that have no registry yet. With
 				scheme = "https"
 			}
 			a.status("registry listening on %s://%s (storage %s)", scheme, s.Addr(), o.RootDir)
+			if ca := s.CACertFile(); ca != "" {
+				a.status("CA certificate: %s (clients pass it: --ca-file %s --registry https://%s)", ca, ca, s.Addr())
+			}
 			err = s.Serve(cmd.Context())
 			if err != nil && cmd.Context().Err() != nil {
 				return nil

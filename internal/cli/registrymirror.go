@@ -82,7 +82,7 @@ printed. Files that skiff did not generate are never overwritten without
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&o.Registry, "registry", "", "site registry HOST[:PORT][/PREFIX], as given to skiff load (required)")
+	fl.StringVar(&o.Registry, "registry", "", "site registry [https://|http://]HOST[:PORT][/PREFIX], as given to skiff load (required; http:// means --plain-http)")
 	fl.StringVar(&format, "format", string(mirror.Containerd), "containerd, k3s, crio or talos")
 	fl.StringVar(&out, "output-dir", "", "directory to write to (required)")
 	migrateOutput(cmd, "--output-dir")

@@ -39,7 +39,6 @@ func checkImages(ctx context.Context, e *Env) []Result {
 	if e.Registry == "" {
 		return []Result{{Severity: OK, Message: "skipped: pass --registry to check that workload images are in it"}}
 	}
-	host, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(e.Registry, "https://"), "http://"), "/")
 	users := map[string][]string{} // image → "Deployment ns/name"
 	var out []Result
 	for _, w := range workloadKinds {
@@ -57,10 +56,11 @@ func checkImages(ctx context.Context, e *Env) []Result {
 			}
 		}
 	}
-	reg, err := oci.NewRegistry(host, e.Remote)
+	reg, err := siteRegistry(e)
 	if err != nil {
-		return append(out, Result{Severity: Fail, Message: err.Error(), Fix: "pass --registry HOST[:PORT][/PREFIX]"})
+		return append(out, Result{Severity: Fail, Message: err.Error(), Fix: "pass --registry [https://|http://]HOST[:PORT][/PREFIX]"})
 	}
+	host := reg.Host()
 	if err := reg.Ping(ctx); err != nil {
 		return append(out, Result{Severity: Fail, Message: fmt.Sprintf("cannot check %d images: %v", len(users), err), Fix: "see the registry check"})
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/skiffhq/skiff/internal/bytesize"
+	"github.com/skiffhq/skiff/internal/endpoint"
 	"github.com/skiffhq/skiff/internal/oci"
 )
 
@@ -23,16 +24,26 @@ func checkRegistry(ctx context.Context, e *Env) []Result {
 	if e.Registry == "" {
 		return nil
 	}
-	host, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(e.Registry, "https://"), "http://"), "/")
-	reg, err := oci.NewRegistry(host, e.Remote)
+	reg, err := siteRegistry(e)
 	if err != nil {
-		return []Result{{Severity: Fail, Subject: host, Message: err.Error(), Fix: "pass --registry HOST[:PORT][/PREFIX]"}}
+		return []Result{{Severity: Fail, Subject: e.Registry, Message: err.Error(), Fix: "pass --registry [https://|http://]HOST[:PORT][/PREFIX]"}}
 	}
+	host := reg.Host()
 	if err := reg.Ping(ctx); err != nil {
 		return []Result{{Severity: Fail, Subject: host, Message: err.Error(),
-			Fix: "start the registry (skiff registry serve) or fix the address; check TLS flags (--ca-file, --plain-http)"}}
+			Fix: "start the registry (skiff registry serve) or fix the address; check TLS: https://HOST and --ca-file for a TLS registry, --plain-http for a plain one"}}
 	}
 	return []Result{{Severity: OK, Subject: host, Message: "registry answers on /v2/"}}
+}
+
+// siteRegistry returns a handle on e.Registry, reached as its address
+// says.
+func siteRegistry(e *Env) (*oci.Registry, error) {
+	a, err := endpoint.Parse(e.Registry)
+	if err != nil {
+		return nil, err
+	}
+	return oci.NewRegistry(a.Host, e.Remote.WithAddress(a))
 }
 
 // checkDisk checks the free space of the registry's storage directory.

@@ -21,6 +21,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/skiffhq/skiff/internal/endpoint"
 	"github.com/skiffhq/skiff/internal/oci"
 	"github.com/skiffhq/skiff/internal/registry"
 	"github.com/skiffhq/skiff/internal/release"
@@ -107,16 +108,17 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	host, prefix, err := splitRegistry(o.Registry)
+	addr, err := splitRegistry(o.Registry)
 	if err != nil {
 		return nil, err
 	}
+	host, prefix := addr.Host, addr.Path
 	recs, err := o.Records.ListAll(ctx, "")
 	if err != nil {
 		return nil, fmt.Errorf("reading release records: %w", err)
 	}
 	kept := Retained(recs, o.KeepHistory)
-	reg, err := oci.NewRegistry(host, o.Remote)
+	reg, err := oci.NewRegistry(host, o.Remote.WithAddress(addr))
 	if err != nil {
 		return nil, err
 	}
@@ -303,12 +305,14 @@ func descriptor(m Manifest) ocispec.Descriptor {
 	return ocispec.Descriptor{MediaType: m.MediaType, Digest: m.Digest, Size: m.Size}
 }
 
-// splitRegistry splits HOST[/PREFIX].
-func splitRegistry(s string) (host, prefix string, err error) {
-	s = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(s, "https://"), "http://"), "/")
-	if s == "" {
-		return "", "", errors.New("no registry: pass --registry HOST[:PORT][/PREFIX], the registry the images were loaded into")
+// splitRegistry parses [https://|http://]HOST[:PORT][/PREFIX].
+func splitRegistry(s string) (endpoint.Address, error) {
+	if strings.Trim(s, "/") == "" {
+		return endpoint.Address{}, errors.New("no registry: pass --registry HOST[:PORT][/PREFIX], the registry the images were loaded into")
 	}
-	host, prefix, _ = strings.Cut(s, "/")
-	return host, prefix, nil
+	a, err := endpoint.Parse(s)
+	if err != nil {
+		return endpoint.Address{}, fmt.Errorf("--registry: %w", err)
+	}
+	return a, nil
 }

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/skiffhq/skiff/internal/endpoint"
 	"github.com/skiffhq/skiff/internal/hubapi"
 	"github.com/skiffhq/skiff/internal/oci"
 )
@@ -33,14 +34,21 @@ func (r Ref) String() string { return r.Hub + "/" + r.Owner + "/" + r.Name + ":"
 var segRE = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
 var versionRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
 
-// ParseRef parses HUB/OWNER/NAME:VERSION (a leading https:// or http://
-// is dropped).
+// ParseRef parses HUB/OWNER/NAME:VERSION; HUB may start with https:// or
+// http://, which Ref.Hub keeps (see New).
 func ParseRef(s string) (Ref, error) {
 	bad := func(why string) (Ref, error) {
 		return Ref{}, fmt.Errorf("package address %q: %s: write HUB/OWNER/NAME:VERSION, e.g. hub.example:8443/acme/shop:1.2.0", s, why)
 	}
-	t := strings.TrimPrefix(strings.TrimPrefix(s, "https://"), "http://")
-	parts := strings.Split(t, "/")
+	a, err := endpoint.Parse(s)
+	if err != nil {
+		return Ref{}, fmt.Errorf("package address: %w", err)
+	}
+	hub := a.Host
+	if a.Scheme != "" {
+		hub = a.Scheme + "://" + a.Host
+	}
+	parts := append([]string{hub}, strings.Split(a.Path, "/")...)
 	if len(parts) != 3 {
 		return bad("want three parts separated by '/'")
 	}
@@ -48,7 +56,7 @@ func ParseRef(s string) (Ref, error) {
 	if !ok || version == "" {
 		return bad("no version")
 	}
-	r := Ref{Hub: parts[0], Owner: parts[1], Name: name, Version: version}
+	r := Ref{Hub: hub, Owner: parts[1], Name: name, Version: version}
 	switch {
 	case r.Hub == "":
 		return bad("no hub")
@@ -77,12 +85,11 @@ func LooksLikeRef(s string) bool {
 type Options struct {
 	// Username and Token authenticate; empty for a login.
 	Username, Token string
-	// PlainHTTP reports whether the hub speaks plain HTTP; default: true
-	// for loopback addresses.
-	PlainHTTP *bool
-	// CAFile is a PEM bundle trusted in addition to the system roots.
+	// CAFile is a PEM bundle trusted in addition to the system roots;
+	// it makes a loopback hub addressed without a scheme speak TLS.
 	CAFile string
-	// Insecure skips TLS certificate verification.
+	// Insecure skips TLS certificate verification; like CAFile, it makes
+	// a loopback hub addressed without a scheme speak TLS.
 	Insecure bool
 }
 
@@ -94,16 +101,19 @@ type Client struct {
 	http *http.Client
 }
 
-// New returns a client of the hub at host (host[:port]).
-func New(host string, o Options) (*Client, error) {
-	host = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(host, "https://"), "http://"), "/")
-	if host == "" || strings.Contains(host, "/") {
-		return nil, fmt.Errorf("hub address %q: give host[:port]", host)
+// New returns a client of the hub at addr ([https://|http://]HOST[:PORT],
+// see endpoint.Parse): https:// means TLS and http:// plain HTTP; without
+// a scheme a loopback hub is reached over plain HTTP unless CAFile or
+// Insecure asks for TLS, any other over TLS.
+func New(addr string, o Options) (*Client, error) {
+	a, err := endpoint.Parse(addr)
+	if err != nil {
+		return nil, fmt.Errorf("hub address: %w", err)
 	}
-	plain := oci.IsLoopback(host)
-	if o.PlainHTTP != nil {
-		plain = *o.PlainHTTP
+	if a.Path != "" {
+		return nil, fmt.Errorf("hub address %q: give [https://]HOST[:PORT] without a path", addr)
 	}
+	host := a.Host
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.Insecure}
 	if o.CAFile != "" {
@@ -113,12 +123,11 @@ func New(host string, o Options) (*Client, error) {
 		}
 		tr.TLSClientConfig.RootCAs = pool
 	}
-	scheme := "https"
-	if plain {
-		scheme = "http"
-	}
-	return &Client{host: host, base: scheme + "://" + host, o: o, http: &http.Client{Transport: tr, Timeout: 0}}, nil
+	return &Client{host: host, base: a.URL(o.CAFile != "" || o.Insecure), o: o, http: &http.Client{Transport: tr, Timeout: 0}}, nil
 }
+
+// plainHTTP reports whether the hub is called over plain HTTP.
+func (c *Client) plainHTTP() bool { return strings.HasPrefix(c.base, endpoint.HTTP+"://") }
 
 // Host returns the hub's host[:port].
 func (c *Client) Host() string { return c.host }
@@ -159,6 +168,9 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
+		if oci.IsTLSError(err) {
+			return fmt.Errorf("calling hub %s: %w: %w: pass the hub's CA certificate with --hub-ca-file (or skip verification with --hub-insecure)", c.host, oci.ErrTLS, err)
+		}
 		return fmt.Errorf("calling hub %s: %w (is the hub running, and is the address right?)", c.host, err)
 	}
 	defer resp.Body.Close()
@@ -169,6 +181,9 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any) err
 	if resp.StatusCode >= 300 {
 		var e struct {
 			Error hubapi.APIError `json:"error"`
+		}
+		if resp.StatusCode == http.StatusBadRequest && c.plainHTTP() && bytes.Contains(b, []byte("HTTP request to an HTTPS server")) {
+			return fmt.Errorf("calling hub %s over plain HTTP: it speaks TLS: write https://%s, or pass its CA certificate with --hub-ca-file", c.host, c.host)
 		}
 		if json.Unmarshal(b, &e) != nil || e.Error.Message == "" {
 			return &Error{Status: resp.StatusCode, APIError: hubapi.APIError{Code: hubapi.CodeInternal, Message: fmt.Sprintf("hub %s answered %s", c.host, resp.Status)}}

@@ -12,7 +12,11 @@ func TestParseRef(t *testing.T) {
 		ok   bool
 	}{
 		{"hub.example:8443/acme/shop:1.2.0", Ref{"hub.example:8443", "acme", "shop", "1.2.0"}, true},
-		{"https://127.0.0.1:5000/acme/shop:v1", Ref{"127.0.0.1:5000", "acme", "shop", "v1"}, true},
+		{"https://127.0.0.1:5000/acme/shop:v1", Ref{"https://127.0.0.1:5000", "acme", "shop", "v1"}, true},
+		{"HTTP://Hub.Example/acme/shop:v1", Ref{"http://hub.example", "acme", "shop", "v1"}, true},
+		{"[::1]:8443/acme/shop:1", Ref{"[::1]:8443", "acme", "shop", "1"}, true},
+		{"ftp://hub/acme/shop:1", Ref{}, false},
+		{"::1:8443/acme/shop:1", Ref{}, false},
 		{"hub/acme/shop", Ref{}, false},
 		{"hub/acme/shop:", Ref{}, false},
 		{"hub/Acme/shop:1", Ref{}, false},

@@ -16,6 +16,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/skiffhq/skiff/internal/bundle"
+	"github.com/skiffhq/skiff/internal/endpoint"
 	"github.com/skiffhq/skiff/internal/hubapi"
 	"github.com/skiffhq/skiff/internal/oci"
 )
@@ -40,12 +41,15 @@ type PushResult struct {
 }
 
 func (c *Client) remoteOptions() oci.RemoteOptions {
-	plain := c.base[:5] == "http:"
+	scheme := endpoint.HTTPS
+	if c.plainHTTP() {
+		scheme = endpoint.HTTP
+	}
 	o := oci.RemoteOptions{
-		Username:  c.o.Username,
-		Password:  c.o.Token,
-		PlainHTTP: func(string) bool { return plain },
-		CAFile:    c.o.CAFile,
+		Username: c.o.Username,
+		Password: c.o.Token,
+		Schemes:  map[string]string{c.host: scheme},
+		CAFile:   c.o.CAFile,
 	}
 	if c.o.Insecure {
 		o.Insecure = []string{c.host}
@@ -230,6 +234,6 @@ func (c *Client) repository(repo string) *remote.Repository {
 	return &remote.Repository{
 		Client:    ac,
 		Reference: registry.Reference{Registry: c.host, Repository: repo},
-		PlainHTTP: c.base[:5] == "http:",
+		PlainHTTP: c.plainHTTP(),
 	}
 }

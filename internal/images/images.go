@@ -14,6 +14,8 @@ import (
 
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/skiffhq/skiff/internal/endpoint"
 )
 
 // ErrNoTag is returned by TargetTag for a source reference pinned only by
@@ -47,6 +49,9 @@ func parse(ref string) (reference.Named, error) {
 
 // Destination is a registry location images are relocated to.
 type Destination struct {
+	// Scheme is how the registry address was written to be reached:
+	// endpoint.HTTPS, endpoint.HTTP, or "" (see endpoint.Address.PlainHTTP).
+	Scheme string
 	// Host is the registry host, with port if any (127.0.0.1:5000).
 	Host string
 	// Prefix is an optional repository path prepended to each image path.
@@ -149,13 +154,20 @@ func TargetRepo(src string, t Destination) (string, error) {
 	return targetRepo(named, t)
 }
 
-// ParseDestination reads HOST[:PORT][/PREFIX] (an http:// or https://
-// scheme is ignored) as a Destination.
+// ParseDestination reads [https://|http://]HOST[:PORT][/PREFIX] (see
+// endpoint.Parse) as a Destination.
 func ParseDestination(s string, flatten bool) (Destination, error) {
-	s = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(s, "https://"), "http://"), "/")
-	if s == "" {
+	if strings.Trim(s, "/") == "" {
 		return Destination{}, fmt.Errorf("no target registry: pass --registry HOST[:PORT][/PREFIX], e.g. --registry 127.0.0.1:5000/mirror")
 	}
-	host, prefix, _ := strings.Cut(s, "/")
-	return Destination{Host: host, Prefix: prefix, Flatten: flatten}, nil
+	a, err := endpoint.Parse(s)
+	if err != nil {
+		return Destination{}, fmt.Errorf("target registry: %w", err)
+	}
+	return Destination{Scheme: a.Scheme, Host: a.Host, Prefix: a.Path, Flatten: flatten}, nil
+}
+
+// Address is the registry's address: scheme and host.
+func (t Destination) Address() endpoint.Address {
+	return endpoint.Address{Scheme: t.Scheme, Host: t.Host}
 }

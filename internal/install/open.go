@@ -83,7 +83,8 @@ type LoadResult struct {
 	Base *oci.EnsureResult
 }
 
-// ParseRegistry splits HOST[/PREFIX] into an images.Destination.
+// ParseRegistry splits [https://|http://]HOST[/PREFIX] into an
+// images.Destination.
 func ParseRegistry(s string, flatten bool) (images.Destination, error) {
 	return images.ParseDestination(s, flatten)
 }
@@ -130,6 +131,7 @@ func Load(ctx context.Context, p *Package, o LoadOptions) (*LoadResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	o.Remote = o.Remote.WithAddress(dest.Address())
 	m, err := Relocation(p.Description, dest)
 	if err != nil {
 		return nil, err

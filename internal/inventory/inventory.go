@@ -23,6 +23,7 @@ import (
 
 	"github.com/skiffhq/skiff/internal/atomicfile"
 	"github.com/skiffhq/skiff/internal/bundle"
+	"github.com/skiffhq/skiff/internal/endpoint"
 	"github.com/skiffhq/skiff/internal/oci"
 )
 
@@ -182,24 +183,23 @@ func Write(path string, inv *Inventory) error {
 	return nil
 }
 
-// FromRegistry takes the inventory of a registry, HOST[:PORT][/PREFIX]:
-// every blob reachable from a tag in any of its repositories (a delta may
-// rely on any of them: loading mounts blobs between repositories).
+// FromRegistry takes the inventory of a registry,
+// [https://|http://]HOST[:PORT][/PREFIX]: every blob reachable from a tag
+// in any of its repositories (a delta may rely on any of them: loading
+// mounts blobs between repositories).
 func FromRegistry(ctx context.Context, registry string, o oci.RemoteOptions) (*Inventory, error) {
-	host, _, _ := cutHost(registry)
-	if host == "" {
+	if strings.Trim(registry, "/") == "" {
 		return nil, errors.New("no registry: pass --registry HOST[:PORT][/PREFIX]")
 	}
-	have, err := oci.Inventory(ctx, host, o)
+	a, err := endpoint.Parse(registry)
+	if err != nil {
+		return nil, fmt.Errorf("--registry: %w", err)
+	}
+	have, err := oci.Inventory(ctx, a.Host, o.WithAddress(a))
 	if err != nil {
 		return nil, err
 	}
 	return New("registry "+registry, have), nil
-}
-
-func cutHost(s string) (host, prefix string, ok bool) {
-	s = strings.TrimPrefix(strings.TrimPrefix(s, "https://"), "http://")
-	return strings.Cut(strings.TrimSuffix(s, "/"), "/")
 }
 
 // FromArchive takes the inventory of an archive: every blob it holds.

@@ -244,7 +244,9 @@ func TestErrors(t *testing.T) {
 		want   string
 	}{
 		{"no registry", Containerd, Options{}, "no site registry"},
-		{"scheme", Containerd, Options{Registry: "https://r.example"}, "without a scheme"},
+		{"https and plain HTTP", Containerd, Options{Registry: "https://r.example", PlainHTTP: true}, "written with https://"},
+		{"other scheme", Containerd, Options{Registry: "oci://r.example"}, `scheme "oci"`},
+		{"http CA via scheme", Containerd, Options{Registry: "http://r.example", CA: []byte(testCA)}, "plain-HTTP"},
 		{"bad upstream", Containerd, Options{Registry: "r.example", Upstreams: []string{"docker.io/library"}}, "registry host"},
 		{"self", Containerd, Options{Registry: "r.example/p", Upstreams: []string{"r.example"}}, "site registry itself"},
 		{"bad CA", Containerd, Options{Registry: "r.example", CA: []byte("nope")}, "not a PEM certificate"},
@@ -259,6 +261,32 @@ func TestErrors(t *testing.T) {
 				t.Fatalf("error %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestSchemeInAddress: http:// means plain HTTP, https:// the same as no
+// scheme, for every format.
+func TestSchemeInAddress(t *testing.T) {
+	for _, f := range Formats {
+		for _, tc := range []struct {
+			reg string
+			o   Options
+		}{
+			{"http://r.example:5000/site", Options{Registry: "r.example:5000/site", PlainHTTP: true}},
+			{"HTTPS://R.example:5000/site", Options{Registry: "r.example:5000/site"}},
+		} {
+			got, err := Files(f, Options{Registry: tc.reg})
+			if err != nil {
+				t.Fatalf("%s %s: %v", f, tc.reg, err)
+			}
+			want, err := Files(f, tc.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("%s %s:\n%v\nwant\n%v", f, tc.reg, got, want)
+			}
+		}
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	"oras.land/oras-go/v2/content/memory"
 	"oras.land/oras-go/v2/content/oci"
 
+	"github.com/skiffhq/skiff/internal/endpoint"
 	"github.com/skiffhq/skiff/internal/fixture"
 	"github.com/skiffhq/skiff/internal/registry"
 )
@@ -594,16 +595,21 @@ func TestTLS(t *testing.T) {
 	if err := os.WriteFile(ca, srv.CACertPEM(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	https := func(string) bool { return false }
+	https, err := endpoint.Parse("https://" + srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
 	src, root := memImage(t, fixture.ImageOptions{Layers: []int{1000}, Seed: 70})
 	tests := []struct {
 		name string
 		o    RemoteOptions
 		err  error
 	}{
-		{"ca file", RemoteOptions{PlainHTTP: https, CAFile: ca}, nil},
-		{"insecure", RemoteOptions{PlainHTTP: https, Insecure: []string{srv.Addr()}}, nil},
-		{"untrusted", RemoteOptions{PlainHTTP: https}, ErrTLS},
+		// A CA file or --insecure-registry means TLS even on loopback.
+		{"ca file", RemoteOptions{CAFile: ca}, nil},
+		{"insecure", RemoteOptions{Insecure: []string{srv.Addr()}}, nil},
+		{"https address with ca file", RemoteOptions{CAFile: ca}.WithAddress(https), nil},
+		{"untrusted", RemoteOptions{}.WithAddress(https), ErrTLS},
 		{"plain http to https", RemoteOptions{}, nil},
 	}
 	for _, tt := range tests {
@@ -624,6 +630,49 @@ func TestTLS(t *testing.T) {
 				t.Fatalf("err = %v, want a --ca-file hint", err)
 			}
 		})
+	}
+}
+
+func TestRemotePlainHTTP(t *testing.T) {
+	must := func(s string) endpoint.Address {
+		a, err := endpoint.Parse(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	for _, tc := range []struct {
+		name string
+		o    RemoteOptions
+		host string
+		want bool
+	}{
+		{"loopback", RemoteOptions{}, "127.0.0.1:5000", true},
+		{"localhost", RemoteOptions{}, "localhost:5000", true},
+		{"ipv6 loopback", RemoteOptions{}, "[::1]:5000", true},
+		{"remote", RemoteOptions{}, "registry.example", false},
+		{"https address on loopback", RemoteOptions{}.WithAddress(must("https://127.0.0.1:5000")), "127.0.0.1:5000", false},
+		{"HTTPS upper case", RemoteOptions{}.WithAddress(must("HTTPS://LOCALHOST:5000")), "localhost:5000", false},
+		{"https address, other port", RemoteOptions{}.WithAddress(must("https://127.0.0.1:5000")), "127.0.0.1:5001", true},
+		{"http address remote", RemoteOptions{}.WithAddress(must("http://registry.example/mirror")), "registry.example", true},
+		{"http address with ca file", RemoteOptions{CAFile: "ca.pem"}.WithAddress(must("http://127.0.0.1:5000")), "127.0.0.1:5000", true},
+		{"no scheme, ca file", RemoteOptions{CAFile: "ca.pem"}, "127.0.0.1:5000", false},
+		{"no scheme, insecure host:port", RemoteOptions{Insecure: []string{"127.0.0.1:5000"}}, "127.0.0.1:5000", false},
+		{"no scheme, insecure host", RemoteOptions{Insecure: []string{"localhost"}}, "localhost:5000", false},
+		{"no scheme, other host insecure", RemoteOptions{Insecure: []string{"registry.example"}}, "127.0.0.1:5000", true},
+		{"without scheme unchanged", RemoteOptions{}.WithAddress(must("127.0.0.1:5000")), "127.0.0.1:5000", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.o.PlainHTTP(tc.host); got != tc.want {
+				t.Fatalf("PlainHTTP(%q) = %v, want %v", tc.host, got, tc.want)
+			}
+		})
+	}
+	// WithAddress copies Schemes: the original options are unchanged.
+	base := RemoteOptions{Schemes: map[string]string{"a.example": endpoint.HTTP}}
+	_ = base.WithAddress(must("https://127.0.0.1:5000"))
+	if len(base.Schemes) != 1 {
+		t.Fatalf("WithAddress changed the original Schemes: %v", base.Schemes)
 	}
 }
 

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -22,6 +24,8 @@ import (
 	"oras.land/oras-go/v2/registry/remote/credentials"
 	"oras.land/oras-go/v2/registry/remote/errcode"
 	"oras.land/oras-go/v2/registry/remote/retry"
+
+	"github.com/skiffhq/skiff/internal/endpoint"
 )
 
 // DefaultRetries is the number of retries of a failed request when
@@ -39,9 +43,12 @@ var (
 // every registry except loopback ones, with credentials from the Docker
 // config file.
 type RemoteOptions struct {
-	// PlainHTTP reports whether host (host[:port]) speaks plain HTTP.
-	// Default: true for 127.0.0.1, localhost and ::1.
-	PlainHTTP func(host string) bool
+	// Schemes fixes how hosts (host[:port]) are reached: endpoint.HTTPS
+	// (TLS) or endpoint.HTTP (plain HTTP). Any other host speaks TLS,
+	// except a loopback one (127.0.0.1, localhost, ::1) for which neither
+	// CAFile nor Insecure asks for TLS. An address written with a scheme
+	// (https://127.0.0.1:5000) is added by WithAddress.
+	Schemes map[string]string
 	// Insecure lists hosts (host or host:port) whose TLS certificate is
 	// not verified.
 	Insecure []string
@@ -75,19 +82,40 @@ func (o RemoteOptions) retries() int {
 	return o.Retries
 }
 
-// IsLoopback reports whether host (host or host:port) is a loopback name.
-// IsLoopback reports whether host (host[:port]) is a loopback address,
-// which is reached over plain HTTP by default.
-func IsLoopback(host string) bool {
+// WithAddress returns o with a.Host reached as a's scheme says; an
+// address without a scheme leaves o as it is. o's Schemes are copied,
+// not changed.
+func (o RemoteOptions) WithAddress(a endpoint.Address) RemoteOptions {
+	if a.Scheme == "" {
+		return o
+	}
+	m := make(map[string]string, len(o.Schemes)+1)
+	maps.Copy(m, o.Schemes)
+	m[a.Host] = a.Scheme
+	o.Schemes = m
+	return o
+}
+
+// PlainHTTP reports whether host (host[:port]) is reached over plain
+// HTTP: as Schemes says, else only a loopback host for which neither
+// CAFile nor Insecure asks for TLS.
+func (o RemoteOptions) PlainHTTP(host string) bool {
+	host = strings.ToLower(host)
+	if s, ok := o.Schemes[host]; ok {
+		return s == endpoint.HTTP
+	}
+	tls := o.CAFile != "" || slices.ContainsFunc(o.Insecure, func(h string) bool {
+		return strings.EqualFold(h, host) || strings.EqualFold(h, hostname(host))
+	})
+	return endpoint.Address{Host: host}.PlainHTTP(tls)
+}
+
+// hostname is host without its port.
+func hostname(host string) string {
 	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
+		return h
 	}
-	host = strings.Trim(host, "[]")
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return host
 }
 
 // client is the shared HTTP and auth state of one Pull, Push or listing.
@@ -132,9 +160,6 @@ func (c *client) annotate(err error) error {
 }
 
 func newClient(o RemoteOptions) (*client, error) {
-	if o.PlainHTTP == nil {
-		o.PlainHTTP = IsLoopback
-	}
 	tr, err := transport(o)
 	if err != nil {
 		return nil, err
@@ -273,15 +298,20 @@ func explain(what, host string, err error) error {
 				what, ErrUnauthorized, host, err, host)
 		case http.StatusNotFound:
 			return fmt.Errorf("%s: %w at %s: %w: check the name and tag", what, ErrNotFound, host, err)
+		case http.StatusBadRequest:
+			if resp.URL != nil && resp.URL.Scheme == endpoint.HTTP {
+				return fmt.Errorf("%s: registry %s: %w: if it speaks TLS (skiff registry serve --tls-cert or --self-signed), write https://%s or pass its CA certificate with --ca-file",
+					what, host, err, host)
+			}
 		}
 		return fmt.Errorf("%s: registry %s: %w", what, host, err)
 	}
 	if errors.Is(err, errdef.ErrNotFound) {
 		return fmt.Errorf("%s: %w at %s: %w: check the name and tag", what, ErrNotFound, host, err)
 	}
-	if isTLSError(err) {
-		return fmt.Errorf("%s: %w with %s: %w: pass the registry's CA with --ca-file, list it in --insecure-registry, or use --plain-http if it serves HTTP",
-			what, ErrTLS, host, err)
+	if IsTLSError(err) {
+		return fmt.Errorf("%s: %w with %s: %w: pass the registry's CA certificate with --ca-file, list it in --insecure-registry, or write http://%s (or --plain-http %s) if it serves plain HTTP",
+			what, ErrTLS, host, err, host, host)
 	}
 	if isUnreachable(err) {
 		return fmt.Errorf("%s: %w %s: %w: check the address, --registry-mirror, or HTTPS_PROXY", what, ErrUnreachable, host, err)
@@ -289,7 +319,9 @@ func explain(what, host string, err error) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
-func isTLSError(err error) bool {
+// IsTLSError reports whether err is a TLS failure: an untrusted or
+// mismatching certificate, or a TLS handshake with a plain-HTTP server.
+func IsTLSError(err error) bool {
 	var (
 		unknownCA   x509.UnknownAuthorityError
 		hostname    x509.HostnameError

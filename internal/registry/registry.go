@@ -62,6 +62,7 @@ type Server struct {
 	ln       net.Listener
 	tls      bool
 	caPEM    []byte
+	caFile   string
 	logger   *slog.Logger
 	closeMu  sync.Mutex
 	closed   bool
@@ -124,6 +125,9 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		}
 		if s.caPEM, err = os.ReadFile(certFile); err != nil {
 			return nil, fmt.Errorf("registry: reading certificate: %w", err)
+		}
+		if s.caFile, err = filepath.Abs(certFile); err != nil {
+			return nil, fmt.Errorf("registry: %w", err)
 		}
 	}
 	if certFile != "" {
@@ -219,6 +223,11 @@ func (s *Server) TLS() bool { return s.tls }
 // CACertPEM is the self-signed certificate (which is its own CA) in PEM,
 // or nil when the registry was not started with SelfSigned.
 func (s *Server) CACertPEM() []byte { return s.caPEM }
+
+// CACertFile is the absolute path of the self-signed certificate (which
+// is its own CA): what clients pass as --ca-file. Empty when the
+// registry was not started with SelfSigned.
+func (s *Server) CACertFile() string { return s.caFile }
 
 // Serve serves requests until ctx is done, then drains open requests for
 // a few seconds and returns nil. It returns early with an error if the

@@ -21,6 +21,7 @@ import (
 	"github.com/distribution/reference"
 
 	"github.com/skiffhq/skiff/api/v1alpha1"
+	"github.com/skiffhq/skiff/internal/endpoint"
 )
 
 // MaxDescription is the longest metadata.description, in characters.
@@ -418,9 +419,7 @@ func (v *validator) repo(p, repo string) {
 			v.addf(p, "repo %q is not an OCI repository: use oci://registry.example.com/path, without the chart name, tag or digest", repo)
 		}
 	case "http":
-		switch u.Hostname() {
-		case "localhost", "127.0.0.1", "::1":
-		default:
+		if !endpoint.IsLoopback(u.Host) {
 			v.addf(p, "repo %q uses plain http: use https:// (http is allowed only for localhost and 127.0.0.1)", repo)
 		}
 	default:
