@@ -257,19 +257,33 @@ func (h *Hub) Import(ctx context.Context, r io.Reader, o ImportOptions) (*Import
 	// The export is read: finish even if the client goes away.
 	ctx = context.WithoutCancel(ctx)
 	descs := map[string]ocispec.Descriptor{}
+	src.sizes = map[digest.Digest]int64{}
 	for _, list := range [][]ExportBlob{m.Blobs, m.Omitted} {
 		for _, b := range list {
 			descs[b.Digest] = ocispec.Descriptor{MediaType: b.MediaType, Digest: digest.Digest(b.Digest), Size: b.Size}
+			src.sizes[digest.Digest(b.Digest)] = b.Size
 		}
 	}
 	roots := make([][]ocispec.Descriptor, len(m.Packages))
+	used := map[digest.Digest]bool{}
 	for i, e := range m.Packages {
 		roots[i] = []ocispec.Descriptor{descs[e.Digest]}
 		for _, s := range e.Signatures {
 			roots[i] = append(roots[i], descs[s])
 		}
-		if err := checkExported(ctx, e, src, roots[i]); err != nil {
+		graph, err := checkExported(ctx, e, src, roots[i])
+		if err != nil {
 			return nil, err
+		}
+		for _, d := range graph {
+			used[d.Digest] = true
+		}
+	}
+	for _, list := range [][]ExportBlob{m.Blobs, m.Omitted} {
+		for _, b := range list {
+			if !used[digest.Digest(b.Digest)] {
+				return nil, fmt.Errorf("%w: blob %s belongs to none of the packages: the export was altered", ErrBadExport, b.Digest)
+			}
 		}
 	}
 	res := &ImportResult{Packages: []ImportedPackage{}}
@@ -303,6 +317,8 @@ type importSource struct {
 	dir  string
 	read map[digest.Digest]bool
 	held map[digest.Digest]string
+	// sizes are the sizes the manifest lists (exported and omitted).
+	sizes map[digest.Digest]int64
 }
 
 func (s *importSource) file(d digest.Digest) string { return filepath.Join(s.dir, d.Encoded()) }
@@ -376,23 +392,33 @@ func (s *importSource) mountFrom(_ context.Context, d ocispec.Descriptor) ([]str
 }
 
 // checkExported checks that a package's graph is complete in src and
-// that it is the package the manifest says.
-func checkExported(ctx context.Context, e ExportEntry, src *importSource, roots []ocispec.Descriptor) error {
+// that it is the package the manifest says; it returns the graph.
+func checkExported(ctx context.Context, e ExportEntry, src *importSource, roots []ocispec.Descriptor) ([]ocispec.Descriptor, error) {
 	root := roots[0]
 	if root.MediaType != ocispec.MediaTypeImageIndex {
-		return fmt.Errorf("%w: %s: the root %s has media type %q, not a package root index", ErrBadExport, e.Ref(), root.Digest, root.MediaType)
+		return nil, fmt.Errorf("%w: %s: the root %s has media type %q, not a package root index", ErrBadExport, e.Ref(), root.Digest, root.MediaType)
 	}
-	if _, err := bundle.Graph(ctx, src, roots); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrBadExport, e.Ref(), err)
+	graph, err := bundle.Graph(ctx, src, roots)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrBadExport, e.Ref(), err)
+	}
+	// Graph read the manifests; the other blobs must be there too.
+	for _, d := range graph {
+		if ok, _ := src.Exists(ctx, d); !ok {
+			return nil, fmt.Errorf("%w: %s needs blob %s, which is neither in the export nor listed as omitted", ErrBadExport, e.Ref(), d.Digest)
+		}
+		if size := src.sizes[d.Digest]; size != d.Size {
+			return nil, fmt.Errorf("%w: %s refers to blob %s of %d bytes, the manifest lists %d", ErrBadExport, e.Ref(), d.Digest, d.Size, size)
+		}
 	}
 	d, err := bundle.ReadDescription(ctx, src, root)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrBadExport, e.Ref(), err)
+		return nil, fmt.Errorf("%w: %s: %v", ErrBadExport, e.Ref(), err)
 	}
 	if d.Name != e.Name || d.Version != e.Version || d.Delta != nil {
-		return fmt.Errorf("%w: %s holds the package %s:%s (delta %v)", ErrBadExport, e.Ref(), d.Name, d.Version, d.Delta != nil)
+		return nil, fmt.Errorf("%w: %s holds the package %s:%s (delta %v)", ErrBadExport, e.Ref(), d.Name, d.Version, d.Delta != nil)
 	}
-	return nil
+	return graph, nil
 }
 
 // ingest stores a package's graph, tag and signatures in the hub's

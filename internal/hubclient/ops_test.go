@@ -4,12 +4,15 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -404,6 +407,37 @@ func TestExportDeduplicatesAndAgainst(t *testing.T) {
 		t.Fatalf("temporary files left: %v", ents)
 	}
 
+	// Altered exports, each with a consistent manifest: refused, nothing
+	// stored.
+	layer := ""
+	for _, bl := range m.Blobs {
+		if bl.MediaType == ocispec.MediaTypeImageLayerGzip {
+			layer = bl.Digest
+		}
+	}
+	for name, c := range map[string]struct {
+		edit func(*hub.ExportManifest, map[string][]byte)
+		msg  string
+	}{
+		"a blob no package needs": {func(m *hub.ExportManifest, blobs map[string][]byte) {
+			extra := []byte("extra")
+			d := "sha256:" + fmt.Sprintf("%x", sha256.Sum256(extra))
+			m.Blobs = append(m.Blobs, hub.ExportBlob{MediaType: "application/octet-stream", Digest: d, Size: int64(len(extra))})
+			blobs[d] = extra
+		}, "belongs to none of the packages"},
+		"a layer left out and not listed": {func(m *hub.ExportManifest, blobs map[string][]byte) {
+			m.Blobs = slices.DeleteFunc(m.Blobs, func(b hub.ExportBlob) bool { return b.Digest == layer })
+			delete(blobs, layer)
+		}, "neither in the export nor listed as omitted"},
+	} {
+		altered := filepath.Join(dir, "altered.tar")
+		editExport(t, full, altered, c.edit)
+		_, err := c2(t, trust).client(t, "root").Import(ctx, altered)
+		if !errors.Is(err, hub.ErrInvalid) || !strings.Contains(err.Error(), c.msg) {
+			t.Errorf("%s: %v, want %q", name, err, c.msg)
+		}
+	}
+
 	// B imports it: its own reviewers approve; the pulled archive is
 	// the one pushed to A.
 	res, err := bRoot.Import(ctx, delta)
@@ -435,6 +469,51 @@ func TestExportDeduplicatesAndAgainst(t *testing.T) {
 	}
 	if rep, err := hub.Check(ctx, hub.CheckOptions{Root: b.root}); err != nil {
 		t.Fatalf("check of B after the import: %v %+v", err, rep)
+	}
+}
+
+// c2 is a fresh hub trusting trust that must store nothing.
+func c2(t *testing.T, trust string) *testHub {
+	th := newTestHub(t, hub.Options{TrustDir: trust})
+	t.Cleanup(func() {
+		if ps, _ := th.hub.Store().Packages(th.ctx, hub.PackageQuery{}); len(ps) != 0 {
+			t.Errorf("a refused import stored %+v", ps)
+		}
+	})
+	return th
+}
+
+// editExport rewrites an export: edit changes its manifest and blobs
+// (by digest); the blob members are written in the manifest's order.
+func editExport(t *testing.T, in, out string, edit func(*hub.ExportManifest, map[string][]byte)) {
+	t.Helper()
+	f, err := os.Open(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	blobs := map[string][]byte{}
+	m, err := hub.ReadExport(f, nil, func(b hub.ExportBlob, r io.Reader) error {
+		data, err := io.ReadAll(r)
+		blobs[b.Digest] = data
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit(m, blobs)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	mb, _ := json.Marshal(m)
+	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: hub.ExportManifestName, Size: int64(len(mb)), Mode: 0o644})
+	tw.Write(mb)
+	for _, b := range m.Blobs {
+		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: hub.ExportBlobPath(b.Digest), Size: int64(len(blobs[b.Digest])), Mode: 0o644})
+		tw.Write(blobs[b.Digest])
+	}
+	tw.Close()
+	if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 
