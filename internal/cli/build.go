@@ -44,7 +44,9 @@ func newBuild(a *app) *cobra.Command {
 		Long: `Build renders the package's charts and manifests offline, finds every image
 they reference, pulls those images (keeping only the requested platforms)
 and writes ONE archive: an OCI image layout in a tar, layers deduplicated,
-signed when --sign-key is given.`,
+signed when --sign-key is given. The images' own signatures, attestations
+and OCI referrers travel with them (docs/trust.md); what is carried but
+not verified (keyless signatures) is reported as a warning.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			if len(args) == 1 {
@@ -84,9 +86,7 @@ signed when --sign-key is given.`,
 					bp.event(*e.Pull)
 					return
 				}
-				if !bp.none && bp.bar == nil {
-					a.status("%s", e.Message)
-				}
+				bp.message(e.Message)
 			}
 			res, err := build.Build(cmd.Context(), o)
 			bp.done()

@@ -165,12 +165,10 @@ func (a *app) deployProgress() (func(install.Event), func()) {
 				return
 			}
 			if e.Step == "output" {
-				a.status("%s", e.Message) // a command's output, shown with any --progress
+				bp.output(e.Message) // a command's output, shown with any --progress
 				return
 			}
-			if e.Message != "" && !bp.none {
-				a.status("%s", e.Message)
-			}
+			bp.message(e.Message)
 		}, func() {
 			bp.done()
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/skiffhq/skiff/internal/kube"
 	"github.com/skiffhq/skiff/internal/vuln"
 )
 
@@ -113,7 +114,15 @@ rescan); 130 interrupted (run the command again to resume). With
 Shell completion: source <(skiff completion bash), or zsh, fish or
 powershell (skiff completion bash --help shows how to install it for
 good). It completes flag values, deployment names and namespaces from the
-cluster, and HUB/OWNER/NAME:VERSION from the hubs you are logged in to.`,
+cluster, and HUB/OWNER/NAME:VERSION from the hubs you are logged in to.
+
+Output: results go to stdout (-o table, json or yaml); progress, stage
+messages and warnings to stderr, one "skiff: warning:" line per event (a
+JSON record with --log-format json). On a terminal the progress bar
+never goes back (the byte total grows as blobs are found; the fill waits
+for it) and stage messages print above it. Logs of Helm, client-go (such
+as "Waited before sending request") and the embedded registry show with
+-v (info) or -vv (debug) only.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -166,6 +175,11 @@ func (a *app) setupLog() {
 		h = slog.NewTextHandler(a.streams.Err, opts)
 	}
 	a.log = slog.New(h)
+	// Libraries that log process-wide (Helm's slog calls, client-go's
+	// klog: "Waited before sending request") follow the same level, so
+	// their chatter shows with -v only.
+	slog.SetDefault(a.log)
+	kube.SetLogger(a.log)
 }
 
 // isTerminal reports whether w is a character device (a TTY).
