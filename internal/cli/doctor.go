@@ -3,11 +3,13 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/skiffhq/skiff/internal/doctor"
+	"github.com/skiffhq/skiff/internal/hubclient"
 )
 
 func init() { register(newDoctor) }
@@ -16,6 +18,7 @@ func newDoctor(a *app) *cobra.Command {
 	var (
 		o           doctor.Options
 		rf          remoteFlags
+		hf          hubFlags
 		output      string
 		skipCluster bool
 	)
@@ -35,6 +38,14 @@ is not healthy. It exits non-zero when any check fails.`,
 				return err
 			}
 			o.Remote = remote
+			if o.Hub != "" {
+				c, err := hubclient.New(o.Hub, hubclient.Options{CAFile: hf.caFile, Insecure: hf.insecure})
+				if err != nil {
+					return err
+				}
+				o.Hub = c.URL()
+				o.HTTPClient = &http.Client{Transport: c.Transport(), Timeout: 10 * time.Second}
+			}
 			if skipCluster {
 				for _, c := range doctor.Checks() {
 					if !c.Cluster {
@@ -84,10 +95,11 @@ is not healthy. It exits non-zero when any check fails.`,
 	fl.StringVar(&o.RegistryRoot, "registry-root", "", "storage directory of a local registry whose free disk space to check")
 	fl.Float64Var(&o.DiskWarnPercent, "disk-warn-percent", doctor.DefaultDiskWarnPercent, "warn when the registry root has less free space than this, in percent (negative: never)")
 	fl.Float64Var(&o.DiskFailPercent, "disk-fail-percent", doctor.DefaultDiskFailPercent, "fail when the registry root has less free space than this, in percent (negative: never)")
-	fl.StringVar(&o.Hub, "hub", "", "base URL of a Skiff hub whose /healthz to check")
+	fl.StringVar(&o.Hub, "hub", "", "a Skiff hub, [https://|http://]HOST[:PORT], whose /healthz to check")
 	fl.IntVar(&o.Days, "days", 30, "warn about certificates expiring within this many days")
 	fl.DurationVar(&o.MaxSkew, "max-skew", 10*time.Second, "warn about clocks this far apart")
 	fl.StringVarP(&output, "output", "o", "table", "table or json")
 	rf.add(cmd)
+	hf.add(cmd)
 	return cmd
 }

@@ -85,6 +85,9 @@ func checkHub(ctx context.Context, e *Env) []Result {
 	}
 	resp, err := e.HTTPClient.Do(req)
 	if err != nil {
+		if oci.IsTLSError(err) {
+			fix = "pass the hub's CA certificate with --hub-ca-file (or --hub-insecure)"
+		}
 		return []Result{{Severity: Fail, Subject: e.Hub, Message: err.Error(), Fix: fix}}
 	}
 	defer resp.Body.Close()
@@ -93,6 +96,9 @@ func checkHub(ctx context.Context, e *Env) []Result {
 		msg := fmt.Sprintf("GET %s: %s", u, resp.Status)
 		if b := strings.TrimSpace(string(body)); b != "" {
 			msg += ": " + b
+		}
+		if resp.StatusCode == http.StatusBadRequest && req.URL.Scheme == "http" && strings.Contains(string(body), "HTTP request to an HTTPS server") {
+			return []Result{{Severity: Fail, Subject: e.Hub, Message: msg, Fix: "the hub speaks TLS: write --hub https://HOST:PORT, or pass its CA certificate with --hub-ca-file"}}
 		}
 		return []Result{{Severity: Fail, Subject: e.Hub, Message: msg, Fix: "see the hub's log; " + fix}}
 	}

@@ -129,6 +129,13 @@ func New(addr string, o Options) (*Client, error) {
 // plainHTTP reports whether the hub is called over plain HTTP.
 func (c *Client) plainHTTP() bool { return strings.HasPrefix(c.base, endpoint.HTTP+"://") }
 
+// URL returns the hub's base URL: SCHEME://HOST[:PORT].
+func (c *Client) URL() string { return c.base }
+
+// Transport returns the client's HTTP transport (its TLS roots and
+// verification), for requests outside the client's API.
+func (c *Client) Transport() http.RoundTripper { return c.http.Transport }
+
 // Host returns the hub's host[:port].
 func (c *Client) Host() string { return c.host }
 
