@@ -61,12 +61,14 @@ func TestVersionTag(t *testing.T) {
 }
 
 // TestRoundTrip pushes a signed archive into a registry with the
-// referrers API (the embedded one) and one without (Debian's
-// docker-registry 2.8, which gets the referrers tag), pulls it back, and
+// referrers API (the embedded one behind the fixture that adds the API)
+// and registries without it (the embedded one as it is, and Debian's
+// docker-registry 2.8: both get the referrers tag), pulls it back, and
 // compares bytes; the pulled archive's signature verifies.
 func TestRoundTrip(t *testing.T) {
 	for _, reg := range []struct{ name, host func(*testing.T) string }{
 		{func(*testing.T) string { return "embedded" }, func(t *testing.T) string { return fixture.Registry(t) }},
+		{func(*testing.T) string { return "referrers API" }, func(t *testing.T) string { return fixture.ReferrersRegistry(t) }},
 		{func(*testing.T) string { return "docker-registry" }, func(t *testing.T) string { return fixture.DockerRegistry(t) }},
 	} {
 		t.Run(reg.name(t), func(t *testing.T) {
