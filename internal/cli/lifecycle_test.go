@@ -9,6 +9,7 @@ import (
 	"github.com/skiffhq/skiff/api/v1alpha1"
 	"github.com/skiffhq/skiff/internal/bundle"
 	"github.com/skiffhq/skiff/internal/install"
+	"github.com/skiffhq/skiff/internal/release"
 )
 
 // goldenSteps is a lifecycle with every kind of step.
@@ -62,4 +63,15 @@ func TestDiffStepsGolden(t *testing.T) {
 		t.Errorf("printChanges counted %d changes, want 0", n)
 	}
 	checkGolden(t, "diff-steps.txt", b.Bytes())
+}
+
+// The steps a revision ran, as skiff status shows them.
+func TestStatusStepsGolden(t *testing.T) {
+	var b bytes.Buffer
+	printStepRuns(&b, []release.StepRun{
+		{Phase: "preInstall", Name: "check the site", Kind: "run", Result: "succeeded", ExitCode: 0, Duration: "1.2s"},
+		{Phase: "preUpgrade", Name: "migrate", Kind: "job", Result: "failed", Duration: "3m0s", Job: "shop/shop-migrate-3f2a1b"},
+		{Phase: "postUpgrade", Name: "slow", Kind: "run", Result: "timed out", ExitCode: -1, Duration: "5m0s"},
+	})
+	checkGolden(t, "status-steps.txt", b.Bytes())
 }

@@ -4,12 +4,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/skiffhq/skiff/internal/install"
+	"github.com/skiffhq/skiff/internal/release"
 )
 
 func init() {
@@ -190,6 +193,9 @@ func newStatus(a *app) *cobra.Command {
 				if err := w.Flush(); err != nil {
 					return err
 				}
+				if len(rec.Steps) > 0 {
+					printStepRuns(a.streams.Out, rec.Steps)
+				}
 			}
 			if err != nil {
 				return &ExitError{Code: 1, Err: err}
@@ -200,4 +206,19 @@ func newStatus(a *app) *cobra.Command {
 	cf.add(cmd)
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json")
 	return cmd
+}
+
+// printStepRuns lists the command and Job steps a revision ran.
+func printStepRuns(out io.Writer, steps []release.StepRun) {
+	fmt.Fprintln(out, "\nSTEPS RUN")
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "PHASE\tSTEP\tKIND\tRESULT\tEXIT\tDURATION\tJOB KEPT")
+	for _, st := range steps {
+		exit := "-"
+		if st.Kind == "run" && st.ExitCode >= 0 {
+			exit = fmt.Sprint(st.ExitCode)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", st.Phase, st.Name, st.Kind, st.Result, exit, orDash(st.Duration), orDash(st.Job))
+	}
+	w.Flush()
 }

@@ -78,8 +78,12 @@ func checkCommands(allowed bool, phases ...phaseSteps) error {
 	if len(found) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%w: the package's lifecycle runs %d commands on this machine:\n  %s\nreview them (skiff inspect shows them), then pass --allow-commands to run them",
-		ErrCommandsNotAllowed, len(found), strings.Join(found, "\n  "))
+	what := "a command"
+	if len(found) > 1 {
+		what = fmt.Sprintf("%d commands", len(found))
+	}
+	return fmt.Errorf("%w: the package's lifecycle runs %s on this machine:\n  %s\nreview them (skiff inspect lists every step), then pass --allow-commands to run them",
+		ErrCommandsNotAllowed, what, strings.Join(found, "\n  "))
 }
 
 // phaseSteps are the steps of one lifecycle phase.

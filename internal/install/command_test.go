@@ -124,7 +124,7 @@ func TestCommandSteps(t *testing.T) {
 	if !errors.Is(err, ErrCommandsNotAllowed) {
 		t.Fatalf("install without AllowCommands: %v, want ErrCommandsNotAllowed", err)
 	}
-	for _, want := range []string{`preInstall step "greet": ./bin/step.sh one "two words"`, "--allow-commands", "skiff inspect"} {
+	for _, want := range []string{`runs a command on this machine`, `preInstall step "greet": ./bin/step.sh one "two words"`, "--allow-commands", "skiff inspect"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}

@@ -64,6 +64,16 @@ charts:
 #     - name: wait for podinfo
 #       wait: deployment/podinfo
 #       timeout: 5m
+#   preUpgrade:
+#     - name: check podinfo answers     # a Job from a carried image
+#       job:
+#         image: ghcr.io/stefanprodan/podinfo:6.7.1
+#         args: [podcli, check, http, localhost:9898]
+#       timeout: 10m
+#     - name: note the upgrade          # a command on the operator's machine:
+#       run:                            # runs only with --allow-commands
+#         command: kubectl
+#         args: [annotate, namespace, default, skiff.dev/upgraded=yes, --overwrite]
 
 # Default-deny network policies plus the allowed flows.
 # networkPolicy:
