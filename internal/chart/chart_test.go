@@ -676,3 +676,38 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("Defaults = %#v\nwant %#v", got, want)
 	}
 }
+
+// TestFetchOCITLS: a chart registry on 127.0.0.1 serving TLS is reached
+// over TLS when a CA file is given (a loopback one is plain HTTP only
+// without it).
+func TestFetchOCITLS(t *testing.T) {
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	t.Setenv("HELM_REGISTRY_CONFIG", filepath.Join(t.TempDir(), "config.json"))
+	ctx := context.Background()
+	srv := httptest.NewTLSServer(registry.New(registry.Logger(nilLogger())))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "https://")
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	v1 := withVersion(t, testChart(t), "1.0.0")
+	rc, err := helmregistry.NewClient(helmregistry.ClientOptHTTPClient(srv.Client()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rc.Push(v1.Data, host+"/charts/demo:1.0.0", helmregistry.PushOptStrictMode(false)); err != nil {
+		t.Fatalf("push: %v", err)
+	}
+	src := Source{Repo: "oci://" + host + "/charts", Chart: "demo", Version: "1.0.0"}
+	a, err := Fetch(ctx, src, FetchOptions{CAFile: caFile})
+	if err != nil {
+		t.Fatalf("fetch with the CA file: %v", err)
+	}
+	if !bytes.Equal(a.Data, v1.Data) {
+		t.Fatal("fetched chart differs from the pushed one")
+	}
+	if _, err := Fetch(ctx, src, FetchOptions{}); err == nil {
+		t.Fatal("fetch without a CA file (plain HTTP to a TLS registry) succeeded")
+	}
+}
