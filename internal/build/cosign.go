@@ -104,7 +104,7 @@ type material struct {
 	// REPOSITORY:sha256-HEX.sig|att|sbom and OCI referrers named
 	// REPOSITORY@DIGEST.
 	descs []ocispec.Descriptor
-	// keyless names the images (REF@DIGEST) with keyless cosign
+	// keyless names the images with keyless cosign
 	// signatures or Sigstore bundles: carried, not verified.
 	keyless []string
 	// dropped counts, per image, the referrers of the source index that
@@ -119,15 +119,23 @@ type material struct {
 func (m *material) warnings() []string {
 	var out []string
 	if n := len(m.keyless); n > 0 {
-		out = append(out, fmt.Sprintf("%d images carry keyless cosign signatures or Sigstore bundles (%s): they are carried and loaded as they are, but skiff verifies only keyed signatures (imageSignatures); verify them behind the gap with cosign's keyless checks and an offline trusted root (docs/trust.md)",
-			n, strings.Join(m.keyless, ", ")))
+		what := "1 image carries"
+		if n > 1 {
+			what = fmt.Sprintf("%d images carry", n)
+		}
+		out = append(out, fmt.Sprintf("%s keyless cosign signatures or Sigstore bundles (%s): they are carried and loaded as they are, but skiff verifies only keyed signatures (imageSignatures); verify them behind the gap with cosign's keyless checks and an offline trusted root (docs/trust.md)",
+			what, strings.Join(m.keyless, ", ")))
 	}
 	slices.Sort(m.warns)
 	out = append(out, m.warns...)
 	refs := slices.Sorted(maps.Keys(m.dropped))
 	for _, ref := range refs {
-		out = append(out, fmt.Sprintf("%s: %d OCI referrers of its multi-arch index are not carried: the index was filtered to the package's platforms and has a new digest, which they do not name; those of each kept platform manifest are carried (verify those digests), or list every platform of the image to keep the index as it is",
-			ref, m.dropped[ref]))
+		what := "1 OCI referrer"
+		if n := m.dropped[ref]; n > 1 {
+			what = fmt.Sprintf("%d OCI referrers", n)
+		}
+		out = append(out, fmt.Sprintf("%s: %s of its multi-arch index not carried: the index was filtered to the package's platforms, so its digest changed and is not their subject; those of each kept platform manifest are carried (verify those digests), or list every platform of the image to keep the index as it is",
+			ref, what))
 	}
 	return out
 }
@@ -181,7 +189,7 @@ func carryMaterial(ctx context.Context, dst oras.Target, pulled []oci.Image, ro 
 			mu.Lock()
 			defer mu.Unlock()
 			if c.keyless {
-				m.keyless = append(m.keyless, im.Ref+"@"+im.Descriptor.Digest.String())
+				m.keyless = append(m.keyless, im.Ref)
 			}
 			if c.dropped > 0 {
 				m.dropped[im.Ref] = c.dropped

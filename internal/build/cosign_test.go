@@ -27,6 +27,9 @@ func TestBuildVerifiesCosignSignatures(t *testing.T) {
 	opts.Seed = 2
 	fixture.PushImage(t, reg+"/unsigned:1", opts)
 	cosigntest.Sign(t, reg+"/signed", signed, signed, key)
+	opts.Seed = 3
+	keyless := fixture.PushImage(t, reg+"/keyless:1", opts).Digest
+	cosigntest.SignKeyless(t, reg+"/keyless", keyless)
 
 	for _, tc := range []struct {
 		name, images, rules string
@@ -36,6 +39,7 @@ func TestBuildVerifiesCosignSignatures(t *testing.T) {
 		{"registry rule, signed", "[" + reg + "/signed:1]", "[{registry: '" + reg + "', publicKey: cosign.pub}]", nil},
 		{"registry rule, unsigned", "[" + reg + "/signed:1, " + reg + "/unsigned:1]", "[{registry: '" + reg + "', publicKey: cosign.pub}]", cosign.ErrUnsigned},
 		{"other key", "[" + reg + "/signed:1]", "[{image: " + reg + "/signed, publicKey: other.pub}]", cosign.ErrMisSigned},
+		{"keyless only", "[" + reg + "/keyless:1]", "[{image: " + reg + "/keyless, publicKey: cosign.pub}]", cosign.ErrKeyless},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
