@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -79,6 +80,13 @@ func VerifyReader(ctx context.Context, r io.Reader, opts VerifyOptions) (*Verify
 	return verify(ctx, r, 0, opts)
 }
 
+// copyBufSize is the buffer blobs are copied through while verified.
+const copyBufSize = 1 << 20
+
+// copyBufs are reused copy buffers: a verify of a small archive (a
+// hub's upload, a fuzz input) need not allocate and clear 1 MiB.
+var copyBufs = sync.Pool{New: func() any { return new([copyBufSize]byte) }}
+
 // verifier holds what one pass learns.
 type verifier struct {
 	opts  VerifyOptions
@@ -103,7 +111,8 @@ func verify(ctx context.Context, r io.Reader, total int64, opts VerifyOptions) (
 		nodes: make(map[digest.Digest]*node),
 		delta: make(map[digest.Digest]*Delta),
 	}
-	buf := make([]byte, 1<<20)
+	buf := copyBufs.Get().(*[copyBufSize]byte)
+	defer copyBufs.Put(buf)
 	var capture bytes.Buffer
 	for {
 		hdr, kind, d, err := t.next()
@@ -124,7 +133,7 @@ func verify(ctx context.Context, r io.Reader, total int64, opts VerifyOptions) (
 				v.root, err = findRoot(v.index)
 			}
 		case kindBlob:
-			err = v.blob(t.tr, hdr, d, buf, &capture)
+			err = v.blob(t.tr, hdr, d, buf[:], &capture)
 		}
 		if err != nil {
 			if cerr := ctx.Err(); cerr != nil {
