@@ -17,7 +17,7 @@ import (
 
 // Shell completions beyond cobra's defaults (`skiff completion bash|zsh|
 // fish|powershell` prints the script): flag values, deployment names and
-// namespaces from the cluster, hub addresses and package references from
+// namespaces from the cluster, kubeconfig contexts, hub addresses and package references from
 // the hubs you are logged in to. Lookups over the network are best
 // effort: a short timeout, and nothing is printed when they fail.
 
@@ -120,6 +120,8 @@ func flagCompletion(c *cobra.Command, f *pflag.Flag) completeFunc {
 		return completePlatforms
 	case f.Name == "namespace":
 		return completeNamespaces
+	case f.Name == "context" && c.Flags().Lookup("kubeconfig") != nil:
+		return completeContexts
 	case flagChoices[f.Name] != nil:
 		return fixed(flagChoices[f.Name]...)
 	}
@@ -219,6 +221,16 @@ func completeNamespaces(cmd *cobra.Command, _ []string, toComplete string) ([]st
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
 	names, err := kc.Namespaces(ctx)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	return withPrefix(names, toComplete), cobra.ShellCompDirectiveNoFileComp
+}
+
+// completeContexts lists the kubeconfig's contexts.
+func completeContexts(cmd *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	cl, _ := clusterOf(cmd)
+	names, err := kube.Contexts(cl.Kubeconfig)
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}

@@ -52,6 +52,8 @@ const (
 
 func TestCompleteFlagValues(t *testing.T) {
 	t.Setenv("SKIFF_HUBS_FILE", filepath.Join(t.TempDir(), "hubs.json"))
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	os.WriteFile(kubeconfig, []byte("apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\ncontexts: [{name: prod, context: {cluster: c}}, {name: lab, context: {cluster: c}}, {name: lab-2, context: {cluster: c}}]\ncurrent-context: lab\n"), 0o600)
 	for _, c := range []struct {
 		args []string
 		want []string
@@ -66,6 +68,9 @@ func TestCompleteFlagValues(t *testing.T) {
 		{[]string{"scan", "x.skiff", "--fail-on", "c"}, []string{"critical"}, dirNoFile},
 		{[]string{"build", "--platform", "linux/arm"}, []string{"linux/arm64", "linux/arm/v7", "linux/arm/v6"}, noFileSpace},
 		{[]string{"build", "--platform", "linux/amd64,linux/s"}, []string{"linux/amd64,linux/s390x"}, noFileSpace},
+		// Contexts come from the kubeconfig file alone.
+		{[]string{"status", "--kubeconfig", kubeconfig, "--context", ""}, []string{"lab", "lab-2", "prod"}, dirNoFile},
+		{[]string{"install", "--kubeconfig", kubeconfig, "--context", "la"}, []string{"lab", "lab-2"}, dirNoFile},
 		// No hub logged in: nothing to offer, files are not offered either.
 		{[]string{"hub", "export", ""}, nil, dirNoFile},
 		{[]string{"hub", "approve", ""}, nil, dirNoFile},
@@ -96,6 +101,10 @@ func TestCompleteFromTheCluster(t *testing.T) {
 	t.Cleanup(func() {
 		kc.Delete(context.Background(), []kube.ObjectRef{{Version: "v1", Kind: "Namespace", Name: ns}}, kube.DeleteOptions{})
 	})
+	contexts, err := kube.Contexts(kubeconfig)
+	if err != nil || len(contexts) == 0 {
+		t.Fatalf("contexts of %s: %v %q", kubeconfig, err, contexts)
+	}
 	store := release.NewStore(release.NewSecrets(kc), release.StoreOptions{})
 	for _, name := range []string{"shop", "shipping", "web"} {
 		if err := store.Create(ctx, &release.Record{Deployment: name, Namespace: ns, Status: release.StatusDeployed, Package: release.Package{Name: name, Version: "1.0.0"}}); err != nil {
@@ -113,6 +122,7 @@ func TestCompleteFromTheCluster(t *testing.T) {
 		{[]string{"status", "--kubeconfig", kubeconfig, ""}, nil}, // none in default
 		{[]string{"status", "--kubeconfig", kubeconfig, "-n", "complete-"}, []string{ns}},
 		{[]string{"install", "--kubeconfig", kubeconfig, "--namespace", "kube-p"}, []string{"kube-public"}},
+		{[]string{"status", "--kubeconfig", kubeconfig, "--context", ""}, contexts},
 	} {
 		got, dir := complete(t, c.args...)
 		if !slices.Equal(got, c.want) || dir != dirNoFile {

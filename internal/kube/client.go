@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/discovery"
@@ -129,4 +130,23 @@ func (c *Client) ServerVersion(ctx context.Context) (*version.Info, error) {
 		return nil, fmt.Errorf("decoding server version: %w", err)
 	}
 	return &info, nil
+}
+
+// Contexts lists the context names of the kubeconfig (the file, or the
+// usual loading rules when empty), sorted.
+func Contexts(kubeconfig string) ([]string, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if kubeconfig != "" {
+		rules.ExplicitPath = kubeconfig
+	}
+	cfg, err := rules.Load()
+	if err != nil {
+		return nil, fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	out := make([]string, 0, len(cfg.Contexts))
+	for name := range cfg.Contexts {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out, nil
 }
