@@ -109,7 +109,7 @@ func (a *app) warn(msg string) {
 		a.log.Warn(msg)
 		return
 	}
-	fmt.Fprintln(a.streams.Err, "skiff: warning: "+msg)
+	fmt.Fprintln(errOut{a}, "skiff: warning: "+msg)
 }
 
 // oneLine fits s into one table cell: lines joined with "; ", tabs and

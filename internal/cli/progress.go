@@ -18,6 +18,7 @@ import (
 // stage messages printed above it; a line per finished image and per
 // message otherwise. It is safe for concurrent use.
 type blobProgress struct {
+	a       *app
 	mu      sync.Mutex
 	w       io.Writer
 	verb    string
@@ -65,7 +66,7 @@ func (m *meter) event(e oci.Event) int64 {
 }
 
 func (a *app) newBlobProgress(verb string) *blobProgress {
-	bp := &blobProgress{w: a.streams.Err, verb: verb, started: time.Now()}
+	bp := &blobProgress{a: a, w: a.streams.Err, verb: verb, started: time.Now()}
 	mode := a.progress
 	if mode == "auto" {
 		mode = "plain"
@@ -86,6 +87,7 @@ func (a *app) newBlobProgress(verb string) *blobProgress {
 			mpb.AppendDecorators(decor.Any(bp.speed), decor.Name(" "), decor.Percentage()),
 		)
 		bp.bar.SetTotal(1000, false)
+		a.bar.Store(bp)
 	default:
 		bp.plain = true
 	}
@@ -159,6 +161,7 @@ func (bp *blobProgress) done() {
 	if bp == nil || bp.p == nil {
 		return
 	}
+	bp.a.bar.CompareAndSwap(bp, nil)
 	bp.bar.SetTotal(-1, true) // complete where the fill is
 	bp.p.Wait()
 }

@@ -36,7 +36,8 @@ func TestMeterNeverGoesBack(t *testing.T) {
 }
 
 // TestStageMessagesWithBars: stage messages are shown with a bar (above
-// it) and without one (a line each); --progress none shows neither.
+// it) and without one (a line each); --progress none shows none.
+// Warnings always show, above the bar while there is one.
 func TestStageMessagesWithBars(t *testing.T) {
 	for _, mode := range []string{"bars", "plain", "none"} {
 		var errOut bytes.Buffer
@@ -46,8 +47,12 @@ func TestStageMessagesWithBars(t *testing.T) {
 		bp.message("fetching chart web")
 		bp.event(oci.Event{Kind: oci.BlobDone, Size: 10})
 		bp.message("signing with key abc")
+		a.warn("the disk is almost full")
 		bp.done()
 		got := errOut.String()
+		if !strings.Contains(got, "skiff: warning: the disk is almost full\n") {
+			t.Errorf("--progress %s: output %q lacks the warning, whole on its line", mode, got)
+		}
 		for _, msg := range []string{"fetching chart web", "signing with key abc"} {
 			if strings.Contains(got, msg) != (mode != "none") {
 				t.Errorf("--progress %s: output %q; want %q shown: %v", mode, got, msg, mode != "none")

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -49,6 +50,22 @@ type app struct {
 	logFmt   string
 	noColor  bool
 	progress string
+	// bar is the progress bar being shown, if any: stderr output goes
+	// above it (see errOut).
+	bar atomic.Pointer[blobProgress]
+}
+
+// errOut is stderr for logs, warnings and status lines: while a progress
+// bar is shown, lines are printed above it rather than through it.
+type errOut struct{ a *app }
+
+func (w errOut) Write(b []byte) (int, error) {
+	if bp := w.a.bar.Load(); bp != nil {
+		if n, err := bp.p.Write(b); err == nil {
+			return n, nil
+		}
+	}
+	return w.a.streams.Err.Write(b)
 }
 
 // Run executes the skiff command line and returns the process exit code.
@@ -171,9 +188,9 @@ func (a *app) setupLog() {
 	opts := &slog.HandlerOptions{Level: level}
 	var h slog.Handler
 	if strings.EqualFold(a.logFmt, "json") {
-		h = slog.NewJSONHandler(a.streams.Err, opts)
+		h = slog.NewJSONHandler(errOut{a}, opts)
 	} else {
-		h = slog.NewTextHandler(a.streams.Err, opts)
+		h = slog.NewTextHandler(errOut{a}, opts)
 	}
 	a.log = slog.New(h)
 	// Libraries that log process-wide (Helm's slog calls, client-go's
@@ -195,7 +212,7 @@ func isTerminal(w io.Writer) bool {
 
 // status prints a status line on stderr.
 func (a *app) status(format string, args ...any) {
-	fmt.Fprintf(a.streams.Err, format+"\n", args...)
+	fmt.Fprintf(errOut{a}, format+"\n", args...)
 }
 
 // table returns a tab-aligned writer on stdout for a command's table
