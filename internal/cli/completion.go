@@ -13,11 +13,12 @@ import (
 	"github.com/skiffhq/skiff/internal/install"
 	"github.com/skiffhq/skiff/internal/kube"
 	"github.com/skiffhq/skiff/internal/mirror"
+	"github.com/skiffhq/skiff/internal/sign"
 )
 
 // Shell completions beyond cobra's defaults (`skiff completion bash|zsh|
 // fish|powershell` prints the script): flag values, deployment names and
-// namespaces from the cluster, kubeconfig contexts, hub addresses and package references from
+// namespaces from the cluster, kubeconfig contexts, trusted key names, hub addresses and package references from
 // the hubs you are logged in to. Lookups over the network are best
 // effort: a short timeout, and nothing is printed when they fail.
 
@@ -164,8 +165,37 @@ func argCompletion(c *cobra.Command) completeFunc {
 		return completeHubRefs("", true)
 	case first == "HUB":
 		return completeHubs
+	case first == "NAME|KEY-ID" && c.Parent() != nil && c.Parent().Name() == "trust":
+		return completeTrusted
 	}
 	return nil
+}
+
+// completeTrusted lists the names of the trusted keys.
+func completeTrusted(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var dir string
+	if f := cmd.Flag("trust-dir"); f != nil {
+		dir = f.Value.String()
+	}
+	if dir == "" {
+		d, err := sign.DefaultTrustDir()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		dir = d
+	}
+	t, err := sign.LoadTrust(dir)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var names []string
+	for _, k := range t.Keys() {
+		names = append(names, k.Name)
+	}
+	return withPrefix(names, toComplete), cobra.ShellCompDirectiveNoFileComp
 }
 
 // clusterOf reads the cluster flags of cmd.

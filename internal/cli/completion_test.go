@@ -18,6 +18,7 @@ import (
 	"github.com/skiffhq/skiff/internal/hubclient"
 	"github.com/skiffhq/skiff/internal/kube"
 	"github.com/skiffhq/skiff/internal/release"
+	"github.com/skiffhq/skiff/internal/sign"
 )
 
 // complete runs cobra's hidden __complete command (what the shell
@@ -52,6 +53,17 @@ const (
 
 func TestCompleteFlagValues(t *testing.T) {
 	t.Setenv("SKIFF_HUBS_FILE", filepath.Join(t.TempDir(), "hubs.json"))
+	t.Setenv("SKIFF_TRUST_DIR", t.TempDir())
+	for _, name := range []string{"release", "renovate", "other"} {
+		key, err := sign.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, _ := sign.MarshalPublicKey(key.Public())
+		if err := sign.AddTrusted(os.Getenv("SKIFF_TRUST_DIR"), pub, name); err != nil {
+			t.Fatal(err)
+		}
+	}
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
 	os.WriteFile(kubeconfig, []byte("apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\ncontexts: [{name: prod, context: {cluster: c}}, {name: lab, context: {cluster: c}}, {name: lab-2, context: {cluster: c}}]\ncurrent-context: lab\n"), 0o600)
 	for _, c := range []struct {
@@ -71,6 +83,8 @@ func TestCompleteFlagValues(t *testing.T) {
 		// Contexts come from the kubeconfig file alone.
 		{[]string{"status", "--kubeconfig", kubeconfig, "--context", ""}, []string{"lab", "lab-2", "prod"}, dirNoFile},
 		{[]string{"install", "--kubeconfig", kubeconfig, "--context", "la"}, []string{"lab", "lab-2"}, dirNoFile},
+		{[]string{"trust", "remove", "re"}, []string{"release", "renovate"}, dirNoFile},
+		{[]string{"trust", "remove", "--trust-dir", t.TempDir(), ""}, nil, dirNoFile},
 		// No hub logged in: nothing to offer, files are not offered either.
 		{[]string{"hub", "export", ""}, nil, dirNoFile},
 		{[]string{"hub", "approve", ""}, nil, dirNoFile},
