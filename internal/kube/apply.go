@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -91,6 +92,11 @@ func (c *Client) Apply(ctx context.Context, objs []*unstructured.Unstructured, o
 		}
 	}
 
+	// the callbacks are called from the goroutines of applyTier, one at a time
+	var mu sync.Mutex
+	if f := opts.OnResult; f != nil {
+		opts.OnResult = func(ref ObjectRef, u *unstructured.Unstructured) { mu.Lock(); defer mu.Unlock(); f(ref, u) }
+	}
 	var applied []ObjectRef
 	apply := func(p planned) error {
 		if p.mapping != nil {
@@ -98,9 +104,10 @@ func (c *Client) Apply(ctx context.Context, objs []*unstructured.Unstructured, o
 				return err
 			}
 		}
-		applied = append(applied, p.ref)
 		if opts.OnApplied != nil {
+			mu.Lock()
 			opts.OnApplied(p.ref)
+			mu.Unlock()
 		}
 		return nil
 	}
@@ -115,6 +122,7 @@ func (c *Client) Apply(ctx context.Context, objs []*unstructured.Unstructured, o
 			if err := apply(p); err != nil {
 				return applied, err
 			}
+			applied = append(applied, p.ref)
 		}
 	}
 	if len(crds) > 0 && !opts.DryRun {
@@ -172,15 +180,90 @@ func (c *Client) Apply(ctx context.Context, objs []*unstructured.Unstructured, o
 		}
 		present[ns] = true
 	}
-	for _, p := range append(cluster, namespaced...) {
-		if p.ref.Namespace != "" && !present[p.ref.Namespace] {
-			p.mapping = nil // dry run into a namespace this call would create
+	for i, p := range namespaced {
+		if !present[p.ref.Namespace] {
+			namespaced[i].mapping = nil // dry run into a namespace this call would create
 		}
-		if err := apply(p); err != nil {
+	}
+	for _, tier := range [][]planned{cluster, namespaced} {
+		refs, err := applyTier(tier, apply)
+		applied = append(applied, refs...)
+		if err != nil {
 			return applied, err
 		}
 	}
 	return applied, nil
+}
+
+// applyParallel bounds the objects applied at once: one request each, so
+// that a hundred objects take a few round trips, not a hundred.
+const applyParallel = 8
+
+// applyTier applies ps in waves by installRank (what other objects rely
+// on first, as Helm orders them: quotas, service accounts, configuration,
+// RBAC, services, then workloads, then kinds it does not know), each wave
+// at most applyParallel at a time. A failed wave ends it. It returns the
+// references applied, in ps's order, and the first error in that order.
+func applyTier(ps []planned, apply func(planned) error) ([]ObjectRef, error) {
+	ranks := map[int][]int{}
+	for i, p := range ps {
+		r := installRank(p.ref.Kind)
+		ranks[r] = append(ranks[r], i)
+	}
+	errs := make([]error, len(ps))
+	tried := make([]bool, len(ps))
+	for _, r := range slices.Sorted(maps.Keys(ranks)) {
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, applyParallel)
+		for _, i := range ranks[r] {
+			tried[i] = true
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				errs[i] = apply(ps[i])
+			}()
+		}
+		wg.Wait()
+		if slices.ContainsFunc(ranks[r], func(i int) bool { return errs[i] != nil }) {
+			break
+		}
+	}
+	var refs []ObjectRef
+	var first error
+	for i, p := range ps {
+		switch {
+		case !tried[i]:
+		case errs[i] != nil:
+			if first == nil {
+				first = errs[i]
+			}
+		default:
+			refs = append(refs, p.ref)
+		}
+	}
+	return refs, first
+}
+
+// installOrder is Helm's order of kinds on install (releaseutil's
+// InstallOrder): what other objects rely on comes first.
+var installOrder = []string{
+	"PriorityClass", "Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange", "PodSecurityPolicy",
+	"PodDisruptionBudget", "ServiceAccount", "Secret", "SecretList", "ConfigMap", "StorageClass",
+	"PersistentVolume", "PersistentVolumeClaim", "CustomResourceDefinition", "ClusterRole",
+	"ClusterRoleList", "ClusterRoleBinding", "ClusterRoleBindingList", "Role", "RoleList",
+	"RoleBinding", "RoleBindingList", "Service", "DaemonSet", "Pod", "ReplicationController",
+	"ReplicaSet", "Deployment", "HorizontalPodAutoscaler", "StatefulSet", "Job", "CronJob",
+	"IngressClass", "Ingress", "APIService", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
+}
+
+// installRank is kind's place in installOrder; unknown kinds (custom
+// resources) come after all of them.
+func installRank(kind string) int {
+	if i := slices.Index(installOrder, kind); i >= 0 {
+		return i
+	}
+	return len(installOrder)
 }
 
 // plan resolves the object's resource and namespace.

@@ -65,8 +65,10 @@ func TestApplyDeploymentBecomesReady(t *testing.T) {
 	if got := refStrings(refs); !slices.Equal(got, want) {
 		t.Fatalf("Apply refs = %v, want %v", got, want)
 	}
-	if !slices.Equal(refs, seen) {
-		t.Errorf("OnApplied saw %v", seen)
+	// applied in waves by kind (Helm's order): the Service before the
+	// Deployment; refs keep the manifest's order
+	if wantSeen := []ObjectRef{refs[0], refs[2], refs[1]}; !slices.Equal(seen, wantSeen) {
+		t.Errorf("OnApplied saw %v, want %v", seen, wantSeen)
 	}
 	dep, err := c.Get(ctx, refs[1])
 	if err != nil {
