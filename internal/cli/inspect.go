@@ -45,14 +45,17 @@ func newInspect(a *app) *cobra.Command {
 				return err
 			}
 			d := p.Description
+			cosignN, referrersN := install.Material(p.Archive.Images())
 			if output == "json" {
 				enc := json.NewEncoder(a.streams.Out)
 				enc.SetIndent("", "  ")
 				return enc.Encode(struct {
 					Root        string              `json:"root"`
 					Signatures  int                 `json:"signatures"`
+					Cosign      int                 `json:"imageCosignManifests"`
+					Referrers   int                 `json:"imageReferrers"`
 					Description *bundle.Description `json:"package"`
-				}{p.Root.Digest.String(), len(sigs), d})
+				}{p.Root.Digest.String(), len(sigs), cosignN, referrersN, d})
 			}
 			w := a.table()
 			fmt.Fprintf(w, "Package:\t%s %s\n", d.Name, d.Version)
@@ -62,6 +65,7 @@ func newInspect(a *app) *cobra.Command {
 			fmt.Fprintf(w, "Root:\t%s\n", p.Root.Digest)
 			fmt.Fprintf(w, "Platforms:\t%v\n", d.Platforms)
 			fmt.Fprintf(w, "Signatures:\t%d\n", len(sigs))
+			fmt.Fprintf(w, "Image material:\t%d cosign signature/attestation manifests, %d OCI referrers\n", cosignN, referrersN)
 			fmt.Fprintf(w, "Built by:\t%s\n", d.CreatedBy)
 			if d.Delta != nil {
 				fmt.Fprintf(w, "Delta:\tomits %d blobs of base %s\n", len(d.Delta.Omitted), d.Delta.Base)

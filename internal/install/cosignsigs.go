@@ -60,3 +60,17 @@ func materialPushes(index []ocispec.Descriptor, d *bundle.Description, dest imag
 	})
 	return tags, referrers, nil
 }
+
+// Material counts the supply-chain material an archive carries beside its
+// images (see materialPushes): cosign's tag manifests and OCI referrers.
+func Material(index []ocispec.Descriptor) (cosign, referrers int) {
+	for _, desc := range index {
+		name := desc.Annotations[bundle.AnnotationRefName]
+		if _, dg, ok := strings.Cut(name, "@"); ok && dg == desc.Digest.String() {
+			referrers++
+		} else if i := strings.LastIndexByte(name, ':'); i >= 0 && cosignTag.MatchString(name[i+1:]) {
+			cosign++
+		}
+	}
+	return cosign, referrers
+}

@@ -118,13 +118,15 @@ func testReferrers(t *testing.T, host string, tagged bool) {
 		want     map[digest.Digest][]digest.Digest
 		gone     []digest.Digest
 		warnings []string
+		// cosign and referrers count what the archive carries.
+		cosign, referrers int
 	}{
 		{"whole index", "[linux/amd64, linux/arm64]", map[digest.Digest][]digest.Digest{
 			root.Digest: {onIndex.Digest}, amd64.Digest: {onAMD64.Digest}, onAMD64.Digest: {onAttestation.Digest}, arm64.Digest: {onARM64.Digest},
-		}, nil, []string{"keyless"}},
+		}, nil, []string{"keyless"}, 2, 4},
 		{"filtered index", "[linux/amd64]", map[digest.Digest][]digest.Digest{
 			amd64.Digest: {onAMD64.Digest}, onAMD64.Digest: {onAttestation.Digest},
-		}, []digest.Digest{onIndex.Digest, onARM64.Digest}, []string{"keyless", "1 OCI referrer of its multi-arch index not carried"}},
+		}, []digest.Digest{onIndex.Digest, onARM64.Digest}, []string{"keyless", "1 OCI referrer of its multi-arch index not carried"}, 2, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -142,6 +144,9 @@ func testReferrers(t *testing.T, host string, tagged bool) {
 				if !strings.Contains(all, w) {
 					t.Errorf("build warnings %q lack %q", res.Warnings, w)
 				}
+			}
+			if c, r := install.Material(openArchive(t, out, nil).Archive.Images()); c != tc.cosign || r != tc.referrers {
+				t.Errorf("the archive carries %d cosign manifests and %d referrers, want %d and %d", c, r, tc.cosign, tc.referrers)
 			}
 			site := prefix + "/site-" + strings.ReplaceAll(tc.name, " ", "-")
 			lres, err := install.Load(ctx, openArchive(t, out, nil), install.LoadOptions{Registry: host + "/" + site})
