@@ -101,10 +101,14 @@ type Client struct {
 	http *http.Client
 }
 
+// ErrPlainHTTP: a hub on another machine was addressed with http://.
+var ErrPlainHTTP = errors.New("plain HTTP to a remote hub")
+
 // New returns a client of the hub at addr ([https://|http://]HOST[:PORT],
-// see endpoint.Parse): https:// means TLS and http:// plain HTTP; without
-// a scheme a loopback hub is reached over plain HTTP unless CAFile or
-// Insecure asks for TLS, any other over TLS.
+// see endpoint.Parse): https:// means TLS and http:// plain HTTP, which
+// only a loopback hub may be reached over (ErrPlainHTTP otherwise);
+// without a scheme a loopback hub is reached over plain HTTP unless
+// CAFile or Insecure asks for TLS, any other over TLS.
 func New(addr string, o Options) (*Client, error) {
 	a, err := endpoint.Parse(addr)
 	if err != nil {
@@ -114,6 +118,10 @@ func New(addr string, o Options) (*Client, error) {
 		return nil, fmt.Errorf("hub address %q: give [https://]HOST[:PORT] without a path", addr)
 	}
 	host := a.Host
+	if a.Scheme == endpoint.HTTP && !endpoint.IsLoopback(host) {
+		// Logins, tokens and approvals would cross the network in clear.
+		return nil, fmt.Errorf("%w: hub address %q: plain HTTP to %s, which is not this machine, would send passwords and tokens in clear: write https://%s (with --hub-ca-file for a private CA)", ErrPlainHTTP, addr, host, host)
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.Insecure}
 	if o.CAFile != "" {

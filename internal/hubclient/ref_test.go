@@ -1,7 +1,9 @@
 package hubclient
 
 import (
+	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -48,4 +50,34 @@ func FuzzParseRef(f *testing.F) {
 			t.Fatalf("%q → %+v → %q: %+v %v", s, r, r.String(), back, err)
 		}
 	})
+}
+
+// A hub on another machine is never called over plain HTTP: the login
+// password and the stored token would cross the network in clear.
+func TestNewRefusesPlainHTTPToRemoteHub(t *testing.T) {
+	for _, c := range []struct {
+		addr string
+		ok   bool
+		base string
+	}{
+		{"http://hub.example:8443", false, ""},
+		{"HTTP://10.0.0.7", false, ""},
+		{"http://[2001:db8::1]:8443", false, ""},
+		{"hub.example:8443", true, "https://hub.example:8443"},
+		{"https://hub.example:8443", true, "https://hub.example:8443"},
+		{"http://127.0.0.1:8443", true, "http://127.0.0.1:8443"},
+		{"http://localhost:8443", true, "http://localhost:8443"},
+		{"http://[::1]:8443", true, "http://[::1]:8443"},
+	} {
+		cl, err := New(c.addr, Options{Username: "ada", Token: "secret-token"})
+		if !c.ok {
+			if !errors.Is(err, ErrPlainHTTP) || !strings.Contains(err.Error(), "write https://") || strings.Contains(err.Error(), "secret-token") {
+				t.Errorf("New(%q): %v, want ErrPlainHTTP naming https://", c.addr, err)
+			}
+			continue
+		}
+		if err != nil || cl.URL() != c.base {
+			t.Errorf("New(%q): %v %v, want %s", c.addr, cl, err, c.base)
+		}
+	}
 }
