@@ -7,6 +7,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"strconv"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -67,6 +68,21 @@ func TestScript(t *testing.T) {
 				for _, f := range args {
 					data := ts.ReadFile(f)
 					ts.Check(os.WriteFile(ts.MkAbs(f), []byte(os.Expand(data, ts.Getenv)), 0o644))
+				}
+			},
+			// mode PERM FILE...: each FILE has permission bits PERM (octal).
+			"mode": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) < 2 {
+					ts.Fatalf("usage: mode PERM FILE...")
+				}
+				want, err := strconv.ParseUint(args[0], 8, 32)
+				ts.Check(err)
+				for _, f := range args[1:] {
+					fi, err := os.Stat(ts.MkAbs(f))
+					ts.Check(err)
+					if got := fi.Mode().Perm(); (got == os.FileMode(want)) == neg {
+						ts.Fatalf("%s has mode %#o (want %s%#o)", f, got, map[bool]string{true: "not ", false: ""}[neg], want)
+					}
 				}
 			},
 			// truncate-copy SRC DST: copy SRC without its last 1000 bytes.
