@@ -269,3 +269,50 @@ func TestInstallOnControlPlane(t *testing.T) {
 		t.Errorf("webhook configuration after uninstall: %v", err)
 	}
 }
+
+// Install never overwrites a webhook configuration (or any other object
+// of the agent's names) that someone else made: it refuses before it
+// changes anything, naming what is in the way.
+func TestInstallRefusesObjectsNotTheAgents(t *testing.T) {
+	kubeconfig := fixture.Kubeconfig(t)
+	ctx := context.Background()
+	kc, err := kube.New(kube.Config{Kubeconfig: kubeconfig})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := randomName(t, "")
+	ns, name := "agent-foreign-"+id, "foreign-hook-"+id
+	whRef := kube.ObjectRef{Group: "admissionregistration.k8s.io", Version: "v1", Kind: "MutatingWebhookConfiguration", Name: name}
+	foreign := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+		"metadata": map[string]any{"name": name, "labels": map[string]any{"owner": "someone-else"}},
+	}}
+	if _, err := kc.Apply(ctx, []*unstructured.Unstructured{foreign}, kube.ApplyOptions{FieldManager: "someone-else"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = kc.Delete(context.Background(), []kube.ObjectRef{whRef}, kube.DeleteOptions{}) })
+
+	o := agent.InstallOptions{
+		WebhookOptions: agent.WebhookOptions{Name: name, Namespace: ns, NamespaceLabels: map[string]string{"skiff.dev/agent-test": id}},
+		Image:          "127.0.0.1:1/skiff/agent:test", Registry: "127.0.0.1:1/site",
+		HostNetwork: "127.0.0.1:9443", APIServer: "127.0.0.1:6443",
+	}
+	_, err = agent.Install(ctx, kc, o)
+	t.Cleanup(func() { _, _ = agent.Uninstall(context.Background(), kc, name, ns) })
+	if !errors.Is(err, agent.ErrNotOwned) || !strings.Contains(err.Error(), "MutatingWebhookConfiguration.admissionregistration.k8s.io "+name) {
+		t.Fatalf("install over someone else's webhook configuration: %v", err)
+	}
+	wh, err := kc.Get(ctx, whRef)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := wh.GetLabels(); l["owner"] != "someone-else" || l[agent.LabelManagedBy] != "" {
+		t.Errorf("the foreign webhook configuration was changed: labels %v", l)
+	}
+	if hooks, _, _ := unstructured.NestedSlice(wh.Object, "webhooks"); len(hooks) != 0 {
+		t.Errorf("the foreign webhook configuration got webhooks: %v", hooks)
+	}
+	if _, err := kc.Get(ctx, kube.ObjectRef{Version: "v1", Kind: "Namespace", Name: ns}); !errors.Is(err, kube.ErrNotFound) {
+		t.Errorf("the refused install created its namespace: %v", err)
+	}
+}

@@ -395,6 +395,9 @@ func Install(ctx context.Context, kc *kube.Client, o InstallOptions) (*InstallRe
 	if err := o.Cert.Check(); err != nil {
 		return nil, err
 	}
+	if err := checkOwned(ctx, kc, o); err != nil {
+		return nil, err
+	}
 	res := &InstallResult{}
 	nsRef := kube.ObjectRef{Version: "v1", Kind: "Namespace", Name: o.Namespace}
 	if _, err := kc.Get(ctx, nsRef); errors.Is(err, kube.ErrNotFound) {
@@ -452,6 +455,44 @@ func Install(ctx context.Context, kc *kube.Client, o InstallOptions) (*InstallRe
 	}
 	res.Objects = append(append([]kube.ObjectRef{{Version: "v1", Kind: "Secret", Namespace: o.Namespace, Name: o.Name}}, refs...), whRefs...)
 	return res, nil
+}
+
+// ErrNotOwned: an object agent install would write exists and is not
+// the agent's.
+var ErrNotOwned = errors.New("not the agent's")
+
+// checkOwned refuses an install that would overwrite objects of the same
+// names (the webhook configuration, RBAC, the certificate Secret, ...)
+// that do not carry the agent's ownership labels: someone else's, never
+// to be replaced or later removed by uninstall.
+func checkOwned(ctx context.Context, kc *kube.Client, o InstallOptions) error {
+	objs, err := Objects(o)
+	if err != nil {
+		return err
+	}
+	refs := []kube.ObjectRef{{Version: "v1", Kind: "Secret", Namespace: o.Namespace, Name: o.Name}}
+	for _, obj := range objs {
+		refs = append(refs, kube.RefOf(obj))
+	}
+	want := Labels(o.Name)
+	var taken []string
+	for _, ref := range refs {
+		obj, err := kc.Get(ctx, ref)
+		if errors.Is(err, kube.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if !owned(obj.GetLabels(), want) {
+			taken = append(taken, ref.String())
+		}
+	}
+	if len(taken) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s exist and were not made by skiff agent install for agent %s: nothing was changed; remove them, or install the agent under another --name (or --namespace)",
+		ErrNotOwned, strings.Join(taken, ", "), o.Name)
 }
 
 // withServiceNames adds the in-cluster names of Service name in ns.
