@@ -2,9 +2,11 @@ package cli
 
 import (
 	"bytes"
+	"log/slog"
 	"strings"
 	"testing"
 
+	"github.com/skiffhq/skiff/internal/kube"
 	"github.com/skiffhq/skiff/internal/oci"
 )
 
@@ -57,6 +59,30 @@ func TestStageMessagesWithBars(t *testing.T) {
 			if strings.Contains(got, msg) != (mode != "none") {
 				t.Errorf("--progress %s: output %q; want %q shown: %v", mode, got, msg, mode != "none")
 			}
+		}
+	}
+}
+
+// TestLibraryChatterNeedsVerbose: what libraries log process-wide (Helm's
+// slog calls) shows with -v only; their warnings show always.
+func TestLibraryChatterNeedsVerbose(t *testing.T) {
+	prev := slog.Default()
+	t.Cleanup(func() {
+		slog.SetDefault(prev)
+		kube.SetLogger(prev)
+	})
+	for _, verbose := range []int{0, 1} {
+		var errOut bytes.Buffer
+		a := &app{verbose: verbose, streams: Streams{Err: &errOut}}
+		a.setupLog()
+		slog.Info("Helm chatter: loading chart")
+		slog.Warn("resource exists on cluster but not in original release")
+		got := errOut.String()
+		if strings.Contains(got, "Helm chatter") != (verbose > 0) {
+			t.Errorf("-v=%d: stderr %q; want the chatter shown: %v", verbose, got, verbose > 0)
+		}
+		if !strings.Contains(got, "resource exists on cluster") {
+			t.Errorf("-v=%d: stderr %q lacks the warning", verbose, got)
 		}
 	}
 }
