@@ -98,7 +98,13 @@ func (d *Deferred) Fetch(ctx context.Context, dg digest.Digest, write func(io.Re
 			return err
 		}
 		defer rc.Close()
-		return write(rc)
+		if err := write(rc); err != nil {
+			return err
+		}
+		// Read to the end (nothing is left of a blob of the right size), so
+		// that the connection is reused.
+		_, err = io.Copy(io.Discard, io.LimitReader(rc, 1<<10))
+		return err
 	})
 	if err != nil {
 		return b.client.annotate(explain(b.what, b.where, err))
