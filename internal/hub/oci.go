@@ -252,18 +252,30 @@ func (h *Hub) upload(w http.ResponseWriter, r *http.Request, req ociRequest, p *
 		if d == "" {
 			return
 		}
-		var size int64
-		if dg, err := digest.Parse(d); err == nil {
-			if repo, err := h.repository(ctx, req.repo); err == nil {
-				if desc, err := repo.Stat(ctx, dg); err == nil {
-					size = desc.Size
-				}
-			}
+		size, err := h.blobSize(ctx, req.repo, d)
+		if err != nil {
+			// Counted as 0 bytes: the bound on unreferenced uploads
+			// is then looser, nothing else changes.
+			h.logger.Warn("hub: reading the size of an uploaded blob", "repo", req.repo, "digest", d, "err", err)
 		}
 		if err := h.store.recordUpload(ctx, req.owner, req.repo, d, size); err != nil {
 			h.logger.Error("hub: recording an upload", "repo", req.repo, "digest", d, "err", err)
 		}
 	}
+}
+
+// blobSize reads the size of blob d of repository repo from storage.
+func (h *Hub) blobSize(ctx context.Context, repo, d string) (int64, error) {
+	dg, err := digest.Parse(d)
+	if err != nil {
+		return 0, err
+	}
+	r, err := h.repository(ctx, repo)
+	if err != nil {
+		return 0, err
+	}
+	desc, err := r.Stat(ctx, dg)
+	return desc.Size, err
 }
 
 // manifestHead is what the hub reads from a pushed manifest.
