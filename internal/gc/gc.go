@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -132,11 +133,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	var drop []Manifest
+	var drop, material []Manifest
 	for _, m := range all {
-		if keep[m.Digest] {
+		switch {
+		case keep[m.Digest]:
 			res.Kept = append(res.Kept, m)
-		} else {
+		case len(subjects(m)) > 0:
+			material = append(material, m)
+		default:
 			drop = append(drop, m)
 		}
 	}
@@ -154,6 +158,30 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			keep[c.Digest] = true
 		}
 	}
+	// An image's signatures, attestations and referrers (tagged after
+	// the digest they are about) go with it: kept while it is, until no
+	// more of them is kept (a referrer of a kept referrer stays too).
+	for changed := true; changed; {
+		changed = false
+		rest := material[:0]
+		for _, m := range material {
+			if !slices.ContainsFunc(subjects(m), func(d digest.Digest) bool { return keep[d] }) {
+				rest = append(rest, m)
+				continue
+			}
+			res.Kept = append(res.Kept, m)
+			keep[m.Digest], changed = true, true
+			children, err := reg.Children(ctx, m.Repository, descriptor(m))
+			if err != nil {
+				return nil, err
+			}
+			for _, c := range children {
+				keep[c.Digest] = true
+			}
+		}
+		material = rest
+	}
+	drop = append(drop, material...)
 	for _, m := range drop {
 		children, err := reg.Children(ctx, m.Repository, descriptor(m))
 		if err != nil && !errors.Is(err, oci.ErrNotFound) {
@@ -184,6 +212,25 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// materialTag matches the tags an image's supply-chain material is kept
+// under: cosign's sha256-HEX.sig, .att and .sbom, and the OCI referrers
+// tag sha256-HEX of registries without the referrers API.
+var materialTag = regexp.MustCompile(`^sha256-([0-9a-f]{64})(\.(sig|att|sbom))?$`)
+
+// subjects returns the digests m's tags say it is about, when every tag
+// of m is a material tag; none otherwise.
+func subjects(m Manifest) []digest.Digest {
+	var out []digest.Digest
+	for _, t := range m.Tags {
+		g := materialTag.FindStringSubmatch(t)
+		if g == nil {
+			return nil
+		}
+		out = append(out, digest.NewDigestFromEncoded(digest.SHA256, g[1]))
+	}
+	return out
 }
 
 // Retained picks the revisions whose images are kept: per deployment the

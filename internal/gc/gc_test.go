@@ -9,10 +9,13 @@ import (
 	"testing"
 	"time"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content/memory"
 
 	"github.com/skiffhq/skiff/internal/build"
 	"github.com/skiffhq/skiff/internal/bundle"
+	"github.com/skiffhq/skiff/internal/cosign"
+	"github.com/skiffhq/skiff/internal/cosign/cosigntest"
 	"github.com/skiffhq/skiff/internal/fixture"
 	"github.com/skiffhq/skiff/internal/gc"
 	"github.com/skiffhq/skiff/internal/install"
@@ -271,3 +274,52 @@ func (r nsRecords) ListAll(ctx context.Context, _ string) ([]*release.Record, er
 type fixedRecords []*release.Record
 
 func (f fixedRecords) ListAll(context.Context, string) ([]*release.Record, error) { return f, nil }
+
+// TestGCKeepsMaterialOfKeptImages: an image's cosign signature and its
+// OCI referrers (kept under the referrers tag by a registry without the
+// referrers API) stay while the image does, and go with it.
+func TestGCKeepsMaterialOfKeptImages(t *testing.T) {
+	ctx := context.Background()
+	airgap := fixture.Registry(t)
+	key, _ := cosigntest.NewECDSAKey(t)
+	push := func(name string, seed int64) (ocispec.Descriptor, ocispec.Descriptor) {
+		img := fixture.PushImage(t, airgap+"/x/"+name+":1", fixture.ImageOptions{Layers: []int{256}, Seed: seed})
+		cosigntest.Sign(t, airgap+"/x/"+name, img.Digest, img.Digest, key)
+		att := cosigntest.Attach(t, airgap+"/x/"+name, img, "application/vnd.example.sbom+json", []byte(name))
+		cosigntest.Attach(t, airgap+"/x/"+name, att, "application/vnd.example.signature", []byte("sig of "+name))
+		return img, att
+	}
+	kept, keptAtt := push("kept", 1)
+	gone, goneAtt := push("gone", 2)
+	recs := fixedRecords{{Deployment: "d", Namespace: "ns", Revision: 1, Status: release.StatusDeployed,
+		Images: map[string]string{"x/kept:1": airgap + "/x/kept@" + kept.Digest.String()}}}
+	if _, err := gc.Run(ctx, gc.Options{Registry: airgap + "/x", Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := oci.NewRegistry(airgap, oci.RemoteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		repo, ref string
+		want      bool
+	}{
+		{"x/kept", cosign.SignatureTag(kept.Digest, "sig"), true},
+		{"x/kept", "sha256-" + kept.Digest.Encoded(), true},
+		{"x/kept", "sha256-" + keptAtt.Digest.Encoded(), true},
+		{"x/kept", keptAtt.Digest.String(), true},
+		{"x/gone", "1", false},
+		{"x/gone", cosign.SignatureTag(gone.Digest, "sig"), false},
+		{"x/gone", "sha256-" + gone.Digest.Encoded(), false},
+		{"x/gone", "sha256-" + goneAtt.Digest.Encoded(), false},
+		{"x/gone", goneAtt.Digest.String(), false},
+	} {
+		_, err := reg.Resolve(ctx, tc.repo, tc.ref)
+		if err != nil && !errors.Is(err, oci.ErrNotFound) {
+			t.Fatal(err)
+		}
+		if (err == nil) != tc.want {
+			t.Errorf("%s:%s after gc: %v, want it kept: %v", tc.repo, tc.ref, err, tc.want)
+		}
+	}
+}
