@@ -13,7 +13,9 @@ import (
 // most applyParallel at a time; a failed wave stops the later ones; the
 // references come back in the input order.
 func TestApplyTier(t *testing.T) {
-	obj := func(kind, name string) planned { return planned{ref: ObjectRef{Kind: kind, Namespace: "ns", Name: name}} }
+	obj := func(kind, name string) planned {
+		return planned{ref: ObjectRef{Kind: kind, Namespace: "ns", Name: name}}
+	}
 	boom := errors.New("boom")
 	tests := []struct {
 		name     string

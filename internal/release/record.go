@@ -165,7 +165,7 @@ type StepRun struct {
 	ExitCode int `json:"exitCode"`
 	// Job is namespace/name of a Job kept after it failed, for
 	// inspection; uninstall removes it.
-	Job      string        `json:"job,omitempty"`
+	Job     string    `json:"job,omitempty"`
 	Started time.Time `json:"started"`
 	// Duration is how long it ran, as a Go duration ("1.52s").
 	Duration string `json:"duration,omitempty"`
