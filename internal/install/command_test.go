@@ -119,6 +119,18 @@ func TestCommandSteps(t *testing.T) {
 	p := buildCommandPackage(t, commandFiles("1.0.0", lifecycle))
 	f := newFakeSite()
 
+	// A dry run lists the commands it would run (without running them,
+	// so without --allow-commands).
+	var dry strings.Builder
+	o := f.options("shop", "shop")
+	o.DryRun, o.DryRunOut = true, &dry
+	if _, err := Install(ctx, p, o); err != nil {
+		t.Fatalf("dry run: %v", err)
+	}
+	if want := `# lifecycle: run preInstall: step "greet": ./bin/step.sh one "two words" (on this machine; needs --allow-commands)` + "\n"; !strings.HasSuffix(dry.String(), want) {
+		t.Errorf("dry run ends with\n%s\nwant %s", dry.String()[max(0, dry.Len()-300):], want)
+	}
+
 	// Without --allow-commands: refused before anything is recorded.
 	_, err := Install(ctx, p, f.options("shop", "shop"))
 	if !errors.Is(err, ErrCommandsNotAllowed) {
@@ -137,7 +149,7 @@ func TestCommandSteps(t *testing.T) {
 	}
 
 	out := &outputOf{}
-	o := f.options("shop", "shop")
+	o = f.options("shop", "shop")
 	o.AllowCommands, o.Progress = true, out.progress
 	res, err := Install(ctx, p, o)
 	if err != nil {

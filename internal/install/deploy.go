@@ -200,7 +200,7 @@ func begin(ctx context.Context, p *Package, o *Options, upgrade bool) (*session,
 		}
 	}
 	if o.DryRun {
-		return nil, dryRun(ctx, p, *o)
+		return nil, dryRun(ctx, p, *o, upgrade)
 	}
 	lc, err := lifecycleOf(p.Description, upgrade)
 	if err != nil {

@@ -11,7 +11,7 @@ import (
 
 // dryRun renders every component with the user's values and relocated
 // images, and writes the YAML to o.DryRunOut. Nothing is pushed or applied.
-func dryRun(ctx context.Context, p *Package, o Options) error {
+func dryRun(ctx context.Context, p *Package, o Options, upgrade bool) error {
 	w := o.DryRunOut
 	if w == nil {
 		w = io.Discard
@@ -73,5 +73,12 @@ func dryRun(ctx context.Context, p *Package, o Options) error {
 		}
 		fmt.Fprintf(w, "# manifests %s\n%s\n", ms.Name, y)
 	}
-	return dryRunNetworkPolicies(w, p.Description, o)
+	if err := dryRunNetworkPolicies(w, p.Description, o); err != nil {
+		return err
+	}
+	// the command and Job steps that would run, as comments
+	for _, c := range StepChanges(p.Description, upgrade) {
+		fmt.Fprintf(w, "# lifecycle: %s %s: %s\n", c.Op, c.Component, c.Object)
+	}
+	return nil
 }
