@@ -269,7 +269,7 @@ func jobCondition(obj *unstructured.Unstructured, typ string) (string, bool) {
 }
 
 // jobLogs is the tail of the log of the Job's newest pod, for an error
-// ("" when there is no pod or no log).
+// ("" when there is no pod or no log), secret values masked.
 func (s *session) jobLogs(ctx context.Context, ns, name string) string {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
@@ -285,7 +285,9 @@ func (s *session) jobLogs(ctx context.Context, ns, name string) string {
 	if err != nil {
 		return fmt.Sprintf("\n(the log of pod %s cannot be read: %v)", pod, err)
 	}
-	tail := strings.TrimRight(string(b), "\n")
+	// The error reaches the terminal and the release record: mask the
+	// operation's secret values as a command step's output is.
+	tail := s.masker()(strings.TrimRight(string(b), "\n"))
 	if tail == "" {
 		return fmt.Sprintf("\npod %s logged nothing", pod)
 	}

@@ -2,6 +2,7 @@ package install
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -229,4 +230,45 @@ func dnsLabel(s string) bool {
 		}
 	}
 	return true
+}
+
+// The log tail of a failed Job step reaches the error and the release
+// record: the operation's secret values (--set, encrypted values files)
+// are masked in it, as in a command step's output.
+func TestJobStepLogMasksSecrets(t *testing.T) {
+	ctx := context.Background()
+	defer func(d time.Duration) { jobPollInterval = d }(jobPollInterval)
+	jobPollInterval = 10 * time.Millisecond
+	reg := fixture.Registry(t)
+	fixture.PushImage(t, reg+"/jobs/migrate:1", fixture.ImageOptions{Layers: []int{512}, Seed: 11})
+	p := buildCommandPackage(t, commandFiles("1.0.0", `  postInstall:
+    - name: migrate
+      job: {image: `+reg+`/jobs/migrate:1}
+`))
+	const secret = "Job-Log-Secret-9d2e"
+	f := newFakeSite()
+	f.kube.logs = map[string]string{"shop/migrate-pod": "connecting as admin with password " + secret + "\nsealed " + secret + "-age\nauth failed\n"}
+	f.kube.onJob = func(job *unstructured.Unstructured) {
+		f.kube.setStatus(kube.RefOf(job), map[string]any{"conditions": []any{map[string]any{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}}})
+		pod := &unstructured.Unstructured{}
+		pod.SetAPIVersion("v1")
+		pod.SetKind("Pod")
+		pod.SetName("migrate-pod")
+		pod.SetLabels(map[string]string{"batch.kubernetes.io/job-name": job.GetName()})
+		f.kube.put(kube.ObjectRef{Version: "v1", Kind: "Pod", Namespace: "shop", Name: "migrate-pod"}, pod, nil)
+	}
+	o := f.options("shop", "shop")
+	o.Set = []string{"web.password=" + secret}
+	o.Values = []ValuesFile{{Name: "secret.age", Data: []byte("web: {dbPassword: " + secret + "-age}\n"), Secret: true}}
+	_, err := Install(ctx, p, o)
+	if err == nil || !strings.Contains(err.Error(), "connecting as admin with password "+Redacted) || !strings.Contains(err.Error(), "auth failed") {
+		t.Fatalf("install error %v\nlacks the masked log tail", err)
+	}
+	rec, _ := f.store().Latest(ctx, "shop", "shop")
+	b, _ := json.Marshal(rec)
+	for what, s := range map[string]string{"error": err.Error(), "record": string(b)} {
+		if strings.Contains(s, secret) {
+			t.Errorf("the %s holds the secret value:\n%s", what, s)
+		}
+	}
 }
