@@ -210,3 +210,63 @@ func plainRepo(t *testing.T, ref string) *remote.Repository {
 	repo.PlainHTTP = true
 	return repo
 }
+
+// TestLoadKeepsSiteSignatures: the site signed the image itself before
+// the package was loaded; load adds the carried signature to the site's
+// cosign tag instead of replacing it, so both keys verify, and a second
+// load changes nothing.
+func TestLoadKeepsSiteSignatures(t *testing.T) {
+	ctx := context.Background()
+	src := fixture.Registry(t)
+	key, pub := cosigntest.NewECDSAKey(t)
+	d := fixture.PushImage(t, src+"/team/signed:1", fixture.ImageOptions{Layers: []int{256}, Platforms: []string{"linux/amd64"}, Seed: 7}).Digest
+	cosigntest.Sign(t, src+"/team/signed", d, d, key)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "skiff.yaml"), []byte("apiVersion: skiff.dev/v1alpha1\nkind: Package\nmetadata: {name: sig, version: 1.0.0}\nimages: ["+src+"/team/signed:1]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "sig.skiff")
+	if _, err := build.Build(ctx, build.Options{Spec: dir, Output: out, NoSBOM: true}); err != nil {
+		t.Fatal(err)
+	}
+	dst := fixture.Registry(t)
+	lres, err := install.Load(ctx, openArchive(t, out, nil), install.LoadOptions{Registry: dst + "/mirror"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := lres.Map[src+"/team/signed:1"]
+	repoRef := target[:len(target)-len("@"+d.String())]
+	// the site's own signature replaces the tag (as cosign sign --force
+	// would), then the package is loaded again: it must stay
+	siteKey, sitePub := cosigntest.NewECDSAKey(t)
+	cosigntest.Sign(t, repoRef, d, d, siteKey)
+	for i := range 2 {
+		if _, err := install.Load(ctx, openArchive(t, out, nil), install.LoadOptions{Registry: dst + "/mirror"}); err != nil {
+			t.Fatalf("load %d: %v", i+2, err)
+		}
+		repo := plainRepo(t, repoRef)
+		for who, p := range map[string][]byte{"the site's": sitePub, "the carried": pub} {
+			k, err := cosign.ParsePublicKey(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cosign.Verify(ctx, repo, d, k); err != nil {
+				t.Errorf("load %d: %s signature: %v", i+2, who, err)
+			}
+		}
+		desc, err := repo.Resolve(ctx, cosign.SignatureTag(d, "sig"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, err := repo.Fetch(ctx, desc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m ocispec.Manifest
+		err = json.NewDecoder(rc).Decode(&m)
+		rc.Close()
+		if err != nil || len(m.Layers) != 2 {
+			t.Errorf("load %d: signature manifest holds %d layers (%v), want the site's and the carried one", i+2, len(m.Layers), err)
+		}
+	}
+}

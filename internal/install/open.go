@@ -156,17 +156,27 @@ func Load(ctx context.Context, p *Package, o LoadOptions) (*LoadResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	push = append(push, tags...)
 	var src content.ReadOnlyStorage = p.Archive
 	var base *oci.EnsureResult
 	if p.Description.Delta != nil {
-		if src, base, err = deltaSource(ctx, p, dest.Host, append(slices.Clone(push), referrers...), o.Remote); err != nil {
+		if src, base, err = deltaSource(ctx, p, dest.Host, slices.Concat(push, tags, referrers), o.Remote); err != nil {
 			return nil, err
 		}
 	}
+	tags, merges, err := keepSiteSignatures(ctx, src, tags, o.Remote)
+	if err != nil {
+		return nil, err
+	}
+	push = append(push, tags...)
 	res, err := oci.Push(ctx, src, push, oci.PushOptions{RemoteOptions: o.Remote, Concurrency: o.Concurrency, Progress: o.Progress})
 	if err != nil {
 		return nil, err
+	}
+	for _, m := range merges {
+		if err := m.push(ctx); err != nil {
+			return nil, err
+		}
+		res.ManifestsPushed++
 	}
 	if len(referrers) > 0 {
 		// After their subjects, one at a time (see materialPushes).
