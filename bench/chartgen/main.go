@@ -156,52 +156,16 @@ spec:
     app.kubernetes.io/name: COMP
   ports:
     - {name: http, port: 8080, targetPort: http}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata:
-  name: {{ .Release.Name }}-COMP
-  labels:
-    {{- include "big.labels" . | nindent 4 }}
-rules:
-  - apiGroups: [""]
+` + roleAndBinding("ClusterRole", `  - apiGroups: [""]
     resources: [nodes, services, endpoints, pods, configmaps]
     verbs: [get, list, watch]
   - apiGroups: [monitoring.bench.skiff.dev]
     resources: ["*"]
     verbs: [get, list, watch]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: {{ .Release.Name }}-COMP
-  labels:
-    {{- include "big.labels" . | nindent 4 }}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {{ .Release.Name }}-COMP}
-subjects:
-  - {kind: ServiceAccount, name: {{ .Release.Name }}-COMP, namespace: {{ .Release.Namespace }}}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata:
-  name: {{ .Release.Name }}-COMP
-  labels:
-    {{- include "big.labels" . | nindent 4 }}
-rules:
-  - apiGroups: [""]
+`) + roleAndBinding("Role", `  - apiGroups: [""]
     resources: [secrets, configmaps]
     verbs: [get, list, watch]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata:
-  name: {{ .Release.Name }}-COMP
-  labels:
-    {{- include "big.labels" . | nindent 4 }}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: {{ .Release.Name }}-COMP}
-subjects:
-  - {kind: ServiceAccount, name: {{ .Release.Name }}-COMP, namespace: {{ .Release.Namespace }}}
----
+`) + `---
 apiVersion: apps/v1
 kind: KIND
 metadata:
@@ -240,6 +204,30 @@ EXTRA
         - name: config
           configMap: {name: {{ .Release.Name }}-COMP-config}
 `)
+}
+
+// roleAndBinding is a KIND (ClusterRole or Role) with the given rules and
+// its binding to the component's ServiceAccount.
+func roleAndBinding(kind, rules string) string {
+	return strings.ReplaceAll(`---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: KIND
+metadata:
+  name: {{ .Release.Name }}-COMP
+  labels:
+    {{- include "big.labels" . | nindent 4 }}
+rules:
+`, "KIND", kind) + rules + strings.ReplaceAll(`---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: KINDBinding
+metadata:
+  name: {{ .Release.Name }}-COMP
+  labels:
+    {{- include "big.labels" . | nindent 4 }}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: KIND, name: {{ .Release.Name }}-COMP}
+subjects:
+  - {kind: ServiceAccount, name: {{ .Release.Name }}-COMP, namespace: {{ .Release.Namespace }}}
+`, "KIND", kind)
 }
 
 func dashboard(i int) string {
