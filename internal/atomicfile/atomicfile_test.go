@@ -141,3 +141,43 @@ func TestWriteFileMissingDir(t *testing.T) {
 		t.Errorf("got %v, want an error wrapping fs.ErrNotExist", err)
 	}
 }
+
+// TestResumeKeep: a file kept with Keep is reopened, content intact, by
+// the next Resume, and Commit puts it in place; the temporary name must
+// be another plain name in the destination's directory.
+func TestResumeKeep(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "out")
+	f, err := Resume(path, ".out.partial", 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("hello"), 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Keep()
+	if got := entries(t, dir); len(got) != 1 || got[0] != ".out.partial" {
+		t.Fatalf("after Keep: %v", got)
+	}
+	f, err = Resume(path, ".out.partial", 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte(", world"), 5); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "hello, world" {
+		t.Errorf("committed content = %q", b)
+	}
+	if got := entries(t, dir); len(got) != 1 || got[0] != "out" {
+		t.Errorf("after Commit: %v", got)
+	}
+	for _, tmp := range []string{"out", "../x", "sub/x"} {
+		if _, err := Resume(path, tmp, 0o644); err == nil {
+			t.Errorf("Resume with temporary name %q succeeded", tmp)
+		}
+	}
+}
