@@ -59,21 +59,56 @@ func (f *hubFlags) mustLogin(addr string) (*hubclient.Client, error) {
 // login returns a client of the hub at addr ([https://|http://]HOST[:PORT])
 // and whether a login for it is stored.
 func (f *hubFlags) login(addr string) (*hubclient.Client, bool, error) {
-	o := hubclient.Options{CAFile: f.caFile, Insecure: f.insecure}
-	a, err := endpoint.Parse(addr)
-	if err != nil {
-		return nil, false, fmt.Errorf("hub address: %w", err)
-	}
-	_, cfg, err := loadHubConfig()
+	r, err := f.resolve(addr)
 	if err != nil {
 		return nil, false, err
 	}
+	c, err := hubclient.New(r.addr, r.options)
+	return c, r.ok, err
+}
+
+// hubAccess is how a hub is reached: its address and client options,
+// with the stored login's credentials when ok.
+type hubAccess struct {
+	addr    string
+	options hubclient.Options
+	ok      bool
+}
+
+// resolve works out how to reach the hub at addr: what the command says
+// (its scheme, --hub-ca-file, --hub-insecure) wins; what it leaves out
+// comes from the login stored for the hub, which remembers how the hub
+// was reached when logging in.
+func (f *hubFlags) resolve(addr string) (hubAccess, error) {
+	a, err := endpoint.Parse(addr)
+	if err != nil {
+		return hubAccess{}, fmt.Errorf("hub address: %w", err)
+	}
+	_, cfg, err := loadHubConfig()
+	if err != nil {
+		return hubAccess{}, err
+	}
+	r := hubAccess{options: hubclient.Options{CAFile: f.caFile, Insecure: f.insecure}}
 	l, ok := cfg.Hubs[a.Host]
 	if ok {
-		o.Username, o.Token = l.Username, l.Token
+		r.ok = true
+		r.options.Username, r.options.Token = l.Username, l.Token
+		asksTLS := f.caFile != "" || f.insecure
+		if a.Scheme == "" && l.Scheme != "" && !(asksTLS && l.Scheme == endpoint.HTTP) {
+			a.Scheme = l.Scheme
+		}
+		if a.Scheme != endpoint.HTTP {
+			if r.options.CAFile == "" && l.CAFile != "" {
+				if _, err := os.Stat(l.CAFile); err != nil {
+					return hubAccess{}, fmt.Errorf("the CA file stored with the login to %s: %w: pass --hub-ca-file, or log in again with it", a.Host, err)
+				}
+				r.options.CAFile = l.CAFile
+			}
+			r.options.Insecure = r.options.Insecure || l.Insecure
+		}
 	}
-	c, err := hubclient.New(addr, o)
-	return c, ok, err
+	r.addr = a.String()
+	return r, nil
 }
 
 // hubCmd completes cmd (Use, Short, Args) as a command on a running hub,

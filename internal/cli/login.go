@@ -2,10 +2,12 @@ package cli
 
 import (
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/skiffhq/skiff/internal/endpoint"
 	"github.com/skiffhq/skiff/internal/hubclient"
 )
 
@@ -24,7 +26,12 @@ func newLogin(a *app) *cobra.Command {
 		Long: `Login exchanges your password (from $SKIFF_PASSWORD, or asked on the
 terminal) for an API token, stored with mode 0600 in
 ~/.config/skiff/hubs.json ($SKIFF_HUBS_FILE overrides). When your account
-has MFA on, pass the authenticator's current code with --otp.`,
+has MFA on, pass the authenticator's current code with --otp.
+
+The login also remembers how the hub was reached: the address's scheme
+(https:// or http://), --hub-ca-file (as an absolute path) and
+--hub-insecure. Later commands naming the hub without a scheme or those
+flags reach it the same way; a scheme or flag given on the command wins.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if username == "" {
@@ -34,7 +41,16 @@ has MFA on, pass the authenticator's current code with --otp.`,
 			if err != nil {
 				return err
 			}
-			c, err := f.client(args[0])
+			r, err := f.resolve(args[0])
+			if err != nil {
+				return err
+			}
+			r.options.Username, r.options.Token = "", ""
+			c, err := hubclient.New(r.addr, r.options)
+			if err != nil {
+				return err
+			}
+			l, err := r.remember()
 			if err != nil {
 				return err
 			}
@@ -46,7 +62,8 @@ has MFA on, pass the authenticator's current code with --otp.`,
 			if err != nil {
 				return err
 			}
-			cfg.Hubs[c.Host()] = hubclient.Login{Username: username, Token: tok.Secret, Expires: tok.Expires}
+			l.Username, l.Token, l.Expires = username, tok.Secret, tok.Expires
+			cfg.Hubs[c.Host()] = l
 			if err := cfg.Save(path); err != nil {
 				return fmt.Errorf("storing the login: %w", err)
 			}
@@ -59,6 +76,23 @@ has MFA on, pass the authenticator's current code with --otp.`,
 	cmd.Flags().DurationVar(&ttl, "ttl", 0, "token lifetime (default: the hub's, 12h)")
 	f.add(cmd)
 	return cmd
+}
+
+// remember returns the login entry keeping how the hub is reached: the
+// address's scheme, the CA file (made absolute, so that it works from any
+// directory) and whether verification is skipped.
+func (r hubAccess) remember() (hubclient.Login, error) {
+	a, err := endpoint.Parse(r.addr)
+	if err != nil {
+		return hubclient.Login{}, err
+	}
+	l := hubclient.Login{Scheme: a.Scheme, Insecure: r.options.Insecure}
+	if r.options.CAFile != "" {
+		if l.CAFile, err = filepath.Abs(r.options.CAFile); err != nil {
+			return hubclient.Login{}, err
+		}
+	}
+	return l, nil
 }
 
 func newLogout(a *app) *cobra.Command {

@@ -16,11 +16,20 @@ import (
 // ConfigEnv names the environment variable overriding the hubs.json path.
 const ConfigEnv = "SKIFF_HUBS_FILE"
 
-// Login is a stored hub login.
+// Login is a stored hub login, with how the hub was reached when logging
+// in: later commands that name the hub without a scheme or TLS flags
+// reach it the same way. Entries written before these fields existed
+// read with them empty.
 type Login struct {
 	Username string    `json:"username"`
 	Token    string    `json:"token"`
 	Expires  time.Time `json:"expires"`
+	// Scheme is "https" or "http" when the login's address had one.
+	Scheme string `json:"scheme,omitempty"`
+	// CAFile is the absolute path of the PEM CA bundle trusted for the hub.
+	CAFile string `json:"caFile,omitempty"`
+	// Insecure: TLS verification is skipped for the hub.
+	Insecure bool `json:"insecure,omitempty"`
 }
 
 // Config is hubs.json: the logins, by hub host[:port].
