@@ -89,18 +89,24 @@ func (s *Store) PackageDigests(ctx context.Context, id int64) ([]string, error) 
 }
 
 func (s *Store) packageDigestsOn(ctx context.Context, db querier, id int64) ([]string, error) {
-	rows, err := s.rows(ctx, db, `SELECT digest FROM package_digests WHERE package_id = ? ORDER BY digest`, id)
+	return s.queryStrings(ctx, db, `SELECT digest FROM package_digests WHERE package_id = ? ORDER BY digest`, id)
+}
+
+// queryStrings runs a query of one text column and returns its values (an
+// empty slice, not nil, when there are none).
+func (s *Store) queryStrings(ctx context.Context, db querier, query string, args ...any) ([]string, error) {
+	rows, err := s.rows(ctx, db, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []string
+	out := []string{}
 	for rows.Next() {
-		var d string
-		if err := rows.Scan(&d); err != nil {
+		var v string
+		if err := rows.Scan(&v); err != nil {
 			return nil, err
 		}
-		out = append(out, d)
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }
@@ -131,20 +137,7 @@ func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 // publishedDigests lists every digest recorded for a pending, approved
 // or blocked package, sorted.
 func (s *Store) publishedDigests(ctx context.Context) ([]string, error) {
-	rows, err := s.rows(ctx, s.db, `SELECT DISTINCT d.digest FROM package_digests d JOIN packages p ON p.id = d.package_id WHERE p.status IN (?, ?, ?) ORDER BY d.digest`, StatusPending, StatusApproved, StatusBlocked)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []string{}
-	for rows.Next() {
-		var d string
-		if err := rows.Scan(&d); err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return s.queryStrings(ctx, s.db, `SELECT DISTINCT d.digest FROM package_digests d JOIN packages p ON p.id = d.package_id WHERE p.status IN (?, ?, ?) ORDER BY d.digest`, StatusPending, StatusApproved, StatusBlocked)
 }
 
 // repositoryHolding returns a repository of a pending, approved or
