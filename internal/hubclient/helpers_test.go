@@ -99,6 +99,16 @@ func (th *testHub) client(t *testing.T, user string) *hubclient.Client {
 	return c
 }
 
+// pushAll pushes each archive to owner as c.
+func pushAll(t *testing.T, c *hubclient.Client, owner string, archives ...string) {
+	t.Helper()
+	for _, f := range archives {
+		if _, err := c.Push(context.Background(), f, owner, hubclient.PushOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func (th *testHub) anon(t *testing.T) *hubclient.Client {
 	t.Helper()
 	c, err := hubclient.New(th.host, hubclient.Options{})

@@ -222,11 +222,7 @@ func TestExportImport(t *testing.T) {
 	archive := hubtest.Archive(t, dir, "app", "1.0.0", 1, key)
 	other := hubtest.Archive(t, dir, "tool", "2.0.0", 2, key)
 	aAlice, aBob, aRoot := a.client(t, "alice"), a.client(t, "bob"), a.client(t, "root")
-	for _, f := range []string{archive, other} {
-		if _, err := aAlice.Push(ctx, f, "acme", hubclient.PushOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pushAll(t, aAlice, "acme", archive, other)
 	if _, err := aBob.Approve(ctx, "acme", "app", "1.0.0", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -318,11 +314,7 @@ func TestExportDeduplicatesAndAgainst(t *testing.T) {
 	v1 := hubtest.Archive(t, dir, "app", "1.0.0", 1, key)
 	v2 := hubtest.Archive(t, dir, "app", "1.1.0", 1, key)
 	tool := hubtest.Archive(t, dir, "tool", "2.0.0", 2, key)
-	for _, f := range []string{v1, v2, tool} {
-		if _, err := a.client(t, "alice").Push(ctx, f, "acme", hubclient.PushOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pushAll(t, a.client(t, "alice"), "acme", v1, v2, tool)
 	for _, v := range [][2]string{{"app", "1.0.0"}, {"app", "1.1.0"}, {"tool", "2.0.0"}} {
 		if _, err := a.client(t, "bob").Approve(ctx, "acme", v[0], v[1], ""); err != nil {
 			t.Fatal(err)
