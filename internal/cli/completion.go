@@ -273,12 +273,7 @@ func loggedInHubs() []string {
 	if err != nil {
 		return nil
 	}
-	var hosts []string
-	for h := range cfg.Hubs {
-		hosts = append(hosts, h)
-	}
-	slices.Sort(hosts)
-	return hosts
+	return cfg.Hosts()
 }
 
 // completeHubs completes the first argument with a hub address.
