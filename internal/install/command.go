@@ -284,9 +284,13 @@ func (s *session) runCommand(ctx context.Context, p *Package, phase string, st r
 	cmd := exec.CommandContext(cctx, name, args...)
 	cmd.Dir = dir
 	cmd.Env = s.stepEnv(ws, phase, st, rec)
+	secrets := secretStrings(s.o.Values, s.o.Set)
 	out := &lineWriter{emit: func(l string) {
 		s.o.emit(Event{Step: "output", Component: st.Name, Message: "  " + st.Name + ": " + l})
-	}, mask: s.masker()}
+	}, mask: maskWith(secrets)}
+	if len(secrets) > 0 {
+		out.hold = len(secrets[0]) // longest first
+	}
 	cmd.Stdout, cmd.Stderr = out, out
 	killGroup(cmd)
 	cmd.WaitDelay = 5 * time.Second
@@ -325,7 +329,12 @@ func (s *session) runCommand(ctx context.Context, p *Package, phase string, st r
 // operation (values of encrypted files, --set values) in a line of output
 // with [Redacted].
 func (s *session) masker() func(string) string {
-	secrets := secretStrings(s.o.Values, s.o.Set)
+	return maskWith(secretStrings(s.o.Values, s.o.Set))
+}
+
+// maskWith replaces every one of secrets (longest first) in a line with
+// [Redacted].
+func maskWith(secrets []string) func(string) string {
 	return func(l string) string {
 		for _, sec := range secrets {
 			l = strings.ReplaceAll(l, sec, Redacted)
@@ -418,6 +427,8 @@ type lineWriter struct {
 	buf  bytes.Buffer
 	emit func(string)
 	mask func(string) string
+	// hold is the length of the longest secret value mask replaces.
+	hold int
 }
 
 func (w *lineWriter) Write(b []byte) (int, error) {
@@ -428,12 +439,23 @@ func (w *lineWriter) Write(b []byte) (int, error) {
 		data := w.buf.Bytes()
 		i := bytes.IndexByte(data, '\n')
 		if i < 0 {
-			if len(data) >= maxLine {
-				w.send(string(data[:maxLine]))
-				w.buf.Next(maxLine)
-				continue
+			if len(data) < maxLine+w.hold {
+				return len(b), nil
 			}
-			return len(b), nil
+			// Cut a long line only where no secret value can straddle
+			// the cut: mask it first (every value starting before
+			// maxLine is whole by now) and keep the last hold bytes,
+			// which may begin a value still to come.
+			m := w.mask(string(data))
+			cut := min(maxLine, len(m)-w.hold)
+			w.buf.Reset()
+			if cut <= 0 {
+				w.buf.WriteString(m)
+				return len(b), nil
+			}
+			w.emit(strings.TrimRight(m[:cut], "\r"))
+			w.buf.WriteString(m[cut:])
+			continue
 		}
 		w.send(string(data[:i]))
 		w.buf.Next(i + 1)

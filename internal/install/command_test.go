@@ -386,3 +386,27 @@ func TestCheckCommands(t *testing.T) {
 		t.Errorf("no commands: %v", err)
 	}
 }
+
+// A line longer than maxLine is reported in pieces; a secret value
+// where the line is cut is masked all the same, however the command's
+// writes fall.
+func TestLineWriterMasksAcrossCuts(t *testing.T) {
+	const secret = "Straddling-Secret-Value-41c9"
+	for _, at := range []int{maxLine - 5, maxLine - 1, maxLine, 2*maxLine - 10} {
+		for _, chunk := range []int{1, 7, 1000, 1 << 20} {
+			var got []string
+			w := &lineWriter{emit: func(l string) { got = append(got, l) }, mask: maskWith([]string{secret}), hold: len(secret)}
+			line := strings.Repeat("x", at) + secret + strings.Repeat("y", maxLine) + secret + "\n"
+			for b := []byte(line); len(b) > 0; {
+				n := min(chunk, len(b))
+				w.Write(b[:n])
+				b = b[n:]
+			}
+			w.flush()
+			all := strings.Join(got, "")
+			if strings.Contains(all, secret) || strings.Count(all, Redacted) != 2 {
+				t.Errorf("secret at %d, writes of %d: %d pieces, %d masked, secret shown: %v", at, chunk, len(got), strings.Count(all, Redacted), strings.Contains(all, secret))
+			}
+		}
+	}
+}
