@@ -60,7 +60,8 @@ password once.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			o.Logger = a.log
-			if err := sf.apply(&o); err != nil {
+			var err error
+			if o.Storage, err = sf.storage(); err != nil {
 				return err
 			}
 			g, err := hubVulnGate(a, &gf) // hubrescan.go
@@ -138,19 +139,19 @@ func (f *storageFlags) add(cmd *cobra.Command) {
 	fl.BoolVar(&f.s3.ForcePathStyle, "s3-path-style", true, "address the bucket as ENDPOINT/BUCKET (S3-compatible services); false for virtual-hosted style")
 }
 
-func (f *storageFlags) apply(o *hub.Options) error {
+// storage is the content storage the flags select.
+func (f *storageFlags) storage() (skregistry.Storage, error) {
 	switch f.kind {
 	case "filesystem", "":
-		return nil
+		return skregistry.Storage{}, nil
 	case "s3":
 		s := f.s3
 		s.AccessKey, s.SecretKey = os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
 		s.Insecure = strings.HasPrefix(s.Endpoint, "http://")
 		if s.Bucket == "" {
-			return errors.New("--storage s3 needs --s3-bucket NAME")
+			return skregistry.Storage{}, errors.New("--storage s3 needs --s3-bucket NAME")
 		}
-		o.Storage.S3 = &s
-		return nil
+		return skregistry.Storage{S3: &s}, nil
 	}
-	return fmt.Errorf("--storage %q: use filesystem or s3", f.kind)
+	return skregistry.Storage{}, fmt.Errorf("--storage %q: use filesystem or s3", f.kind)
 }

@@ -97,7 +97,10 @@ DIR.tmp to DIR: a damaged backup leaves nothing behind. Then run
 }
 
 func newHubCheck(a *app) *cobra.Command {
-	var d dbFlags
+	var (
+		d  dbFlags
+		sf storageFlags
+	)
 	cmd := &cobra.Command{
 		Use:   "check --root DIR",
 		Short: "Check a hub directory: stored content, metadata and the audit chain agree",
@@ -105,13 +108,20 @@ func newHubCheck(a *app) *cobra.Command {
 blocked package is in the blob storage with the right sha256 and linked
 into its repository, that approved versions are tagged, that no
 approval or digest row belongs to a missing package, and that the audit
-chain verifies. It exits 1 on any problem.`,
+chain verifies. It exits 1 on any problem. A hub storing its content in
+S3 is checked with the storage flags it serves with (--storage s3
+--s3-bucket ..., credentials in AWS_ACCESS_KEY_ID and
+AWS_SECRET_ACCESS_KEY).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !d.direct() {
 				return fmt.Errorf("no hub directory: pass --root DIR")
 			}
-			rep, err := hub.Check(cmd.Context(), hub.CheckOptions{Root: d.root, DatabaseURL: d.databaseURL})
+			storage, err := sf.storage()
+			if err != nil {
+				return err
+			}
+			rep, err := hub.Check(cmd.Context(), hub.CheckOptions{Root: d.root, DatabaseURL: d.databaseURL, Storage: storage})
 			if rep == nil {
 				return err
 			}
@@ -126,5 +136,6 @@ chain verifies. It exits 1 on any problem.`,
 		},
 	}
 	d.add(cmd)
+	sf.add(cmd)
 	return cmd
 }

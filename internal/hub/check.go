@@ -2,31 +2,29 @@ package hub
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/opencontainers/go-digest"
+	"oras.land/oras-go/v2/errdef"
+
+	skregistry "github.com/skiffhq/skiff/internal/registry"
 )
 
 // ErrInconsistent reports a hub whose metadata, storage or audit log do
 // not agree (see [Check]).
 var ErrInconsistent = errors.New("the hub is inconsistent")
 
-// registryV2 is where distribution's filesystem driver keeps its data,
-// under Root/storage.
-const registryV2 = "storage/docker/registry/v2"
-
 // CheckOptions configures [Check].
 type CheckOptions struct {
 	// Root is the hub directory; DatabaseURL its PostgreSQL database,
 	// if it uses one.
 	Root, DatabaseURL string
+	// Storage is where the hub stores its content, as it is served
+	// ([Options.Storage]): Root/storage unless S3 is set.
+	Storage skregistry.Storage
 }
 
 // CheckReport is the result of [Check].
@@ -40,12 +38,13 @@ type CheckReport struct {
 	Problems []string     `json:"problems,omitempty"`
 }
 
-// Check checks a hub directory: every digest recorded for a pending,
+// Check checks a hub: every digest recorded for a pending,
 // approved or blocked package (its root and everything reachable, and
 // its signatures) is in blob storage with the right sha256 and linked
 // into the package's repository; an approved version's tag points at its
 // root; no approval or digest row belongs to a package that does not
-// exist; and the audit chain verifies. The error wraps ErrInconsistent
+// exist; and the audit chain verifies. Content is read through the
+// storage driver (filesystem or S3), past the registry's caches. The error wraps ErrInconsistent
 // when a problem was found; the report lists them all.
 func Check(ctx context.Context, o CheckOptions) (*CheckReport, error) {
 	if _, err := os.Stat(filepath.Join(o.Root, "storage")); err != nil && o.DatabaseURL == "" {
@@ -58,7 +57,11 @@ func Check(ctx context.Context, o CheckOptions) (*CheckReport, error) {
 		return nil, err
 	}
 	defer st.Close()
-	if err := st.checkFilesystem(ctx, "hub check"); err != nil {
+	if err := st.checkStorage(ctx, o.Storage, "hub check"); err != nil {
+		return nil, err
+	}
+	layout, err := skregistry.OpenLayout(ctx, skregistry.HandlerOptions{RootDir: o.Root, Storage: o.Storage})
+	if err != nil {
 		return nil, err
 	}
 	rep := &CheckReport{}
@@ -99,7 +102,6 @@ func Check(ctx context.Context, o CheckOptions) (*CheckReport, error) {
 			problem("%s (%s) has no recorded content: submit or rescan it", p.Ref(), p.Status)
 			digests = []string{p.Digest}
 		}
-		repoDir := filepath.Join(o.Root, filepath.FromSlash(registryV2), "repositories", filepath.FromSlash(p.Repository()))
 		for _, d := range digests {
 			dg, err := digest.Parse(d)
 			if err != nil || dg.Algorithm() != digest.SHA256 {
@@ -108,7 +110,7 @@ func Check(ctx context.Context, o CheckOptions) (*CheckReport, error) {
 			}
 			herr, done := hashed[d]
 			if !done {
-				herr = checkBlob(filepath.Join(o.Root, filepath.FromSlash(registryV2), "blobs", "sha256", dg.Encoded()[:2], dg.Encoded(), "data"), dg)
+				herr = layout.VerifyBlob(ctx, dg)
 				hashed[d] = herr
 				rep.Blobs++
 			}
@@ -116,16 +118,20 @@ func Check(ctx context.Context, o CheckOptions) (*CheckReport, error) {
 				problem("%s: blob %s: %v", p.Ref(), d, herr)
 				continue
 			}
-			if !linked(repoDir, dg) {
+			if ok, err := layout.Linked(ctx, p.Repository(), dg); err != nil {
+				problem("%s: blob %s: %v", p.Ref(), d, err)
+			} else if !ok {
 				problem("%s: blob %s is stored but not linked into repository %s", p.Ref(), d, p.Repository())
 			}
 		}
 		if p.Status == StatusApproved {
-			b, err := os.ReadFile(filepath.Join(repoDir, "_manifests", "tags", p.Version, "current", "link"))
-			if err != nil {
+			switch tag, err := layout.Tag(ctx, p.Repository(), p.Version); {
+			case errors.Is(err, errdef.ErrNotFound):
 				problem("%s: approved but its tag is missing", p.Ref())
-			} else if strings.TrimSpace(string(b)) != p.Digest {
-				problem("%s: its tag points at %s, not its root %s (readers still get the root)", p.Ref(), strings.TrimSpace(string(b)), p.Digest)
+			case err != nil:
+				problem("%s: %v", p.Ref(), err)
+			case tag != p.Digest:
+				problem("%s: its tag points at %s, not its root %s (readers still get the root)", p.Ref(), tag, p.Digest)
 			}
 		}
 	}
@@ -147,38 +153,4 @@ func Check(ctx context.Context, o CheckOptions) (*CheckReport, error) {
 		return rep, fmt.Errorf("%w: %d problem(s), the first: %s", ErrInconsistent, len(rep.Problems), rep.Problems[0])
 	}
 	return rep, nil
-}
-
-// checkBlob hashes a blob's data file.
-func checkBlob(p string, d digest.Digest) error {
-	f, err := os.Open(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return errors.New("missing from storage")
-	}
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return err
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != d.Encoded() {
-		return fmt.Errorf("its content has sha256 %s: the stored file is corrupt", got)
-	}
-	return nil
-}
-
-// linked reports whether repository repoDir links blob d (as a layer or
-// config, or as a manifest revision).
-func linked(repoDir string, d digest.Digest) bool {
-	for _, p := range []string{
-		filepath.Join(repoDir, "_layers", "sha256", d.Encoded(), "link"),
-		filepath.Join(repoDir, "_manifests", "revisions", "sha256", d.Encoded(), "link"),
-	} {
-		if _, err := os.Stat(p); err == nil {
-			return true
-		}
-	}
-	return false
 }

@@ -263,7 +263,8 @@ const (
 )
 
 // ErrNotFilesystem reports an operation that reads the hub's content
-// storage as files (backup, check) on a hub storing it in S3.
+// storage under its root (backup; check without S3 settings) on a hub
+// storing it in S3.
 var ErrNotFilesystem = errors.New("the hub stores its content in S3, not under its root directory")
 
 func randomSecret() string {
@@ -279,15 +280,19 @@ func storageName(s skregistry.Storage) string {
 	return "s3://" + s.S3.Bucket + "/" + strings.TrimPrefix(s.S3.RootDirectory, "/")
 }
 
-// checkFilesystem refuses a hub whose database says its content is in
-// S3, for operations that read Root/storage directly.
-func (s *Store) checkFilesystem(ctx context.Context, op string) error {
+// checkStorage refuses storage other than the one the hub's database
+// says it last ran with, for operations that read the content storage
+// directly (op names the operation).
+func (s *Store) checkStorage(ctx context.Context, storage skregistry.Storage, op string) error {
 	var v string
 	err := s.row(ctx, s.db, `SELECT value FROM settings WHERE name = ?`, settingStorage).Scan(&v)
-	if err != nil || v == "filesystem" {
-		return nil // never served, or served from Root/storage
+	if err != nil || v == storageName(storage) {
+		return nil // never served, or served from this storage
 	}
-	return fmt.Errorf("%w (%s): %s reads Root/storage only; copy the bucket with S3 tools and the database with pg_dump or a SQLite backup", ErrNotFilesystem, v, op)
+	if storage.S3 == nil {
+		return fmt.Errorf("%w (%s): pass %s the storage flags the hub serves with (--storage s3 --s3-bucket …, credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)", ErrNotFilesystem, v, op)
+	}
+	return fmt.Errorf("%s: the hub stores its content in %s, not %s: pass the storage flags the hub serves with", op, v, storageName(storage))
 }
 
 // tempDir is where reviews rebuild archives.
