@@ -68,10 +68,7 @@ func TestAgentOnRealNode(t *testing.T) {
 	if len(siteFiles) == 0 {
 		t.Fatalf("no containerd hosts.toml for %s in %v", site, files)
 	}
-	if err := mirror.Write(node.CertsDir, siteFiles, false); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(filepath.Join(node.CertsDir, site)) })
+	node.WriteHosts(t, siteFiles)
 
 	id := randomName(t, "")
 	ns, name, podNS := "agent-node-"+id, "skiff-agent-"+id, "agent-node-pods-"+id

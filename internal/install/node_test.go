@@ -3,7 +3,6 @@ package install_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -61,14 +60,7 @@ func TestRealNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := mirror.Write(node.CertsDir, files, false); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for _, f := range files {
-			os.RemoveAll(filepath.Join(node.CertsDir, filepath.Dir(f.Path)))
-		}
-	})
+	node.WriteHosts(t, files)
 
 	kc, err := kube.New(kube.Config{Kubeconfig: kubeconfig})
 	if err != nil {
