@@ -160,6 +160,9 @@ func argCompletion(c *cobra.Command) completeFunc {
 			status = "all"
 		}
 		return completeHubRefs(status, false)
+	case c.Name() == "push" && c.Parent() != nil && !c.Parent().HasParent():
+		// An archive file, then HUB/OWNER.
+		return completePush
 	case first == "ARCHIVE" && strings.Contains(c.Long+c.Use, "HUB/OWNER/NAME:VERSION"), first == "ARCHIVE" && (c.Name() == "install" || c.Name() == "upgrade"):
 		// An archive file, or a package on a hub.
 		return completeHubRefs("", true)
@@ -284,6 +287,59 @@ func completeHubs(_ *cobra.Command, args []string, toComplete string) ([]string,
 	return withPrefix(loggedInHubs(), toComplete), cobra.ShellCompDirectiveNoFileComp
 }
 
+// completePush completes push's arguments: the archive as a file, then
+// HUB/OWNER: the address of a hub you are logged in to, then the owners
+// on it you can write to (best effort: nothing when the hub does not
+// answer in time).
+func completePush(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	switch len(args) {
+	case 0:
+		return nil, cobra.ShellCompDirectiveDefault
+	case 1:
+	default:
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	hosts := loggedInHubs()
+	host, _, typedHost := strings.Cut(toComplete, "/")
+	if !typedHost {
+		var out []string
+		for _, h := range withPrefix(hosts, toComplete) {
+			out = append(out, h+"/")
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
+	}
+	if !slices.Contains(hosts, host) {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	c, err := completionHubFlags(cmd).client(host)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	ctx, cancel := completionContext(cmd)
+	defer cancel()
+	me, err := c.Whoami(ctx)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var targets []string
+	for _, o := range me.Writable {
+		targets = append(targets, host+"/"+o)
+	}
+	return withPrefix(targets, toComplete), cobra.ShellCompDirectiveNoFileComp
+}
+
+// completionHubFlags reads the hub TLS flags given to cmd so far.
+func completionHubFlags(cmd *cobra.Command) *hubFlags {
+	f := &hubFlags{}
+	if v := cmd.Flags().Lookup("hub-ca-file"); v != nil {
+		f.caFile = v.Value.String()
+	}
+	if v := cmd.Flags().Lookup("hub-insecure"); v != nil {
+		f.insecure = v.Value.String() == "true"
+	}
+	return f
+}
+
 // completeHubRefs completes HUB/OWNER/NAME:VERSION: first the address of
 // a hub you are logged in to, then the packages it lists (approved ones,
 // or with status "all" every one you can see). With files, an argument
@@ -312,14 +368,7 @@ func completeHubRefs(status string, files bool) completeFunc {
 		if !slices.Contains(hosts, host) {
 			return nil, none
 		}
-		f := hubFlags{}
-		if v := cmd.Flags().Lookup("hub-ca-file"); v != nil {
-			f.caFile = v.Value.String()
-		}
-		if v := cmd.Flags().Lookup("hub-insecure"); v != nil {
-			f.insecure = v.Value.String() == "true"
-		}
-		c, err := f.client(host)
+		c, err := completionHubFlags(cmd).client(host)
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}

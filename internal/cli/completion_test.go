@@ -171,6 +171,11 @@ func TestCompleteHubRefs(t *testing.T) {
 	}
 	st.Grant(ctx, "acme", "alice", hub.LevelWrite)
 	st.Grant(ctx, "acme", "bob", hub.LevelAdmin)
+	// push completes the owners bob can write to, not those he only reads
+	// nor those he has no grant on.
+	st.Grant(ctx, "beta", "bob", hub.LevelWrite)
+	st.Grant(ctx, "delta", "bob", hub.LevelRead)
+	st.Grant(ctx, "gamma", "alice", hub.LevelWrite)
 	login := func(user string) (*hubclient.Client, string) {
 		anon, err := hubclient.New(host, hubclient.Options{})
 		if err != nil {
@@ -225,6 +230,13 @@ func TestCompleteHubRefs(t *testing.T) {
 		{[]string{"pull", "127.0.0.1:1/"}, nil, dirNoFile},
 		{[]string{"hub", "export", ""}, []string{"127.0.0.1:1", host, "hub.invalid:1"}, dirNoFile},
 		{[]string{"search", "127"}, []string{"127.0.0.1:1", host}, dirNoFile},
+		// push: the archive as a file, then HUB/ and the owners bob may write to.
+		{[]string{"push", ""}, nil, dirDefault},
+		{[]string{"push", "shop.skiff", ""}, []string{"127.0.0.1:1/", host + "/", "hub.invalid:1/"}, noFileSpace},
+		{[]string{"push", "shop.skiff", host + "/"}, []string{host + "/acme", host + "/beta"}, dirNoFile},
+		{[]string{"push", "shop.skiff", host + "/b"}, []string{host + "/beta"}, dirNoFile},
+		{[]string{"push", "shop.skiff", "127.0.0.1:1/"}, nil, dirNoFile},
+		{[]string{"push", "shop.skiff", host + "/acme", ""}, nil, dirNoFile},
 	} {
 		want := c.want
 		slices.Sort(want)

@@ -131,8 +131,9 @@ rescan); 130 interrupted (run the command again to resume). With
 Shell completion: source <(skiff completion bash), or zsh, fish or
 powershell (skiff completion bash --help shows how to install it for
 good). It completes flag values, kubeconfig contexts, deployment names
-and namespaces from the cluster, and HUB/OWNER/NAME:VERSION from the hubs
-you are logged in to.
+and namespaces from the cluster, HUB/OWNER/NAME:VERSION from the hubs
+you are logged in to, and push's HUB/OWNER from the owners you can write
+to there.
 
 Output: results go to stdout (-o table, json or yaml); progress, stage
 messages and warnings to stderr, one "skiff: warning:" line per event (a

@@ -173,7 +173,32 @@ func (h *Hub) apiWhoami(w http.ResponseWriter, r *http.Request, p *principal) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, Whoami{User: u.Name, Admin: u.Admin, MFA: u.MFA})
+	writable, err := h.writableOwners(r.Context(), p)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, Whoami{User: u.Name, Admin: u.Admin, MFA: u.MFA, Writable: writable})
+}
+
+// writableOwners lists the owners with a grant that p may push to, sorted.
+func (h *Hub) writableOwners(ctx context.Context, p *principal) ([]string, error) {
+	gs, err := h.store.Grants(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	prev := ""
+	for _, g := range gs { // sorted by owner
+		if g.Owner == prev {
+			continue
+		}
+		prev = g.Owner
+		if h.level(ctx, p, g.Owner) >= LevelWrite {
+			out = append(out, g.Owner)
+		}
+	}
+	return out, nil
 }
 
 // apiPackages searches packages: ?q= substring, ?status= a state or

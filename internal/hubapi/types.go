@@ -57,6 +57,10 @@ type Whoami struct {
 	User  string `json:"user"`
 	Admin bool   `json:"admin"`
 	MFA   bool   `json:"mfa"`
+	// Writable lists the owners with a grant the user can push to
+	// (write or admin, directly or through a group; a site administrator
+	// every one), sorted.
+	Writable []string `json:"writable,omitempty"`
 }
 
 // ReviewRequest is the body of approve and reject.
