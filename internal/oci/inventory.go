@@ -2,7 +2,9 @@ package oci
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"sync"
 
@@ -10,6 +12,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
 	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/errdef"
+	"oras.land/oras-go/v2/registry/remote/errcode"
 )
 
 // Catalog lists the repositories of the registry at host, sorted.
@@ -54,10 +58,20 @@ func Inventory(ctx context.Context, host string, o RemoteOptions) (map[digest.Di
 				tags = append(tags, page...)
 				return nil
 			}); err != nil {
+				// The catalog lists a repository once it holds a
+				// manifest; until one is tagged (a push in progress, or
+				// manifests pushed by digest only) its tag list answers
+				// 404 name unknown. Nothing in it is reachable from a tag.
+				if isNotFound(err) {
+					return nil
+				}
 				return explain(what, host, err)
 			}
 			for _, tag := range tags {
 				desc, err := repo.Resolve(gctx, tag)
+				if isNotFound(err) {
+					continue // deleted since the tags were listed
+				}
 				if err != nil {
 					return explain(what+":"+tag, host, err)
 				}
@@ -106,4 +120,11 @@ func (inv *inventory) walk(ctx context.Context, f content.Fetcher, d ocispec.Des
 		}
 	}
 	return nil
+}
+
+// isNotFound reports whether a registry answered 404 (as an error
+// response, or as oras-go's errdef.ErrNotFound).
+func isNotFound(err error) bool {
+	var resp *errcode.ErrorResponse
+	return errors.Is(err, errdef.ErrNotFound) || errors.As(err, &resp) && resp.StatusCode == http.StatusNotFound
 }

@@ -23,9 +23,11 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/crypto/bcrypt"
+	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/content/memory"
 	"oras.land/oras-go/v2/content/oci"
+	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/skiffhq/skiff/internal/endpoint"
 	"github.com/skiffhq/skiff/internal/fixture"
@@ -814,6 +816,46 @@ func TestCatalogInventory(t *testing.T) {
 	}
 	if _, err := Catalog(t.Context(), closedAddr(t), RemoteOptions{Retries: -1}); !errors.Is(err, ErrUnreachable) {
 		t.Fatalf("catalog of closed port: %v", err)
+	}
+}
+
+// TestInventoryUntaggedRepository: a repository holding manifests but no
+// tag yet (what another client's push of a multi-arch image passes
+// through: platform manifests first, the tagged index last) is listed by
+// the catalog while its tag list answers 404 name unknown. The inventory
+// skips it rather than failing; nothing in it is reachable from a tag.
+func TestInventoryUntaggedRepository(t *testing.T) {
+	for name, start := range registries(t) {
+		t.Run(name, func(t *testing.T) {
+			host := start(t)
+			tagged := unique(t, "tagged")
+			a := fixture.PushImage(t, host+"/"+tagged+":1", fixture.ImageOptions{Layers: []int{100}, Seed: 110})
+			src, d := memImage(t, fixture.ImageOptions{Layers: []int{200}, Seed: 111})
+			repo, err := remote.NewRepository(host + "/" + unique(t, "untagged"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			repo.PlainHTTP = true
+			if err := oras.CopyGraph(t.Context(), src, repo, d, oras.DefaultCopyGraphOptions); err != nil {
+				t.Fatal(err)
+			}
+			inv, err := Inventory(t.Context(), host, RemoteOptions{})
+			if err != nil {
+				t.Fatalf("inventory with an untagged repository: %v", err)
+			}
+			store := memory.New()
+			if _, err := Pull(t.Context(), []string{host + "/" + tagged + ":1"}, store, PullOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			for dg, size := range graph(t, store, a) {
+				if inv[dg] != size {
+					t.Errorf("inventory[%s] = %d, want %d", dg, inv[dg], size)
+				}
+			}
+			if _, ok := inv[d.Digest]; ok {
+				t.Errorf("inventory holds the untagged manifest %s", d.Digest)
+			}
+		})
 	}
 }
 
