@@ -230,12 +230,8 @@ func TestInstallOnControlPlane(t *testing.T) {
 	if args, _, _ := unstructured.NestedStringSlice(cs[0].(map[string]any), "args"); !strings.Contains(strings.Join(args, " "), "--ca-file /etc/skiff/registry-ca/ca.crt") {
 		t.Errorf("agent args %q do not point at the mounted registry CA", args)
 	}
-	whRef := kube.ObjectRef{Group: "admissionregistration.k8s.io", Version: "v1", Kind: "MutatingWebhookConfiguration", Name: name}
-	wh, err := kc.Get(ctx, whRef)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hooks, _, _ := unstructured.NestedSlice(wh.Object, "webhooks")
+	whRef := webhookRef(name)
+	hooks := webhooks(ctx, t, kc, name)
 	if ca, _, _ := unstructured.NestedString(hooks[0].(map[string]any), "clientConfig", "caBundle"); ca == "" {
 		t.Error("webhook has no caBundle")
 	}
@@ -282,7 +278,7 @@ func TestInstallRefusesObjectsNotTheAgents(t *testing.T) {
 	}
 	id := randomName(t, "")
 	ns, name := "agent-foreign-"+id, "foreign-hook-"+id
-	whRef := kube.ObjectRef{Group: "admissionregistration.k8s.io", Version: "v1", Kind: "MutatingWebhookConfiguration", Name: name}
+	whRef := webhookRef(name)
 	foreign := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
 		"metadata": map[string]any{"name": name, "labels": map[string]any{"owner": "someone-else"}},
@@ -315,4 +311,20 @@ func TestInstallRefusesObjectsNotTheAgents(t *testing.T) {
 	if _, err := kc.Get(ctx, kube.ObjectRef{Version: "v1", Kind: "Namespace", Name: ns}); !errors.Is(err, kube.ErrNotFound) {
 		t.Errorf("the refused install created its namespace: %v", err)
 	}
+}
+
+// webhookRef is agent name's MutatingWebhookConfiguration.
+func webhookRef(name string) kube.ObjectRef {
+	return kube.ObjectRef{Group: "admissionregistration.k8s.io", Version: "v1", Kind: "MutatingWebhookConfiguration", Name: name}
+}
+
+// webhooks are the webhooks of agent name's webhook configuration.
+func webhooks(ctx context.Context, t *testing.T, kc *kube.Client, name string) []any {
+	t.Helper()
+	wh, err := kc.Get(ctx, webhookRef(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooks, _, _ := unstructured.NestedSlice(wh.Object, "webhooks")
+	return hooks
 }

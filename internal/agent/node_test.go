@@ -149,12 +149,7 @@ func TestAgentOnRealNode(t *testing.T) {
 	t.Logf("agent down, failurePolicy Fail: %v", err)
 	// Ignore: admitted unchanged (its upstream name cannot be pulled here:
 	// it is created on the kwok node and not run)
-	whRef := kube.ObjectRef{Group: "admissionregistration.k8s.io", Version: "v1", Kind: "MutatingWebhookConfiguration", Name: name}
-	wh, err := kc.Get(ctx, whRef)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hooks, _, _ := unstructured.NestedSlice(wh.Object, "webhooks")
+	hooks := webhooks(ctx, t, kc, name)
 	hooks[0].(map[string]any)["failurePolicy"] = "Ignore"
 	ignore := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
 		"metadata": map[string]any{"name": name}, "webhooks": hooks}}
