@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -50,43 +51,50 @@ type webDriver struct {
 	t       *testing.T
 	base    string // http://127.0.0.1:PORT
 	session string
-	log     *bytes.Buffer
+	log     *lockedBuffer
 }
 
+// lockedBuffer collects chromedriver's output, written by the process's
+// copying goroutine while the test may read it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Browser test deadlines: generous, as the machine may be busy (a
+// chromium start on a loaded 2-core CI machine takes many seconds); they
+// only delay a failure.
+const (
+	driverReadyTimeout = 90 * time.Second
+	elementTimeout     = 45 * time.Second
+	pageLoadTimeout    = 90 * time.Second
+)
+
 // startWebDriver starts chromedriver on a free 127.0.0.1 port and a
-// headless Chromium session; both stop when the test ends.
+// headless Chromium session; both stop when the test ends. A port taken
+// by another process between choosing and binding it makes chromedriver
+// exit: it is started again on another port.
 func startWebDriver(t *testing.T) *webDriver {
 	t.Helper()
 	driverPath, browser := findBrowser(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	var log bytes.Buffer
-	cmd := exec.Command(driverPath, fmt.Sprintf("--port=%d", port), "--allowed-ips=127.0.0.1", "--log-level=WARNING")
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting chromedriver: %v", err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	d := &webDriver{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", port), log: &log}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		var st struct {
-			Ready bool `json:"ready"`
+	var d *webDriver
+	for attempt := 1; d == nil; attempt++ {
+		d = launchDriver(t, driverPath)
+		if d == nil && attempt == 3 {
+			t.Fatal("chromedriver exited at start three times (ports taken?)")
 		}
-		if err := d.try(http.MethodGet, "/status", nil, &st); err == nil && st.Ready {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("chromedriver did not become ready:\n%s", log.String())
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 	profile := t.TempDir()
 	caps := map[string]any{"capabilities": map[string]any{"alwaysMatch": map[string]any{
@@ -104,8 +112,53 @@ func startWebDriver(t *testing.T) *webDriver {
 	d.call(http.MethodPost, "/session", caps, &s)
 	d.session = "/session/" + s.SessionID
 	t.Cleanup(func() { d.try(http.MethodDelete, d.session, nil, nil) })
-	d.call(http.MethodPost, d.session+"/timeouts", map[string]int{"pageLoad": 20000, "implicit": 0}, nil)
+	d.call(http.MethodPost, d.session+"/timeouts", map[string]int{"pageLoad": int(pageLoadTimeout / time.Millisecond), "implicit": 0}, nil)
 	return d
+}
+
+// launchDriver starts chromedriver on a free port and waits until it is
+// ready; nil when it exited first (its port was taken meanwhile).
+func launchDriver(t *testing.T, driverPath string) *webDriver {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	log := &lockedBuffer{}
+	cmd := exec.Command(driverPath, fmt.Sprintf("--port=%d", port), "--allowed-ips=127.0.0.1", "--log-level=WARNING")
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting chromedriver: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	d := &webDriver{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", port), log: log}
+	deadline := time.Now().Add(driverReadyTimeout)
+	for {
+		var st struct {
+			Ready bool `json:"ready"`
+		}
+		err := d.try(http.MethodGet, "/status", nil, &st)
+		select {
+		case <-exited:
+			t.Logf("chromedriver on port %d exited at start:\n%s", port, log.String())
+			return nil
+		default:
+		}
+		if err == nil && st.Ready {
+			return d
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("chromedriver did not become ready in %s:\n%s", driverReadyTimeout, log.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // try sends one command and decodes its "value" into out.
@@ -166,10 +219,10 @@ func (d *webDriver) source() string {
 	return s
 }
 
-// find waits up to 10 s for an element matching a CSS selector.
+// find waits up to elementTimeout for an element matching a CSS selector.
 func (d *webDriver) find(css string) string {
 	d.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(elementTimeout)
 	for {
 		var el map[string]string
 		err := d.try(http.MethodPost, d.session+"/element", map[string]string{"using": "css selector", "value": css}, &el)
@@ -195,10 +248,10 @@ func (d *webDriver) click(css string) {
 	d.call(http.MethodPost, d.session+"/element/"+d.find(css)+"/click", map[string]any{}, nil)
 }
 
-// waitFor waits up to 10 s for the page source to contain s.
+// waitFor waits up to elementTimeout for the page source to contain s.
 func (d *webDriver) waitFor(s string) {
 	d.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(elementTimeout)
 	for !strings.Contains(d.source(), s) {
 		if time.Now().After(deadline) {
 			d.t.Fatalf("%s never showed %q:\n%s", d.url(), s, d.source())
