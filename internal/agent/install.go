@@ -477,14 +477,11 @@ func checkOwned(ctx context.Context, kc *kube.Client, o InstallOptions) error {
 	want := Labels(o.Name)
 	var taken []string
 	for _, ref := range refs {
-		obj, err := kc.Get(ctx, ref)
-		if errors.Is(err, kube.ErrNotFound) {
-			continue
-		}
+		exists, ours, err := ownership(ctx, kc, ref, want)
 		if err != nil {
 			return err
 		}
-		if !owned(obj.GetLabels(), want) {
+		if exists && !ours {
 			taken = append(taken, ref.String())
 		}
 	}
@@ -539,14 +536,14 @@ func Uninstall(ctx context.Context, kc *kube.Client, name, ns string) (*Uninstal
 	want := Labels(name)
 	res := &UninstallResult{}
 	for _, ref := range refs {
-		obj, err := kc.Get(ctx, ref)
-		if errors.Is(err, kube.ErrNotFound) {
-			continue
-		}
+		exists, ours, err := ownership(ctx, kc, ref, want)
 		if err != nil {
 			return res, err
 		}
-		if !owned(obj.GetLabels(), want) {
+		if !exists {
+			continue
+		}
+		if !ours {
 			res.Skipped = append(res.Skipped, ref)
 			continue
 		}
@@ -559,13 +556,23 @@ func Uninstall(ctx context.Context, kc *kube.Client, name, ns string) (*Uninstal
 	return res, nil
 }
 
-func owned(labels, want map[string]string) bool {
+// ownership reports whether the object ref exists and, if so, whether it
+// carries the labels want.
+func ownership(ctx context.Context, kc *kube.Client, ref kube.ObjectRef, want map[string]string) (exists, ours bool, err error) {
+	obj, err := kc.Get(ctx, ref)
+	if errors.Is(err, kube.ErrNotFound) {
+		return false, false, nil
+	}
+	if err != nil {
+		return false, false, err
+	}
+	labels := obj.GetLabels()
 	for k, v := range want {
 		if labels[k] != v {
-			return false
+			return true, false, nil
 		}
 	}
-	return true
+	return true, true, nil
 }
 
 func toAny(s []string) []any {
