@@ -36,8 +36,10 @@ pass its storage directory with --root to also sweep the blobs nothing
 refers to any more. The sweep refuses to run while the registry serves
 that directory (its cache would still claim the swept blobs): delete the
 manifests with --registry while it runs, stop it, then sweep with --root
-alone. For another registry run its own garbage collector afterwards
-(registry garbage-collect for distribution).`,
+alone. A Skiff hub's directory (hub.db or audit-head.json) is refused as
+well: while a hub serves it, and, stopped, unless --allow-hub-root. For
+another registry run its own garbage collector afterwards (registry
+garbage-collect for distribution).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			remote, err := rf.options()
@@ -53,7 +55,7 @@ alone. For another registry run its own garbage collector afterwards
 				if o.DryRun {
 					return fmt.Errorf("--dry-run needs --registry: a sweep alone has nothing to list")
 				}
-				b, err := registry.GC(cmd.Context(), o.Root, registry.GCOptions{})
+				b, err := registry.GC(cmd.Context(), o.Root, registry.GCOptions{AllowHubRoot: o.AllowHubRoot})
 				if err != nil {
 					return err
 				}
@@ -105,6 +107,7 @@ alone. For another registry run its own garbage collector afterwards
 	fl := cmd.Flags()
 	fl.StringVar(&o.Registry, "registry", "", "registry [https://|http://]HOST[:PORT][/PREFIX] the images were loaded into")
 	fl.StringVar(&o.Root, "root", "", "storage directory of the embedded registry, which must be stopped: also delete unreferenced blobs (alone: only that)")
+	fl.BoolVar(&o.AllowHubRoot, "allow-hub-root", false, "sweep --root even though it is a stopped Skiff hub's directory (refused otherwise: the hub's database records content the sweep does not read)")
 	fl.BoolVar(&o.DryRun, "dry-run", false, "list what would be deleted; delete nothing")
 	fl.IntVar(&o.KeepHistory, "keep-history", 0, "retain the newest N revisions of each deployment besides deployed ones (0: all stored)")
 	fl.StringVar(&kconfig.Kubeconfig, "kubeconfig", "", "kubeconfig file of the cluster whose releases to keep (default $KUBECONFIG or ~/.kube/config)")

@@ -58,6 +58,10 @@ type Options struct {
 	// takes no pushes while GC runs; when set, the blobs no manifest
 	// refers to any more are deleted from it after the manifests.
 	Root string
+	// AllowHubRoot lets Root be a stopped Skiff hub's root (see
+	// registry.GCOptions); without it such a Root is refused before
+	// anything is deleted.
+	AllowHubRoot bool
 	// Concurrency bounds parallel registry requests; if <= 0, 4 is used.
 	Concurrency int
 }
@@ -107,6 +111,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		// after the manifests were gone.
 		if err := registry.CheckNotServing(o.Root); err != nil {
 			return nil, err
+		}
+		if !o.AllowHubRoot {
+			if err := registry.CheckNotHub(o.Root); err != nil {
+				return nil, err
+			}
 		}
 	}
 	addr, err := splitRegistry(o.Registry)
@@ -207,7 +216,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	if o.Root != "" && !o.DryRun {
-		if res.Blobs, err = registry.GC(ctx, o.Root, registry.GCOptions{}); err != nil {
+		if res.Blobs, err = registry.GC(ctx, o.Root, registry.GCOptions{AllowHubRoot: o.AllowHubRoot}); err != nil {
 			return res, err
 		}
 	}

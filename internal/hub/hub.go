@@ -93,7 +93,10 @@ type Hub struct {
 	limiter  *limiter
 	creds    *credCache
 	logger   *slog.Logger
-	sboms    sbomCache // the web UI's SBOM summaries
+	// lock is a shared hold on ROOT's registry lock while the hub may
+	// serve: `registry gc --root` and `registry serve` refuse ROOT.
+	lock  *skregistry.RootLock
+	sboms sbomCache // the web UI's SBOM summaries
 	// wrapRepo, if set (tests), wraps every repository the hub opens
 	// in its own storage.
 	wrapRepo func(storedRepo) storedRepo
@@ -127,6 +130,21 @@ func New(ctx context.Context, o Options) (*Hub, error) {
 			return nil, fmt.Errorf("hub: trust directory: %w", err)
 		}
 	}
+	// Shared with the replicas on ROOT; refused while a registry serves
+	// ROOT or sweeps its storage.
+	if o.Root == "" {
+		return nil, errors.New("hub: Root is required")
+	}
+	lock, err := skregistry.LockServed(o.Root, "skiff hub serve --root "+o.Root)
+	if err != nil {
+		return nil, fmt.Errorf("hub: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			lock.Release()
+		}
+	}()
 	st, err := OpenStore(ctx, StoreOptions{Root: o.Root, DatabaseURL: o.DatabaseURL, Now: o.Now})
 	if err != nil {
 		return nil, err
@@ -156,6 +174,7 @@ func New(ctx context.Context, o Options) (*Hub, error) {
 		o:        o,
 		store:    st,
 		registry: reg,
+		lock:     lock,
 		limiter:  newLimiter(LoginAttempts, LoginWindow, o.Now),
 		creds:    newCredCache(o.Now),
 		logger:   logger,
@@ -172,6 +191,7 @@ func New(ctx context.Context, o Options) (*Hub, error) {
 	if _, err := h.cleanTemp(o.Now().Add(-staleTempAge), fresh); err != nil {
 		logger.Warn("hub: cleaning ROOT/tmp", "err", err)
 	}
+	ok = true
 	return h, nil
 }
 
@@ -181,7 +201,9 @@ func (h *Hub) Store() *Store { return h.store }
 // Close releases the database and the registry.
 func (h *Hub) Close() error {
 	h.registry.Close()
-	return h.store.Close()
+	err := h.store.Close()
+	h.lock.Release()
+	return err
 }
 
 // ServeHTTP serves the OCI distribution API under /v2/, the JSON API
@@ -205,6 +227,7 @@ func (h *Hub) Serve(ctx context.Context, ln net.Listener, o ServeOptions) error 
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          log.New(discard{}, "", 0),
 	}
+	h.lock.Describe("skiff hub serve --root " + h.o.Root + " on " + ln.Addr().String())
 	mctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go h.maintainLoop(mctx)

@@ -16,6 +16,9 @@ import (
 type GCOptions struct {
 	// DryRun computes what would be freed without deleting anything.
 	DryRun bool
+	// AllowHubRoot sweeps a Skiff hub's root (one holding [HubMarkers])
+	// too; without it GC refuses such a root ([ErrHubRoot]).
+	AllowHubRoot bool
 }
 
 // GCResult reports a blob garbage collection.
@@ -31,18 +34,26 @@ type GCResult struct {
 // remaining manifest refers to is deleted. A registry serving rootDir
 // holds its lock file ([LockFile]); GC then refuses (ErrServing) rather
 // than sweep blobs the running registry's cache still claims, and a
-// registry cannot start while GC runs. Manifests deleted through the API
+// registry cannot start while GC runs. A hub serving rootDir holds the
+// lock too (shared among its replicas), and a stopped hub's root is
+// refused ([ErrHubRoot]) unless o.AllowHubRoot: its database records
+// content the sweep does not read. Manifests deleted through the API
 // are no longer referenced, so their blobs go.
 func GC(ctx context.Context, rootDir string, o GCOptions) (*GCResult, error) {
 	dir := filepath.Join(rootDir, "storage")
 	if _, err := os.Stat(filepath.Join(dir, "docker", "registry", "v2")); err != nil {
 		return nil, fmt.Errorf("registry storage %s: %w: pass the --root the registry was started with", dir, err)
 	}
-	lock, err := lockRoot(rootDir, "gc")
+	lock, err := lockRoot(rootDir, "gc", false)
 	if err != nil {
 		return nil, fmt.Errorf("garbage collection of %s: %w", rootDir, err)
 	}
-	defer lock.release()
+	defer lock.Release()
+	if !o.AllowHubRoot {
+		if err := CheckNotHub(rootDir); err != nil {
+			return nil, err
+		}
+	}
 	res := &GCResult{}
 	if res.BlobsBefore, res.BytesBefore, err = blobUsage(dir); err != nil {
 		return nil, err

@@ -7,7 +7,12 @@ import (
 	"syscall"
 )
 
-// flock locks f exclusively, failing at once when another holds it.
-func flock(f *os.File) error {
-	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+// flock locks f (exclusively unless shared), failing at once when
+// another holds a conflicting lock.
+func flock(f *os.File, shared bool) error {
+	how := syscall.LOCK_EX
+	if shared {
+		how = syscall.LOCK_SH
+	}
+	return syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
 }

@@ -67,7 +67,7 @@ type Server struct {
 	closeMu  sync.Mutex
 	closed   bool
 	serveErr chan error
-	lock     *rootLock // on RootDir, held while the registry may serve
+	lock     *RootLock // on RootDir, held while the registry may serve
 }
 
 // New configures a registry and binds its listener; it does not serve
@@ -103,14 +103,14 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		return nil, fmt.Errorf("registry: creating storage: %w", err)
 	}
 	// Held until the registry stops: GC refuses to sweep under it.
-	lock, err := lockRoot(o.RootDir, "serve")
+	lock, err := lockRoot(o.RootDir, "serve", false)
 	if err != nil {
 		return nil, err
 	}
 	ok := false
 	defer func() {
 		if !ok {
-			lock.release()
+			lock.Release()
 		}
 	}()
 
@@ -284,5 +284,5 @@ func (s *Server) shutdownApp() {
 	s.closed = true
 	s.app.Shutdown()
 	releaseLogs(s.logger)
-	s.lock.release()
+	s.lock.Release()
 }
