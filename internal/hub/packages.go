@@ -121,14 +121,7 @@ func (s *Store) recordPush(ctx context.Context, owner, name, version string, roo
 func (s *Store) releasePush(ctx context.Context, p *Package, uploader string) error {
 	rec := &auditRecord{uploader, ActionPushFailed, p.Ref(), map[string]any{"digest": p.Digest}}
 	return s.audited(ctx, rec, func(tx *StoreTx) error {
-		n, err := tx.affected(ctx, `DELETE FROM packages WHERE id = ? AND status = ? AND digest = ?`, p.ID, StatusQuarantined, p.Digest)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return errChanged
-		}
-		return nil
+		return tx.changeRow(ctx, `DELETE FROM packages WHERE id = ? AND status = ? AND digest = ?`, p.ID, StatusQuarantined, p.Digest)
 	})
 }
 
@@ -270,13 +263,9 @@ func (s *Store) setGated(ctx context.Context, p *Package, from, status string, d
 	sigJSON, _ := json.Marshal(sigs)
 	gateJSON, _ := json.Marshal(gates)
 	return s.audited(ctx, rec, func(tx *StoreTx) error {
-		n, err := tx.affected(ctx, `UPDATE packages SET status = ?, description = ?, signatures = ?, gates = ?, updated = ? WHERE id = ? AND status = ?`,
-			status, string(desc), string(sigJSON), string(gateJSON), s.now().Unix(), p.ID, from)
-		if err != nil {
+		if err := tx.changeRow(ctx, `UPDATE packages SET status = ?, description = ?, signatures = ?, gates = ?, updated = ? WHERE id = ? AND status = ?`,
+			status, string(desc), string(sigJSON), string(gateJSON), s.now().Unix(), p.ID, from); err != nil {
 			return err
-		}
-		if n == 0 {
-			return errChanged
 		}
 		if err := tx.exec(ctx, `DELETE FROM package_digests WHERE package_id = ?`, p.ID); err != nil {
 			return err

@@ -62,7 +62,13 @@ func (tx *StoreTx) rows(ctx context.Context, query string, args ...any) (*sql.Ro
 // reviewed meanwhile, perhaps by another replica).
 func (tx *StoreTx) SetPackageGates(ctx context.Context, p *Package, status string, gates []GateResult) error {
 	gateJSON, _ := json.Marshal(gates)
-	n, err := tx.affected(ctx, `UPDATE packages SET status = ?, gates = ?, updated = ? WHERE id = ? AND status = ?`, status, string(gateJSON), tx.s.now().Unix(), p.ID, p.Status)
+	return tx.changeRow(ctx, `UPDATE packages SET status = ?, gates = ?, updated = ? WHERE id = ? AND status = ?`, status, string(gateJSON), tx.s.now().Unix(), p.ID, p.Status)
+}
+
+// changeRow runs a statement that changes a row provided it is still as
+// the caller read it: errChanged when it changed none.
+func (tx *StoreTx) changeRow(ctx context.Context, query string, args ...any) error {
+	n, err := tx.affected(ctx, query, args...)
 	if err != nil {
 		return err
 	}
