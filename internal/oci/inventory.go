@@ -70,7 +70,10 @@ func Inventory(ctx context.Context, host string, o RemoteOptions) (map[digest.Di
 			for _, tag := range tags {
 				desc, err := repo.Resolve(gctx, tag)
 				if isNotFound(err) {
-					continue // deleted since the tags were listed
+					// Not resolvable yet or any more: distribution lists a
+					// tag as soon as its directory exists, before the link
+					// that resolves it is written; or it was deleted since.
+					continue
 				}
 				if err != nil {
 					return explain(what+":"+tag, host, err)

@@ -859,6 +859,27 @@ func TestInventoryUntaggedRepository(t *testing.T) {
 	}
 }
 
+// TestInventoryHalfWrittenTag: distribution writes a tag in two steps,
+// its directory (listed by /tags/list at once) then its current link
+// (read to resolve it). A tag listed but not yet resolvable, another
+// client's push in progress, is skipped rather than failing the
+// inventory.
+func TestInventoryHalfWrittenTag(t *testing.T) {
+	root := t.TempDir()
+	host := fixture.StartRegistry(t, registry.Options{RootDir: root}).Addr()
+	a := fixture.PushImage(t, host+"/app:1", fixture.ImageOptions{Layers: []int{100}, Seed: 120})
+	if err := os.MkdirAll(filepath.Join(root, "storage/docker/registry/v2/repositories/app/_manifests/tags/2/index"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := Inventory(t.Context(), host, RemoteOptions{})
+	if err != nil {
+		t.Fatalf("inventory with a half-written tag: %v", err)
+	}
+	if _, ok := inv[a.Digest]; !ok || len(inv) != 3 {
+		t.Fatalf("inventory = %v, want app:1's manifest, config and layer", inv)
+	}
+}
+
 func TestNormalize(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"nginx", "docker.io/library/nginx:latest"},
