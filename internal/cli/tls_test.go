@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -60,31 +59,13 @@ func startTLSHub(t *testing.T) (host, caFile, adminPassword, trustDir string) {
 	return ln.Addr().String(), cert, pw, trustDir
 }
 
-// lockedBuffer is a bytes.Buffer safe for one writer and one reader.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestRegistryServeSelfSigned: registry serve --self-signed says where its
 // CA certificate is; with it (--ca-file) a client reaches the registry on
 // https://127.0.0.1:PORT, and without it is told to pass --ca-file.
 func TestRegistryServeSelfSigned(t *testing.T) {
 	root := t.TempDir()
 	ctx, cancel := context.WithCancel(t.Context())
-	var errb lockedBuffer
+	var errb fixture.LockedBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- Run(ctx, Streams{In: strings.NewReader(""), Out: &errb, Err: &errb},

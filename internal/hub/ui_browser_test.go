@@ -13,10 +13,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/skiffhq/skiff/internal/fixture"
 	"github.com/skiffhq/skiff/internal/hub"
 )
 
@@ -51,26 +51,7 @@ type webDriver struct {
 	t       *testing.T
 	base    string // http://127.0.0.1:PORT
 	session string
-	log     *lockedBuffer
-}
-
-// lockedBuffer collects chromedriver's output, written by the process's
-// copying goroutine while the test may read it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	log     *fixture.LockedBuffer
 }
 
 // Browser test deadlines: generous, as the machine may be busy (a
@@ -126,7 +107,7 @@ func launchDriver(t *testing.T, driverPath string) *webDriver {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	log := &lockedBuffer{}
+	log := &fixture.LockedBuffer{}
 	cmd := exec.Command(driverPath, fmt.Sprintf("--port=%d", port), "--allowed-ips=127.0.0.1", "--log-level=WARNING")
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {

@@ -27,26 +27,8 @@ import (
 // still verifies with the key; nothing is fetched from the source then.
 func TestLoadCarriesCosignSignatures(t *testing.T) {
 	ctx := context.Background()
-	src := fixture.Registry(t)
-	key, pub := cosigntest.NewECDSAKey(t)
-	d := fixture.PushImage(t, src+"/team/signed:1", fixture.ImageOptions{Layers: []int{256}, Platforms: []string{"linux/amd64"}, Seed: 7}).Digest
-	cosigntest.Sign(t, src+"/team/signed", d, d, key)
-
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "skiff.yaml"), []byte("apiVersion: skiff.dev/v1alpha1\nkind: Package\nmetadata: {name: sig, version: 1.0.0}\nimages: ["+src+"/team/signed:1]\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(t.TempDir(), "sig.skiff")
-	if _, err := build.Build(ctx, build.Options{Spec: dir, Output: out, NoSBOM: true}); err != nil {
-		t.Fatal(err)
-	}
-	dst := fixture.Registry(t)
-	lres, err := install.Load(ctx, openArchive(t, out, nil), install.LoadOptions{Registry: dst + "/mirror"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	target := lres.Map[src+"/team/signed:1"]
-	repoRef := target[:len(target)-len("@"+d.String())]
+	sp := loadSigned(t)
+	d, pub, repoRef := sp.digest, sp.pub, sp.repoRef
 	repo, err := remote.NewRepository(repoRef)
 	if err != nil {
 		t.Fatal(err)
@@ -217,25 +199,8 @@ func plainRepo(t *testing.T, ref string) *remote.Repository {
 // load changes nothing.
 func TestLoadKeepsSiteSignatures(t *testing.T) {
 	ctx := context.Background()
-	src := fixture.Registry(t)
-	key, pub := cosigntest.NewECDSAKey(t)
-	d := fixture.PushImage(t, src+"/team/signed:1", fixture.ImageOptions{Layers: []int{256}, Platforms: []string{"linux/amd64"}, Seed: 7}).Digest
-	cosigntest.Sign(t, src+"/team/signed", d, d, key)
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "skiff.yaml"), []byte("apiVersion: skiff.dev/v1alpha1\nkind: Package\nmetadata: {name: sig, version: 1.0.0}\nimages: ["+src+"/team/signed:1]\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(t.TempDir(), "sig.skiff")
-	if _, err := build.Build(ctx, build.Options{Spec: dir, Output: out, NoSBOM: true}); err != nil {
-		t.Fatal(err)
-	}
-	dst := fixture.Registry(t)
-	lres, err := install.Load(ctx, openArchive(t, out, nil), install.LoadOptions{Registry: dst + "/mirror"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	target := lres.Map[src+"/team/signed:1"]
-	repoRef := target[:len(target)-len("@"+d.String())]
+	sp := loadSigned(t)
+	d, pub, out, dst, repoRef := sp.digest, sp.pub, sp.archive, sp.site, sp.repoRef
 	// the site's own signature replaces the tag (as cosign sign --force
 	// would), then the package is loaded again: it must stay
 	siteKey, sitePub := cosigntest.NewECDSAKey(t)
@@ -269,4 +234,39 @@ func TestLoadKeepsSiteSignatures(t *testing.T) {
 			t.Errorf("load %d: signature manifest holds %d layers (%v), want the site's and the carried one", i+2, len(m.Layers), err)
 		}
 	}
+}
+
+// signedLoad is an image signed with cosign at its source, built into a
+// package and loaded once into a site registry.
+type signedLoad struct {
+	digest  digest.Digest
+	pub     []byte // the signing key's public half
+	archive string // the built package
+	site    string // the site registry (packages load under site/mirror)
+	repoRef string // the relocated image's repository at the site
+}
+
+func loadSigned(t *testing.T) signedLoad {
+	t.Helper()
+	ctx := context.Background()
+	src := fixture.Registry(t)
+	key, pub := cosigntest.NewECDSAKey(t)
+	d := fixture.PushImage(t, src+"/team/signed:1", fixture.ImageOptions{Layers: []int{256}, Platforms: []string{"linux/amd64"}, Seed: 7}).Digest
+	cosigntest.Sign(t, src+"/team/signed", d, d, key)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "skiff.yaml"), []byte("apiVersion: skiff.dev/v1alpha1\nkind: Package\nmetadata: {name: sig, version: 1.0.0}\nimages: ["+src+"/team/signed:1]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "sig.skiff")
+	if _, err := build.Build(ctx, build.Options{Spec: dir, Output: out, NoSBOM: true}); err != nil {
+		t.Fatal(err)
+	}
+	dst := fixture.Registry(t)
+	lres, err := install.Load(ctx, openArchive(t, out, nil), install.LoadOptions{Registry: dst + "/mirror"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := lres.Map[src+"/team/signed:1"]
+	repoRef := target[:len(target)-len("@"+d.String())]
+	return signedLoad{digest: d, pub: pub, archive: out, site: dst, repoRef: repoRef}
 }
