@@ -115,15 +115,7 @@ func TestCheckStorage(t *testing.T) {
 			}
 			st.Grant(ctx, "acme", "alice", hub.LevelWrite)
 			st.Grant(ctx, "acme", "bob", hub.LevelAdmin)
-			client := func(user string) *hubclient.Client {
-				anon, _ := hubclient.New(host, hubclient.Options{})
-				tok, err := anon.Login(ctx, user, password, "", 0)
-				if err != nil {
-					t.Fatal(err)
-				}
-				c, _ := hubclient.New(host, hubclient.Options{Username: user, Token: tok.Secret})
-				return c
-			}
+			client := func(user string) *hubclient.Client { return hubtest.Login(t, host, user, password) }
 			archive := hubtest.Archive(t, t.TempDir(), "shop", "1.2.0", 42, key)
 			if _, err := client("alice").Push(ctx, archive, "acme", hubclient.PushOptions{}); err != nil {
 				t.Fatalf("push: %v", err)

@@ -164,15 +164,7 @@ func TestS3Storage(t *testing.T) {
 	}
 	st.Grant(ctx, "acme", "alice", hub.LevelWrite)
 	st.Grant(ctx, "acme", "bob", hub.LevelAdmin)
-	client := func(user string) *hubclient.Client {
-		anon, _ := hubclient.New(host, hubclient.Options{})
-		tok, err := anon.Login(ctx, user, password, "", 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, _ := hubclient.New(host, hubclient.Options{Username: user, Token: tok.Secret})
-		return c
-	}
+	client := func(user string) *hubclient.Client { return hubtest.Login(t, host, user, password) }
 	alice, bob := client("alice"), client("bob")
 
 	// Push, approve, pull.

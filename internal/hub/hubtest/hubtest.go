@@ -29,6 +29,7 @@ import (
 
 	"github.com/skiffhq/skiff/api/v1alpha1"
 	"github.com/skiffhq/skiff/internal/bundle"
+	"github.com/skiffhq/skiff/internal/hubclient"
 	"github.com/skiffhq/skiff/internal/sign"
 )
 
@@ -251,4 +252,23 @@ func ArchiveOf(t testing.TB, dir, name, version string, layerData [][]byte, key 
 		Charts: []bundle.Chart{{Name: "web", Chart: "web", Version: "0.1.0", Digest: digest.FromString("chart"), Size: 5}},
 	}
 	return WriteArchive(t, s, d, []ocispec.Descriptor{img}, []bundle.Layer{{MediaType: bundle.MediaTypeChart, Data: []byte("chart"), Title: "web"}}, dir, key)
+}
+
+// Login logs user in to the hub at host with password and returns a client
+// holding the token.
+func Login(t testing.TB, host, user, password string) *hubclient.Client {
+	t.Helper()
+	anon, err := hubclient.New(host, hubclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := anon.Login(context.Background(), user, password, "", 0)
+	if err != nil {
+		t.Fatalf("login %s: %v", user, err)
+	}
+	c, err := hubclient.New(host, hubclient.Options{Username: user, Token: tok.Secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
